@@ -1,0 +1,147 @@
+// The coordinator's settings, read from COORDINATOR_* variables once at start-up. Every problem is
+// reported together (ConfigError), before anything starts.
+import path from 'node:path';
+import { ConfigError } from '../shared/errors.js';
+import { parseGoDurationMs } from '../shared/go-duration.js';
+import type { LogLevel } from '../shared/logger.js';
+import { parseByteSize } from '../shared/byte-size.js';
+import { parseQueueSpecs, type QueueConfig } from './queues/queue-config.js';
+
+/** `executors.accessToken` must be at least this long (reference §2.2, site schema `^(.{20,}|REDACTED)$`). */
+export const MIN_ACCESS_TOKEN_LENGTH = 20;
+
+export interface CoordinatorConfig {
+  /** `host:port` to listen on. COORDINATOR_ADDR, default `127.0.0.1:3080`. */
+  listenHost: string;
+  listenPort: number;
+  /** Embedded database, repositories, key files. COORDINATOR_DATA_DIR, default `./.data/coordinator`. */
+  dataDir: string;
+  /** PostgreSQL server; unset → embedded PGlite in `<dataDir>/pglite`. COORDINATOR_DATABASE_URL. */
+  databaseUrl: string | undefined;
+  /** The site setting `executors.accessToken`; unset → the executor API answers 500. COORDINATOR_EXECUTORS_ACCESS_TOKEN. */
+  executorsAccessToken: string | undefined;
+  /** Bearer token of the admin API; unset → the admin API answers 503. COORDINATOR_ADMIN_TOKEN. */
+  adminToken: string | undefined;
+  /** COORDINATOR_QUEUES, default `batches:4:50,codeintel:1:250` (name:weight:limit, reference §6.6). */
+  queues: QueueConfig[];
+  /** A processing job without a heartbeat for this long is reset. COORDINATOR_STALLED_JOB_MAX_AGE, default 25s. */
+  stalledJobMaxAgeMs: number;
+  /** Resets before a job fails. COORDINATOR_MAX_NUM_RESETS, default 3. */
+  maxNumResets: number;
+  /** How often the resetter runs. COORDINATOR_RESETTER_INTERVAL, default 5s. */
+  resetterIntervalMs: number;
+  /** markErrored → errored (retried) while num_failures + 1 < this. COORDINATOR_MAX_NUM_RETRIES, default 0 (as both original queues). */
+  maxNumRetries: number;
+  /** Delay before an errored job is retried. COORDINATOR_RETRY_AFTER, default 1m. */
+  retryAfterMs: number;
+  /** Executors not seen for this long are deleted. COORDINATOR_EXECUTOR_RECORD_MAX_AGE, default 168h. */
+  executorRecordMaxAgeMs: number;
+  /** COORDINATOR_EXECUTOR_CLEANUP_INTERVAL, default 30m. */
+  executorCleanupIntervalMs: number;
+  /** Window of recent dequeues for multi-queue fairness. COORDINATOR_MULTIQUEUE_DEQUEUE_TTL, default 5m. */
+  multiQueueDequeueTtlMs: number;
+  /** The longest `waitMs` a dequeue may ask for. COORDINATOR_MAX_DEQUEUE_WAIT, default 30s. */
+  maxDequeueWaitMs: number;
+  /** Request bodies above this get 413. COORDINATOR_MAX_BODY_SIZE, default 16MiB. */
+  maxBodyBytes: number;
+  /** COORDINATOR_LOG_LEVEL: debug | info | warn | error, default info. */
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd()): CoordinatorConfig {
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const v = env[name]?.trim();
+    return v === '' ? undefined : v;
+  };
+  const duration = (name: string, fallback: string, { allowZero = false } = {}) => {
+    const raw = get(name) ?? fallback;
+    try {
+      const ms = parseGoDurationMs(raw);
+      if (ms < 0 || (!allowZero && ms === 0)) throw new Error(`must be ${allowZero ? 'zero or positive' : 'positive'}`);
+      return ms;
+    } catch (err) {
+      problems.push(`${name}=${JSON.stringify(raw)}: ${(err as Error).message}`);
+      return 0;
+    }
+  };
+  const integer = (name: string, fallback: number, min: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw) || n < min) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer >= ${min}`);
+      return fallback;
+    }
+    return n;
+  };
+
+  const addr = get('COORDINATOR_ADDR') ?? '127.0.0.1:3080';
+  const addrMatch = /^(.*):(\d{1,5})$/.exec(addr);
+  const listenPort = addrMatch ? Number(addrMatch[2]) : NaN;
+  if (!addrMatch || listenPort > 65535) problems.push(`COORDINATOR_ADDR=${JSON.stringify(addr)}: expected host:port, e.g. 127.0.0.1:3080 or 0.0.0.0:3080`);
+  const listenHost = (addrMatch?.[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
+
+  const databaseUrl = get('COORDINATOR_DATABASE_URL');
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('COORDINATOR_DATABASE_URL: expected a postgres:// or postgresql:// URL (leave it unset for the embedded database)');
+  }
+
+  const tokenProblem = (name: string, value: string | undefined) => {
+    if (value !== undefined && value.length < MIN_ACCESS_TOKEN_LENGTH) {
+      problems.push(`${name}: must be at least ${MIN_ACCESS_TOKEN_LENGTH} characters long (it is ${value.length}); generate one with: openssl rand -hex 32`);
+    }
+  };
+  const executorsAccessToken = get('COORDINATOR_EXECUTORS_ACCESS_TOKEN');
+  tokenProblem('COORDINATOR_EXECUTORS_ACCESS_TOKEN', executorsAccessToken);
+  const adminToken = get('COORDINATOR_ADMIN_TOKEN');
+  tokenProblem('COORDINATOR_ADMIN_TOKEN', adminToken);
+
+  let queues: QueueConfig[] = [];
+  try {
+    queues = parseQueueSpecs(get('COORDINATOR_QUEUES') ?? 'batches:4:50,codeintel:1:250');
+  } catch (err) {
+    problems.push(`COORDINATOR_QUEUES: ${(err as Error).message}`);
+  }
+
+  let maxBodyBytes = 16 * 1024 * 1024;
+  const rawBody = get('COORDINATOR_MAX_BODY_SIZE');
+  if (rawBody !== undefined) {
+    try {
+      maxBodyBytes = parseByteSize(rawBody);
+      if (maxBodyBytes < 1024) throw new Error('must be at least 1KiB');
+    } catch (err) {
+      problems.push(`COORDINATOR_MAX_BODY_SIZE=${JSON.stringify(rawBody)}: ${(err as Error).message}`);
+    }
+  }
+
+  const logLevel = (get('COORDINATOR_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`COORDINATOR_LOG_LEVEL=${JSON.stringify(logLevel)}: expected debug, info, warn or error`);
+
+  const config: CoordinatorConfig = {
+    listenHost,
+    listenPort,
+    dataDir: path.resolve(cwd, get('COORDINATOR_DATA_DIR') ?? '.data/coordinator'),
+    databaseUrl,
+    executorsAccessToken,
+    adminToken,
+    queues,
+    stalledJobMaxAgeMs: duration('COORDINATOR_STALLED_JOB_MAX_AGE', '25s'),
+    maxNumResets: integer('COORDINATOR_MAX_NUM_RESETS', 3, 0),
+    // The original resets every 1m; 5s costs one indexed statement and finds a dead executor's job
+    // within ~30 s instead of up to 85 s.
+    resetterIntervalMs: duration('COORDINATOR_RESETTER_INTERVAL', '5s'),
+    maxNumRetries: integer('COORDINATOR_MAX_NUM_RETRIES', 0, 0),
+    retryAfterMs: duration('COORDINATOR_RETRY_AFTER', '1m', { allowZero: true }),
+    executorRecordMaxAgeMs: duration('COORDINATOR_EXECUTOR_RECORD_MAX_AGE', '168h'),
+    executorCleanupIntervalMs: duration('COORDINATOR_EXECUTOR_CLEANUP_INTERVAL', '30m'),
+    multiQueueDequeueTtlMs: duration('COORDINATOR_MULTIQUEUE_DEQUEUE_TTL', '5m'),
+    maxDequeueWaitMs: duration('COORDINATOR_MAX_DEQUEUE_WAIT', '30s', { allowZero: true }),
+    maxBodyBytes,
+    logLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,196 @@
+// The admin API under /api/v1 (bearer COORDINATOR_ADMIN_TOKEN): jobs, executors, repositories, files.
+import { z } from 'zod';
+import { JobSpecSchema, type JobSpec } from '../../protocol/job.js';
+import { COORDINATOR_PROTOCOL_VERSION, executorCompatibility } from '../executors/compatibility.js';
+import { mirrorRepository, validateRepositoryName } from '../git/repository-mirror.js';
+import { isJobState, type JobState } from '../queues/job-state.js';
+import type { ExecutorRow } from '../store/executor-store.js';
+import type { JobRow } from '../store/job-store.js';
+import { requireAdmin } from './admin-auth.js';
+import { HttpError } from './http-error.js';
+import { readBody, readJson } from './request-body.js';
+import type { RequestContext, Router } from './router.js';
+import type { HttpServices } from './services.js';
+
+/** An executor counts as active when seen within 3 heartbeats of 5 s (reference §7.4). */
+export const EXECUTOR_ACTIVE_WITHIN_MS = 15_000;
+
+const MAX_PAGE_SIZE = 500;
+
+/** A job as the admin API creates it: the Job payload without id, token and version; unknown fields are refused. */
+const CreateJobSchema = JobSpecSchema.strict();
+
+const CreateRepositorySchema = z.strictObject({
+  name: z.string(),
+  /** A local path or a URL that `git clone --mirror` accepts. */
+  url: z.string().min(1),
+});
+
+function jobView(job: JobRow) {
+  return {
+    id: job.id,
+    queue: job.queue,
+    state: job.state,
+    failureMessage: job.failureMessage,
+    repositoryName: job.repositoryName,
+    commit: job.spec.commit ?? '',
+    queuedAt: job.queuedAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    lastHeartbeatAt: job.lastHeartbeatAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    processAfter: job.processAfter?.toISOString() ?? null,
+    numResets: job.numResets,
+    numFailures: job.numFailures,
+    workerHostname: job.workerHostname || null,
+    cancel: job.cancel,
+  };
+}
+
+function executorView(e: ExecutorRow, now: number) {
+  const active = now - e.lastSeenAt.getTime() <= EXECUTOR_ACTIVE_WITHIN_MS;
+  return {
+    id: e.id,
+    hostname: e.hostname,
+    queueName: e.queueName,
+    queueNames: e.queueNames,
+    active,
+    os: e.os,
+    architecture: e.architecture,
+    dockerVersion: e.dockerVersion,
+    executorVersion: e.executorVersion,
+    gitVersion: e.gitVersion,
+    igniteVersion: e.igniteVersion,
+    srcCliVersion: e.srcCliVersion,
+    firstSeenAt: e.firstSeenAt.toISOString(),
+    lastSeenAt: e.lastSeenAt.toISOString(),
+    compatibility: executorCompatibility(e.executorVersion, COORDINATOR_PROTOCOL_VERSION, active),
+  };
+}
+
+/** Rejects file paths that would leave the workspace: the executor refuses them too, but later. */
+function checkFilePaths(spec: JobSpec): void {
+  for (const path of Object.keys(spec.files)) {
+    if (path === '' || path.startsWith('/') || path.split(/[\\/]/).includes('..')) {
+      throw new HttpError(400, { error: `invalid request body: files: ${JSON.stringify(path)} must be a relative path inside the workspace` });
+    }
+  }
+}
+
+function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) > max) throw new HttpError(400, { error: `query parameter ${name}=${JSON.stringify(raw)}: expected an integer from 0 to ${max}` });
+  return Number(raw);
+}
+
+export function addAdminRoutes(router: Router, s: HttpServices): void {
+  const queueNames = new Set(s.config.queues.map((q) => q.name));
+  const admin = (ctx: RequestContext) => requireAdmin(ctx.req, s.config.adminToken);
+  const knownQueue = (queue: string) => {
+    if (!queueNames.has(queue)) throw new HttpError(404, { error: `unknown queue ${JSON.stringify(queue)}; this coordinator serves: ${[...queueNames].join(', ')}` });
+    return queue;
+  };
+  const jobId = (raw: string) => {
+    if (!/^\d{1,15}$/.test(raw)) throw new HttpError(404, { error: `no job ${JSON.stringify(raw)}` });
+    return Number(raw);
+  };
+
+  router.add('GET', '/api/v1/queues', 'admin.queues', async (ctx) => {
+    admin(ctx);
+    const stats = await s.jobs.stats();
+    const queues = s.config.queues.map((q) => {
+      const counts = Object.fromEntries(stats.filter((r) => r.queue === q.name).map((r) => [r.state, r.count]));
+      return { name: q.name, weight: q.weight, limit: q.limit, counts, size: (counts.queued ?? 0) + (counts.processing ?? 0) };
+    });
+    return { status: 200, body: { queues } };
+  });
+
+  router.add('POST', '/api/v1/queues/:queue/jobs', 'admin.jobs.create', async (ctx) => {
+    admin(ctx);
+    const queue = knownQueue(ctx.params.queue!);
+    const spec = await readJson(ctx.req, CreateJobSchema, s.config.maxBodyBytes);
+    checkFilePaths(spec);
+    if (spec.repositoryName && !(await s.repositories.get(spec.repositoryName))) {
+      throw new HttpError(400, { error: `repository ${JSON.stringify(spec.repositoryName)} is not registered: add it with POST /api/v1/repositories first` });
+    }
+    const id = await s.jobs.enqueue(queue, spec);
+    return { status: 201, body: { id } };
+  });
+
+  router.add('GET', '/api/v1/queues/:queue/jobs', 'admin.jobs.list', async (ctx) => {
+    admin(ctx);
+    const queue = knownQueue(ctx.params.queue!);
+    const states: JobState[] = [];
+    for (const raw of (ctx.url.searchParams.get('state') ?? '').split(',').filter(Boolean)) {
+      if (!isJobState(raw)) throw new HttpError(400, { error: `query parameter state=${JSON.stringify(raw)}: expected queued, processing, completed, errored, failed or canceled` });
+      states.push(raw);
+    }
+    const limit = Math.max(1, intParam(ctx.url, 'limit', 50, MAX_PAGE_SIZE));
+    const before = ctx.url.searchParams.has('before') ? intParam(ctx.url, 'before', 0) : undefined;
+    const rows = await s.jobs.list(queue, { states, limit, beforeId: before });
+    const last = rows.length === limit ? rows[rows.length - 1]?.id : undefined;
+    return { status: 200, body: { jobs: rows.map(jobView), nextBefore: last ?? null } };
+  });
+
+  router.add('GET', '/api/v1/queues/:queue/jobs/:id', 'admin.jobs.get', async (ctx) => {
+    admin(ctx);
+    const found = await s.jobs.get(knownQueue(ctx.params.queue!), jobId(ctx.params.id!));
+    if (!found) throw new HttpError(404, { error: `no job ${ctx.params.id} in queue ${ctx.params.queue}` });
+    return { status: 200, body: { ...jobView(found.job), executionLogs: found.logEntries } };
+  });
+
+  router.add('POST', '/api/v1/queues/:queue/jobs/:id/cancel', 'admin.jobs.cancel', async (ctx) => {
+    admin(ctx);
+    const id = jobId(ctx.params.id!);
+    const outcome = await s.jobs.cancel(knownQueue(ctx.params.queue!), id);
+    switch (outcome) {
+      case 'not-found':
+        throw new HttpError(404, { error: `no job ${id} in queue ${ctx.params.queue}` });
+      case 'already-finished':
+        throw new HttpError(409, { error: `job ${id} has already finished` });
+      case 'canceled':
+        return { status: 200, body: { id, state: 'canceled' } };
+      case 'cancel-requested':
+        return { status: 202, body: { id, state: 'processing', cancel: true, message: 'the executor is told at its next heartbeat' } };
+    }
+  });
+
+  router.add('GET', '/api/v1/executors', 'admin.executors.list', async (ctx) => {
+    admin(ctx);
+    const active = ctx.url.searchParams.get('active');
+    if (active !== null && active !== 'true' && active !== 'false') throw new HttpError(400, { error: 'query parameter active: expected true or false' });
+    const { executors, totalCount } = await s.executors.list({
+      query: ctx.url.searchParams.get('query') ?? undefined,
+      activeWithinMs: active === 'true' ? EXECUTOR_ACTIVE_WITHIN_MS : undefined,
+      limit: Math.max(1, intParam(ctx.url, 'limit', 50, MAX_PAGE_SIZE)),
+      offset: intParam(ctx.url, 'offset', 0),
+    });
+    const now = Date.now();
+    let views = executors.map((e) => executorView(e, now));
+    if (active === 'false') views = views.filter((e) => !e.active);
+    return { status: 200, body: { executors: views, totalCount } };
+  });
+
+  router.add('POST', '/api/v1/repositories', 'admin.repositories.create', async (ctx) => {
+    admin(ctx);
+    const body = await readJson(ctx.req, CreateRepositorySchema, s.config.maxBodyBytes);
+    const problem = validateRepositoryName(body.name);
+    if (problem) throw new HttpError(400, { error: `invalid request body: name: ${problem}` });
+    const { created } = await mirrorRepository({ repositoriesDir: s.repositoriesDir, name: body.name, sourceUrl: body.url, logger: s.logger });
+    const row = await s.repositories.upsert(body.name, body.url);
+    return { status: created ? 201 : 200, body: { name: row.name, url: row.sourceUrl, createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString() } };
+  });
+
+  router.add('GET', '/api/v1/repositories', 'admin.repositories.list', async (ctx) => {
+    admin(ctx);
+    const rows = await s.repositories.list();
+    return { status: 200, body: { repositories: rows.map((r) => ({ name: r.name, url: r.sourceUrl, createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString() })) } };
+  });
+
+  router.add('PUT', '/api/v1/files/:bucket/*key', 'admin.files.put', async (ctx) => {
+    admin(ctx);
+    const content = await readBody(ctx.req, s.config.maxBodyBytes);
+    await s.files.put(ctx.params.bucket!, ctx.params.key!, content);
+    return { status: 204 };
+  });
+}

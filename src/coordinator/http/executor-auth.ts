@@ -1,0 +1,70 @@
+// Authentication of the executor API, exactly as reference §2.2: the shared `token-executor` secret
+// for queue-wide routes, per-job bearer tokens (or the shared secret, for old executors) for job routes.
+import type { IncomingMessage } from 'node:http';
+import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER, JOB_TOKEN_SCHEME } from '../../protocol/headers.js';
+import { jobTokenSha256 } from '../queues/job-token.js';
+import type { SiteSettings } from '../settings/site-settings.js';
+import type { JobStore } from '../store/job-store.js';
+import { constantTimeEquals } from './constant-time.js';
+import { HttpError } from './http-error.js';
+
+export const EXECUTORS_NOT_CONFIGURED = 'Executors are not configured on this instance';
+
+/** What a job route may act on. `executor` = the shared secret was used: no per-job scope. */
+export type JobAuth =
+  | { kind: 'executor'; jobId: number; executorName: string }
+  | { kind: 'job'; jobId: number; executorName: string; queue: string; repositoryName: string };
+
+/** The resource a job route touches, checked against the token's scope. */
+export type JobRouteScope = { queue: string } | { repositoryName: string } | { files: true };
+
+function splitAuthorization(req: IncomingMessage): [string, string] {
+  const parts = (req.headers.authorization ?? '').split(' ');
+  if (parts.length !== 2) throw new HttpError(401);
+  return [parts[0]!, parts[1]!];
+}
+
+export class ExecutorAuth {
+  constructor(
+    private readonly settings: SiteSettings,
+    private readonly jobs: JobStore,
+  ) {}
+
+  private configuredToken(): string {
+    const token = this.settings.executorsAccessToken;
+    if (!token) throw new HttpError(500, EXECUTORS_NOT_CONFIGURED);
+    return token;
+  }
+
+  /** Queue-wide routes (dequeue, heartbeat, test/auth): `Authorization: token-executor <secret>`. */
+  requireExecutorToken(req: IncomingMessage): void {
+    const expected = this.configuredToken();
+    const [scheme, token] = splitAuthorization(req);
+    if (scheme !== EXECUTOR_TOKEN_SCHEME || token === '') throw new HttpError(401);
+    if (!constantTimeEquals(token, expected)) throw new HttpError(401);
+  }
+
+  /** Job routes, the git proxy and the files store (`jobAuthMiddleware` of the original). */
+  async requireJobToken(req: IncomingMessage, scope: JobRouteScope): Promise<JobAuth> {
+    const [scheme, token] = splitAuthorization(req);
+    if (scheme !== JOB_TOKEN_SCHEME && scheme !== EXECUTOR_TOKEN_SCHEME) throw new HttpError(401);
+    if (token === '') throw new HttpError(401, 'no token value in the HTTP Authorization request header');
+    if (scheme === EXECUTOR_TOKEN_SCHEME && !constantTimeEquals(token, this.configuredToken())) throw new HttpError(403);
+
+    const rawJobId = req.headers[JOB_ID_HEADER];
+    if (typeof rawJobId !== 'string' || !/^\d+$/.test(rawJobId)) throw new HttpError(400, `${JOB_ID_HEADER} must be a decimal job id`);
+    const jobId = Number(rawJobId);
+    const executorName = req.headers[EXECUTOR_NAME_HEADER];
+    if (typeof executorName !== 'string' || executorName === '') throw new HttpError(400, 'worker hostname cannot be empty');
+    if (scheme === EXECUTOR_TOKEN_SCHEME) return { kind: 'executor', jobId, executorName };
+
+    const sha256 = jobTokenSha256(token);
+    const found = sha256 ? await this.jobs.lookupToken(sha256, executorName) : null;
+    if (!found) throw new HttpError(401, 'invalid token');
+    if (found.jobId !== jobId) throw new HttpError(403, 'invalid token');
+    if ('queue' in scope && found.queue !== scope.queue) throw new HttpError(403, 'invalid token: it belongs to another queue');
+    if ('repositoryName' in scope && found.repositoryName !== scope.repositoryName) throw new HttpError(403, 'invalid token: it belongs to another repository');
+    if (!found.executorKnown) throw new HttpError(401, 'invalid token');
+    return { kind: 'job', jobId, executorName, queue: found.queue, repositoryName: found.repositoryName };
+  }
+}

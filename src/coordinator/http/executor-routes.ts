@@ -1,0 +1,168 @@
+// The executor API under /.executors/ (reference §2.3–§2.4): auth test, dequeue, heartbeat, log entries
+// and the mark calls, single- and multi-queue.
+import { z } from 'zod';
+import {
+  AddExecutionLogEntryRequestSchema,
+  DequeueRequestSchema,
+  HeartbeatRequestSchema,
+  JobOperationRequestSchema,
+  MarkErroredRequestSchema,
+  MultiQueueHeartbeatRequestSchema,
+  UpdateExecutionLogEntryRequestSchema,
+  type HeartbeatResponse,
+} from '../../protocol/requests.js';
+import { labelExecutorMetrics } from '../metrics/executor-metrics.js';
+import type { ExecutorHeartbeat } from '../store/executor-store.js';
+import type { JobClaim } from '../store/job-store.js';
+import type { JobAuth } from './executor-auth.js';
+import { HttpError, handlerError } from './http-error.js';
+import { readJson } from './request-body.js';
+import type { RequestContext, Router } from './router.js';
+import type { HttpServices } from './services.js';
+
+const NON_EMPTY_EXECUTOR_NAME = { message: 'worker hostname cannot be empty' };
+
+export function addExecutorRoutes(router: Router, s: HttpServices): void {
+  const queueNames = new Set(s.config.queues.map((q) => q.name));
+  const knownQueue = (queue: string) => {
+    if (!queueNames.has(queue)) throw new HttpError(404, { error: `unknown queue ${JSON.stringify(queue)}; this coordinator serves: ${[...queueNames].join(', ')}` });
+    return queue;
+  };
+  const json = <S extends z.ZodType>(ctx: RequestContext, schema: S) => readJson(ctx.req, schema, s.config.maxBodyBytes);
+
+  router.add('GET', '/.executors/test/auth', 'test.auth', (ctx) => {
+    s.executorAuth.requireExecutorToken(ctx.req);
+    return { status: 200, body: 'ok' };
+  });
+
+  // --- dequeue -------------------------------------------------------------------------------------
+  const dequeue = async (ctx: RequestContext, queues: string[] | undefined) => {
+    s.executorAuth.requireExecutorToken(ctx.req);
+    const body = await json(ctx, DequeueRequestSchema.extend({ executorName: z.string().min(1, NON_EMPTY_EXECUTOR_NAME) }));
+    const multiQueue = queues === undefined;
+    const names = multiQueue ? (body.queues ?? []) : queues;
+    names.forEach(knownQueue);
+    if (names.length === 0) return { status: 204 };
+    const started = performance.now();
+    const signal = AbortSignal.any([ctx.signal, s.shutdownSignal]);
+    const job = await s.dequeuer.dequeue({
+      queues: names,
+      multiQueue,
+      executorName: body.executorName,
+      executorVersion: body.version,
+      waitMs: Math.min(body.waitMs ?? 0, s.config.maxDequeueWaitMs),
+      signal,
+    });
+    s.metrics.dequeueDurationSeconds.observe({ outcome: job ? 'job' : 'empty' }, (performance.now() - started) / 1000);
+    return job ? { status: 200, body: job } : { status: 204 };
+  };
+  router.add('POST', '/.executors/queue/dequeue', 'queue.dequeue.multi', (ctx) => dequeue(ctx, undefined));
+  router.add('POST', '/.executors/queue/:queue/dequeue', 'queue.dequeue', (ctx) => dequeue(ctx, [knownQueue(ctx.params.queue!)]));
+
+  // --- heartbeat -----------------------------------------------------------------------------------
+  const labelMetrics = (dump: string, executorName: string): string | null => {
+    if (!dump) return null;
+    try {
+      return labelExecutorMetrics(dump, executorName);
+    } catch (err) {
+      // A malformed dump never fails the heartbeat: keep the last good one.
+      s.logger.warn('ignoring malformed prometheusMetrics in heartbeat', { executor: executorName, err });
+      return null;
+    }
+  };
+  const telemetry = (b: z.infer<typeof HeartbeatRequestSchema> | z.infer<typeof MultiQueueHeartbeatRequestSchema>) => ({
+    os: b.os,
+    architecture: b.architecture,
+    dockerVersion: b.dockerVersion,
+    executorVersion: b.executorVersion,
+    gitVersion: b.gitVersion,
+    igniteVersion: b.igniteVersion,
+    srcCliVersion: b.srcCliVersion,
+  });
+
+  router.add('POST', '/.executors/queue/:queue/heartbeat', 'queue.heartbeat', async (ctx) => {
+    s.executorAuth.requireExecutorToken(ctx.req);
+    const queue = knownQueue(ctx.params.queue!);
+    const body = await json(ctx, HeartbeatRequestSchema.extend({ executorName: z.string().min(1, NON_EMPTY_EXECUTOR_NAME) }));
+    const heartbeat: ExecutorHeartbeat = {
+      hostname: body.executorName,
+      queueName: queue,
+      queueNames: null,
+      ...telemetry(body),
+      prometheusMetrics: labelMetrics(body.prometheusMetrics, body.executorName),
+    };
+    await s.executors.upsert(heartbeat);
+    const held = await s.jobs.heartbeat(body.executorName, body.jobIds.map((id) => ({ id, queue })));
+    // V2 executors get string IDs; older ones the ints they sent (reference §2.4).
+    const asId = (id: number) => (body.version === 'V2' ? String(id) : id);
+    const response: HeartbeatResponse = { knownIds: held.map((j) => asId(j.id)), cancelIds: held.filter((j) => j.cancel).map((j) => asId(j.id)) };
+    return { status: 200, body: response };
+  });
+
+  router.add('POST', '/.executors/queue/heartbeat', 'queue.heartbeat.multi', async (ctx) => {
+    s.executorAuth.requireExecutorToken(ctx.req);
+    const body = await json(ctx, MultiQueueHeartbeatRequestSchema.extend({ executorName: z.string().min(1, NON_EMPTY_EXECUTOR_NAME) }));
+    body.queueNames.forEach(knownQueue);
+    for (const entry of body.jobIdsByQueue) {
+      if (!body.queueNames.includes(entry.queueName)) {
+        throw new HttpError(400, `invalid request body: jobIdsByQueue: queue ${JSON.stringify(entry.queueName)} is not in queueNames`);
+      }
+    }
+    await s.executors.upsert({
+      hostname: body.executorName,
+      queueName: null,
+      queueNames: body.queueNames,
+      ...telemetry(body),
+      prometheusMetrics: labelMetrics(body.prometheusMetrics, body.executorName),
+    });
+    const held = await s.jobs.heartbeat(
+      body.executorName,
+      body.jobIdsByQueue.flatMap((e) => e.jobIds.map((id) => ({ id, queue: e.queueName }))),
+    );
+    const response: HeartbeatResponse = {
+      knownIds: held.map((j) => `${j.id}-${j.queue}`),
+      cancelIds: held.filter((j) => j.cancel).map((j) => `${j.id}-${j.queue}`),
+    };
+    return { status: 200, body: response };
+  });
+
+  // --- job routes (per-job token) -------------------------------------------------------------------
+  /** Authenticates, parses, and checks that the body speaks of the job the token was issued for. */
+  const jobRoute = async <S extends typeof JobOperationRequestSchema>(ctx: RequestContext, schema: S): Promise<{ body: z.infer<S>; claim: JobClaim }> => {
+    const queue = knownQueue(ctx.params.queue!);
+    const auth: JobAuth = await s.executorAuth.requireJobToken(ctx.req, { queue });
+    const body = await json(ctx, schema);
+    if (body.jobId !== auth.jobId) throw new HttpError(403, `invalid token: it was issued for job ${auth.jobId}, not job ${body.jobId}`);
+    if (body.executorName !== auth.executorName) throw new HttpError(403, 'executorName in the body does not match X-Sourcegraph-Executor-Name');
+    return { body, claim: { jobId: body.jobId, queue, executorName: body.executorName } };
+  };
+
+  router.add('POST', '/.executors/queue/:queue/addExecutionLogEntry', 'queue.addExecutionLogEntry', async (ctx) => {
+    const { body, claim } = await jobRoute(ctx, AddExecutionLogEntryRequestSchema);
+    const entryId = await s.jobs.addLogEntry(claim, body);
+    if (entryId === null) throw handlerError(`failed to add log entry: unknown job ${claim.jobId}`);
+    return { status: 200, body: entryId };
+  });
+
+  router.add('POST', '/.executors/queue/:queue/updateExecutionLogEntry', 'queue.updateExecutionLogEntry', async (ctx) => {
+    const { body, claim } = await jobRoute(ctx, UpdateExecutionLogEntryRequestSchema);
+    if (!(await s.jobs.updateLogEntry(claim, body.entryId, body))) {
+      throw handlerError(`failed to update log entry: unknown job ${claim.jobId} or entry ${body.entryId}`);
+    }
+    return { status: 204 };
+  });
+
+  // Mark calls answer 404 with no body when the job is unknown, not processing, or another executor's.
+  router.add('POST', '/.executors/queue/:queue/markComplete', 'queue.markComplete', async (ctx) => {
+    const { claim } = await jobRoute(ctx, JobOperationRequestSchema);
+    return { status: (await s.jobs.markComplete(claim)) ? 204 : 404 };
+  });
+  router.add('POST', '/.executors/queue/:queue/markErrored', 'queue.markErrored', async (ctx) => {
+    const { body, claim } = await jobRoute(ctx, MarkErroredRequestSchema);
+    return { status: (await s.jobs.markErrored(claim, body.errorMessage, s.config.maxNumRetries)) ? 204 : 404 };
+  });
+  router.add('POST', '/.executors/queue/:queue/markFailed', 'queue.markFailed', async (ctx) => {
+    const { body, claim } = await jobRoute(ctx, MarkErroredRequestSchema);
+    return { status: (await s.jobs.markFailed(claim, body.errorMessage)) ? 204 : 404 };
+  });
+}

@@ -1,0 +1,122 @@
+// The coordinator's HTTP server: routing, the one error handler, request metrics, /metrics and /healthz.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { addAdminRoutes } from './admin-routes.js';
+import { addExecutorRoutes } from './executor-routes.js';
+import { HttpError } from './http-error.js';
+import { addJobResourceRoutes } from './job-resource-routes.js';
+import { Router, type Reply, type RequestContext } from './router.js';
+import type { HttpServices } from './services.js';
+
+function send(res: http.ServerResponse, reply: NonNullable<Reply>): void {
+  if (res.headersSent) return;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(reply.headers ?? {})) if (v !== undefined) headers[k] = v;
+  let payload: string | Buffer | undefined;
+  if (reply.body === undefined || reply.body === '' || reply.status === 204) {
+    payload = undefined;
+  } else if (typeof reply.body === 'number') {
+    // addExecutionLogEntry answers a bare JSON integer (reference §2.4).
+    payload = String(reply.body);
+    headers['content-type'] ??= 'application/json';
+  } else if (typeof reply.body === 'string') {
+    payload = reply.body;
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+  } else if (Buffer.isBuffer(reply.body)) {
+    payload = reply.body;
+  } else {
+    payload = JSON.stringify(reply.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
+  res.writeHead(reply.status, headers);
+  res.end(payload);
+}
+
+export function createRouter(s: HttpServices): Router {
+  const router = new Router();
+  addExecutorRoutes(router, s);
+  addJobResourceRoutes(router, s);
+  addAdminRoutes(router, s);
+  router.add('GET', '/metrics', 'metrics', async () => ({
+    status: 200,
+    body: await s.metrics.render(),
+    headers: { 'content-type': s.metrics.contentType },
+  }));
+  router.add('GET', '/healthz', 'healthz', async () => {
+    await s.jobs.queuesWithQueuedJobs([]);
+    return { status: 200, body: 'ok' };
+  });
+  return router;
+}
+
+export interface CoordinatorHttpServer {
+  server: http.Server;
+  /** `http://host:port` as actually bound (port 0 picks a free one). */
+  url: string;
+  /** Stops accepting, waits for in-flight requests, then closes idle keep-alive sockets. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startHttpServer(s: HttpServices, options: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } }): Promise<CoordinatorHttpServer> {
+  const router = createRouter(s);
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
+    let routeName = 'unknown';
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    try {
+      const url = new URL(req.url ?? '/', 'http://coordinator');
+      const match = router.match(req.method ?? 'GET', url.pathname);
+      if (!match) throw new HttpError(404, { error: `no route for ${req.method} ${url.pathname}` });
+      if ('methodNotAllowed' in match) throw new HttpError(405, { error: `${req.method} is not allowed here; use ${match.methodNotAllowed.join(', ')}` }, { allow: match.methodNotAllowed.join(', ') });
+      routeName = match.route.name;
+      const ctx: RequestContext = { req, res, url, params: match.params, signal: abort.signal };
+      const reply = await match.route.handler(ctx);
+      if (reply) send(res, reply);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        send(res, { status: err.status, body: err.body, headers: err.headers });
+      } else {
+        // Unexpected: log it whole, send nothing of it.
+        s.logger.error('request failed', { method: req.method, path: req.url?.split('?')[0], route: routeName, err: (err as Error)?.stack ?? String(err) });
+        if (res.headersSent) res.destroy();
+        else send(res, { status: 500, body: { error: 'internal error; see the coordinator log' } });
+      }
+    } finally {
+      const observe = () =>
+        s.metrics.requestDurationSeconds.observe({ route: routeName, method: req.method ?? '', status: String(res.statusCode) }, (performance.now() - started) / 1000);
+      if (res.writableFinished) observe();
+      else res.once('close', observe);
+    }
+  };
+
+  const server = options.tls
+    ? (await import('node:https')).createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => void handle(req, res))
+    : http.createServer((req, res) => void handle(req, res));
+  // Long polls stay open up to COORDINATOR_MAX_DEQUEUE_WAIT; keep the socket timeouts above that.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// Reading request bodies: a size cap (413), JSON parsing (400 with the reason), schema validation
+// (400 naming the field).
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import { HttpError } from './http-error.js';
+
+/** Reads the whole body, refusing with 413 as soon as it passes `maxBytes`. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      req.resume();
+      throw new HttpError(413, `request body is over the limit of ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Formats a zod error as `field.path: problem; …`, the way a client can act on. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(body)'}: ${issue.message}`)
+    .join('; ');
+}
+
+function replaceNul(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? value.replaceAll('\u0000', '\uFFFD') : value;
+}
+
+/** Reads and validates a JSON body. An empty body is read as `{}` (Go's decoder errors instead; this is kinder). */
+export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema: S, maxBytes: number): Promise<z.infer<S>> {
+  const raw = await readBody(req, maxBytes);
+  let value: unknown;
+  try {
+    const text = raw.toString('utf8');
+    // PostgreSQL text cannot hold NUL; a job's output may. Replace it rather than fail the request.
+    value = text.length === 0 ? {} : text.includes('\\u0000') ? JSON.parse(text, replaceNul) : JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `Failed to unmarshal payload: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new HttpError(400, `invalid request body: ${describeZodError(parsed.error)}`);
+  return parsed.data;
+}

@@ -1,0 +1,28 @@
+// What the HTTP routes need from the rest of the coordinator, assembled once by Coordinator.
+import type { Logger } from '../../shared/logger.js';
+import type { CoordinatorConfig } from '../config.js';
+import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
+import type { Dequeuer } from '../queues/dequeuer.js';
+import type { SiteSettings } from '../settings/site-settings.js';
+import type { ExecutorStore } from '../store/executor-store.js';
+import type { FileStore } from '../store/file-store.js';
+import type { JobStore } from '../store/job-store.js';
+import type { RepositoryStore } from '../store/repository-store.js';
+import type { ExecutorAuth } from './executor-auth.js';
+
+export interface HttpServices {
+  config: CoordinatorConfig;
+  logger: Logger;
+  settings: SiteSettings;
+  jobs: JobStore;
+  executors: ExecutorStore;
+  repositories: RepositoryStore;
+  files: FileStore;
+  dequeuer: Dequeuer;
+  executorAuth: ExecutorAuth;
+  metrics: CoordinatorMetrics;
+  /** Directory of the bare repositories served to jobs. */
+  repositoriesDir: string;
+  /** Aborted when the coordinator stops: long polls end at once. */
+  shutdownSignal: AbortSignal;
+}

@@ -1,0 +1,62 @@
+// Dequeue for the executor API: one queue or several (weighted fair choice, reference §7.3), answering
+// at once or — the long-poll extension — waiting up to `waitMs` for a job to be enqueued.
+import type { Job } from '../../protocol/job.js';
+import { payloadVersionFor } from '../../protocol/payload-version.js';
+import type { JobStore } from '../store/job-store.js';
+import { toWireJob } from './job-payload.js';
+import { newJobToken } from './job-token.js';
+import type { JobWaker } from './job-waker.js';
+import type { MultiQueueSelector } from './multi-queue-selector.js';
+
+export interface DequeueOptions {
+  /** One queue (single-queue route) or several (multi-queue route). */
+  queues: readonly string[];
+  multiQueue: boolean;
+  executorName: string;
+  executorVersion: string | undefined;
+  /** 0 answers at once, as the original. */
+  waitMs: number;
+  /** Aborted when the client disconnects or the coordinator stops. */
+  signal: AbortSignal;
+}
+
+export class Dequeuer {
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly waker: JobWaker,
+    private readonly selector: MultiQueueSelector,
+  ) {}
+
+  /** Resolves to the dequeued job, or null when there was none (within the wait). */
+  async dequeue(options: DequeueOptions): Promise<Job | null> {
+    const deadlineMs = Date.now() + options.waitMs;
+    let woken = false;
+    for (;;) {
+      const since = this.waker.generation(options.queues);
+      if (options.signal.aborted) return null;
+      const job = await this.tryOnce(options);
+      if (job) {
+        if (woken) this.waker.passOn(options.queues);
+        return job;
+      }
+      if (Date.now() >= deadlineMs) return null;
+      await this.waker.wait(options.queues, since, deadlineMs, options.signal);
+      woken = true;
+    }
+  }
+
+  private async tryOnce(options: DequeueOptions): Promise<Job | null> {
+    let queue: string | undefined;
+    if (options.multiQueue) {
+      queue = this.selector.choose(await this.jobs.queuesWithQueuedJobs(options.queues));
+      if (!queue) return null;
+    } else {
+      queue = options.queues[0]!;
+    }
+    const token = newJobToken();
+    const row = await this.jobs.dequeue(queue, options.executorName, token.sha256);
+    if (!row) return null;
+    if (options.multiQueue) this.selector.record(queue);
+    return toWireJob(row, token.value, payloadVersionFor(options.executorVersion), { includeQueue: options.multiQueue });
+  }
+}

@@ -1,0 +1,328 @@
+// The job queue in SQL (reference §7.1): enqueue, dequeue with SKIP LOCKED, heartbeats, log entries,
+// the mark calls, cancel, the stalled-job resetter. Every statement that changes a job is one round trip.
+import type { JobSpec } from '../../protocol/job.js';
+import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
+import type { JobState } from '../queues/job-state.js';
+import type { Database } from './database.js';
+
+/** NOTIFY channel whose payload is the name of a queue that just got a dequeueable job. */
+export const JOB_QUEUED_CHANNEL = 'executors_job_queued';
+
+/** The failure message of a job reset too many times (reference §7.1). */
+export const TOO_MANY_RESETS_MESSAGE = 'job processor died while handling this message too many times';
+
+export interface JobRow {
+  id: number;
+  queue: string;
+  state: JobState;
+  spec: JobSpec;
+  repositoryName: string;
+  failureMessage: string | null;
+  queuedAt: Date;
+  startedAt: Date | null;
+  lastHeartbeatAt: Date | null;
+  finishedAt: Date | null;
+  processAfter: Date | null;
+  numResets: number;
+  numFailures: number;
+  workerHostname: string;
+  cancel: boolean;
+}
+
+export interface StoredLogEntry extends ExecutionLogEntry {
+  entryId: number;
+}
+
+/** Identifies the job of a mark or log call and who claims to hold it. */
+export interface JobClaim {
+  jobId: number;
+  queue: string;
+  executorName: string;
+}
+
+export interface TokenLookup {
+  jobId: number;
+  queue: string;
+  repositoryName: string;
+  /** Whether the executor named in the request has heartbeated at least once (reference §2.2). */
+  executorKnown: boolean;
+}
+
+export type CancelOutcome = 'canceled' | 'cancel-requested' | 'already-finished' | 'not-found';
+
+const JOB_COLUMNS = `id, queue, state, spec, repository_name AS "repositoryName", failure_message AS "failureMessage",
+  queued_at AS "queuedAt", started_at AS "startedAt", last_heartbeat_at AS "lastHeartbeatAt",
+  finished_at AS "finishedAt", process_after AS "processAfter", num_resets AS "numResets",
+  num_failures AS "numFailures", worker_hostname AS "workerHostname", cancel`;
+
+const LOG_ENTRY_COLUMNS = `entry_id AS "entryId", key, command, start_time AS "startTime", exit_code AS "exitCode",
+  out, duration_ms AS "durationMs"`;
+
+interface LogEntryRow {
+  entryId: number;
+  key: string;
+  command: string[];
+  startTime: Date;
+  exitCode: number | null;
+  out: string | null;
+  durationMs: number | null;
+}
+
+function toLogEntry(row: LogEntryRow): StoredLogEntry {
+  return { ...row, startTime: row.startTime.toISOString() };
+}
+
+export class JobStore {
+  constructor(private readonly db: Database) {}
+
+  /** Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). */
+  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date } = {}): Promise<number> {
+    const rows = await this.db.query<{ id: number }>(
+      `WITH inserted AS (
+         INSERT INTO jobs (queue, spec, repository_name, process_after) VALUES ($1, $2, $3, $4) RETURNING id, queue
+       )
+       SELECT id, pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM inserted`,
+      [queue, spec, spec.repositoryName, options.processAfter ?? null],
+    );
+    return rows[0]!.id;
+  }
+
+  /**
+   * Claims the oldest dequeueable job of `queue` for `executorName` and stores its token's SHA-256, in
+   * one statement. Returns null when there is none. Must not run inside a transaction (SKIP LOCKED
+   * would skip rows the transaction itself holds).
+   */
+  async dequeue(queue: string, executorName: string, tokenSha256: Buffer): Promise<JobRow | null> {
+    const rows = await this.db.query<JobRow>(
+      `WITH candidate AS (
+         SELECT id FROM jobs
+         WHERE queue = $1 AND state = 'queued' AND (process_after IS NULL OR process_after <= now())
+         ORDER BY queued_at, id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE jobs j SET state = 'processing', started_at = now(), last_heartbeat_at = now(), finished_at = NULL,
+           failure_message = NULL, worker_hostname = $2, log_entry_count = 0
+         FROM candidate WHERE j.id = candidate.id
+         RETURNING j.*
+       ), old_logs AS (
+         DELETE FROM job_log_entries WHERE job_id IN (SELECT id FROM claimed)
+       ), token AS (
+         INSERT INTO executor_job_tokens (job_id, value_sha256, queue, repository_name)
+         SELECT id, $3, queue, repository_name FROM claimed
+         ON CONFLICT (job_id) DO UPDATE SET value_sha256 = excluded.value_sha256, created_at = now()
+       )
+       SELECT ${JOB_COLUMNS} FROM claimed`,
+      [queue, executorName, tokenSha256],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Of `queues`, those with at least one dequeueable job now (reference §7.3 step 1, as an existence check). */
+  async queuesWithQueuedJobs(queues: readonly string[]): Promise<string[]> {
+    const rows = await this.db.query<{ queue: string }>(
+      `SELECT q AS queue FROM unnest($1::text[]) AS q
+       WHERE EXISTS (SELECT 1 FROM jobs WHERE queue = q AND state = 'queued' AND (process_after IS NULL OR process_after <= now()))`,
+      [queues],
+    );
+    return rows.map((r) => r.queue);
+  }
+
+  async lookupToken(tokenSha256: Buffer, executorName: string): Promise<TokenLookup | null> {
+    const rows = await this.db.query<TokenLookup>(
+      `SELECT job_id AS "jobId", queue, repository_name AS "repositoryName",
+         EXISTS (SELECT 1 FROM executors WHERE hostname = $2) AS "executorKnown"
+       FROM executor_job_tokens WHERE value_sha256 = $1`,
+      [tokenSha256, executorName],
+    );
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Refreshes `last_heartbeat_at` of the listed jobs that `executorName` holds. Returns the ones it
+   * holds (known) with their cancel flag; the executor abandons the others (reference §4.3).
+   */
+  async heartbeat(executorName: string, jobs: ReadonlyArray<{ id: number; queue: string }>): Promise<Array<{ id: number; queue: string; cancel: boolean }>> {
+    if (jobs.length === 0) return [];
+    return this.db.query(
+      `UPDATE jobs SET last_heartbeat_at = now()
+       WHERE (id, queue) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
+         AND state = 'processing' AND worker_hostname = $3
+       RETURNING id, queue, cancel`,
+      [jobs.map((j) => j.id), jobs.map((j) => j.queue), executorName],
+    );
+  }
+
+  /** Appends a log entry; returns its 1-based id, or null if the claim does not hold the job. */
+  async addLogEntry(claim: JobClaim, entry: ExecutionLogEntry): Promise<number | null> {
+    const rows = await this.db.query<{ entryId: number }>(
+      `WITH job AS (
+         UPDATE jobs SET log_entry_count = log_entry_count + 1
+         WHERE id = $1 AND queue = $2 AND state = 'processing' AND worker_hostname = $3
+         RETURNING id, log_entry_count
+       )
+       INSERT INTO job_log_entries (job_id, entry_id, key, command, start_time, exit_code, out, duration_ms)
+       SELECT id, log_entry_count, $4, $5, $6, $7, $8, $9 FROM job
+       RETURNING entry_id AS "entryId"`,
+      [claim.jobId, claim.queue, claim.executorName, entry.key, entry.command, entry.startTime, entry.exitCode ?? null, entry.out ?? null, entry.durationMs ?? null],
+    );
+    return rows[0]?.entryId ?? null;
+  }
+
+  /** Replaces a log entry; false if the claim does not hold the job or the entry does not exist. */
+  async updateLogEntry(claim: JobClaim, entryId: number, entry: ExecutionLogEntry): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE job_log_entries e SET key = $5, command = $6, start_time = $7, exit_code = $8, out = $9, duration_ms = $10
+       FROM jobs j
+       WHERE e.job_id = $1 AND e.entry_id = $4 AND j.id = e.job_id
+         AND j.queue = $2 AND j.state = 'processing' AND j.worker_hostname = $3
+       RETURNING e.entry_id`,
+      [claim.jobId, claim.queue, claim.executorName, entryId, entry.key, entry.command, entry.startTime, entry.exitCode ?? null, entry.out ?? null, entry.durationMs ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  /** markComplete: processing → completed, and the job token is deleted. False if the claim does not hold. */
+  markComplete(claim: JobClaim): Promise<boolean> {
+    return this.finish(claim, `state = 'completed'`);
+  }
+
+  /**
+   * markErrored: → canceled if the cancel flag is set; else → failed once `num_failures + 1 >=
+   * maxNumRetries`; else → errored, to be requeued after the retry delay (reference §7.1).
+   */
+  markErrored(claim: JobClaim, failureMessage: string, maxNumRetries: number): Promise<boolean> {
+    return this.finish(
+      claim,
+      `state = CASE WHEN cancel THEN 'canceled' WHEN num_failures + 1 >= $5 THEN 'failed' ELSE 'errored' END,
+       num_failures = CASE WHEN cancel THEN num_failures ELSE num_failures + 1 END,
+       failure_message = $4`,
+      [failureMessage, maxNumRetries],
+    );
+  }
+
+  /** markFailed: → canceled if the cancel flag is set, else → failed. */
+  markFailed(claim: JobClaim, failureMessage: string): Promise<boolean> {
+    return this.finish(
+      claim,
+      `state = CASE WHEN cancel THEN 'canceled' ELSE 'failed' END,
+       num_failures = CASE WHEN cancel THEN num_failures ELSE num_failures + 1 END,
+       failure_message = $4`,
+      [failureMessage],
+    );
+  }
+
+  private async finish(claim: JobClaim, assignments: string, extraParams: unknown[] = []): Promise<boolean> {
+    const rows = await this.db.query(
+      `WITH finished AS (
+         UPDATE jobs SET ${assignments}, finished_at = clock_timestamp()
+         WHERE id = $1 AND queue = $2 AND state = 'processing' AND worker_hostname = $3
+         RETURNING id
+       ), token AS (
+         DELETE FROM executor_job_tokens WHERE job_id IN (SELECT id FROM finished)
+       )
+       SELECT id FROM finished`,
+      [claim.jobId, claim.queue, claim.executorName, ...extraParams],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Cancels a job: a queued (or errored) one becomes canceled at once; a processing one gets its
+   * cancel flag, which the next heartbeat delivers in `cancelIds`.
+   */
+  async cancel(queue: string, id: number): Promise<CancelOutcome> {
+    const rows = await this.db.query<{ previous: JobState }>(
+      `WITH old AS (SELECT id, state FROM jobs WHERE id = $1 AND queue = $2 FOR UPDATE)
+       UPDATE jobs j SET
+         state = CASE WHEN old.state IN ('queued', 'errored') THEN 'canceled' ELSE j.state END,
+         finished_at = CASE WHEN old.state IN ('queued', 'errored') THEN now() ELSE j.finished_at END,
+         cancel = CASE WHEN old.state IN ('queued', 'errored', 'processing') THEN true ELSE j.cancel END
+       FROM old WHERE j.id = old.id
+       RETURNING old.state AS previous`,
+      [id, queue],
+    );
+    const previous = rows[0]?.previous;
+    if (!previous) return 'not-found';
+    if (previous === 'queued' || previous === 'errored') return 'canceled';
+    if (previous === 'processing') return 'cancel-requested';
+    return 'already-finished';
+  }
+
+  async get(queue: string, id: number): Promise<{ job: JobRow; logEntries: StoredLogEntry[] } | null> {
+    const jobs = await this.db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND queue = $2`, [id, queue]);
+    const job = jobs[0];
+    if (!job) return null;
+    const entries = await this.db.query<LogEntryRow>(
+      `SELECT ${LOG_ENTRY_COLUMNS} FROM job_log_entries WHERE job_id = $1 ORDER BY entry_id`,
+      [id],
+    );
+    return { job, logEntries: entries.map(toLogEntry) };
+  }
+
+  /** Newest first, keyset-paged by id: pass the last id of a page as `beforeId` for the next. */
+  async list(queue: string, options: { states?: readonly JobState[]; limit: number; beforeId?: number }): Promise<JobRow[]> {
+    return this.db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs
+       WHERE queue = $1 AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::bigint IS NULL OR id < $3)
+       ORDER BY id DESC LIMIT $4`,
+      [queue, options.states && options.states.length > 0 ? options.states : null, options.beforeId ?? null, options.limit],
+    );
+  }
+
+  /**
+   * The stalled-job resetter (reference §7.1): processing jobs without a heartbeat for `stalledMaxAgeMs`
+   * go back to queued, or to failed once they were reset `maxNumResets` times. Their tokens are deleted.
+   */
+  async resetStalled(stalledMaxAgeMs: number, maxNumResets: number): Promise<{ resetIds: number[]; failedIds: number[] }> {
+    const rows = await this.db.query<{ resetIds: number[] | null; failedIds: number[] | null }>(
+      `WITH stalled AS (
+         SELECT id, num_resets FROM jobs
+         WHERE state = 'processing' AND last_heartbeat_at < now() - $1 * interval '1 millisecond'
+         FOR UPDATE SKIP LOCKED
+       ), reset AS (
+         UPDATE jobs j SET state = 'queued', queued_at = now(), started_at = NULL, num_resets = j.num_resets + 1
+         FROM stalled WHERE j.id = stalled.id AND stalled.num_resets < $2
+         RETURNING j.id, j.queue
+       ), failed AS (
+         UPDATE jobs j SET state = 'failed', finished_at = now(), failure_message = $3
+         FROM stalled WHERE j.id = stalled.id AND stalled.num_resets >= $2
+         RETURNING j.id
+       ), tokens AS (
+         DELETE FROM executor_job_tokens WHERE job_id IN (SELECT id FROM stalled)
+       ), woken AS (
+         SELECT pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM reset) q
+       )
+       SELECT (SELECT array_agg(id ORDER BY id) FROM reset) AS "resetIds",
+              (SELECT array_agg(id ORDER BY id) FROM failed) AS "failedIds",
+              (SELECT count(*) FROM woken) AS woken`,
+      [stalledMaxAgeMs, maxNumResets, TOO_MANY_RESETS_MESSAGE],
+    );
+    return { resetIds: rows[0]?.resetIds ?? [], failedIds: rows[0]?.failedIds ?? [] };
+  }
+
+  /** Errored jobs whose retry delay has passed go back to queued. */
+  async requeueErrored(retryAfterMs: number): Promise<number[]> {
+    const rows = await this.db.query<{ id: number }>(
+      `WITH requeued AS (
+         UPDATE jobs SET state = 'queued', queued_at = now(), started_at = NULL, cancel = false
+         WHERE state = 'errored' AND finished_at < now() - $1 * interval '1 millisecond'
+         RETURNING id, queue
+       ), woken AS (
+         SELECT pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM requeued) q
+       )
+       SELECT id, (SELECT count(*) FROM woken) AS woken FROM requeued`,
+      [retryAfterMs],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Per queue: jobs by state, and the age of the oldest dequeueable job (for /metrics, reference §7.6). */
+  async stats(): Promise<Array<{ queue: string; state: JobState; count: number; oldestQueuedAgeSeconds: number | null }>> {
+    return this.db.query(
+      `SELECT queue, state, count(*)::int AS count,
+         CASE WHEN state = 'queued' THEN extract(epoch FROM now() - min(queued_at)) END AS "oldestQueuedAgeSeconds"
+       FROM jobs GROUP BY queue, state`,
+    );
+  }
+}

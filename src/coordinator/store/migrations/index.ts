@@ -1,0 +1,10 @@
+// Numbered, forward-only migrations in the order they apply. Never edit one that has shipped: add the next.
+import { sql as initialSchema } from './0001-initial-schema.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [{ version: 1, name: 'initial-schema', sql: initialSchema }];

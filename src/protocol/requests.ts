@@ -1,0 +1,85 @@
+// Request and response bodies of the /.executors/queue API (reference §2.4).
+import { z } from 'zod';
+import { ExecutionLogEntrySchema } from './execution-log-entry.js';
+
+/** Job IDs arrive as numbers from old executors and as strings from new ones. */
+const JobIdSchema = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a decimal job id').transform(Number)]);
+
+export const DequeueRequestSchema = z.object({
+  /** Only on the multi-queue route. */
+  queues: z.array(z.string()).optional(),
+  executorName: z.string(),
+  /** The executor's build version; decides the payload version (reference §2.7). */
+  version: z.string().optional(),
+  numCPUs: z.number().int().optional(),
+  memory: z.string().optional(),
+  diskSpace: z.string().optional(),
+  /**
+   * Extension: wait up to this long for a job before answering 204. Old executors never send it and
+   * get the original's immediate answer.
+   */
+  waitMs: z.number().int().nonnegative().optional(),
+});
+export type DequeueRequest = z.infer<typeof DequeueRequestSchema>;
+
+export const JobOperationRequestSchema = z.object({
+  executorName: z.string(),
+  jobId: z.number().int().nonnegative(),
+});
+export type JobOperationRequest = z.infer<typeof JobOperationRequestSchema>;
+
+export const MarkErroredRequestSchema = JobOperationRequestSchema.extend({
+  errorMessage: z.string().default(''),
+});
+export type MarkErroredRequest = z.infer<typeof MarkErroredRequestSchema>;
+
+export const AddExecutionLogEntryRequestSchema = JobOperationRequestSchema.extend(ExecutionLogEntrySchema.shape);
+export type AddExecutionLogEntryRequest = z.infer<typeof AddExecutionLogEntryRequestSchema>;
+
+export const UpdateExecutionLogEntryRequestSchema = AddExecutionLogEntryRequestSchema.extend({
+  entryId: z.number().int().positive(),
+});
+export type UpdateExecutionLogEntryRequest = z.infer<typeof UpdateExecutionLogEntryRequestSchema>;
+
+/** Telemetry that every heartbeat carries (reference §2.4, §7.4). */
+const TelemetrySchema = {
+  os: z.string().default(''),
+  architecture: z.string().default(''),
+  dockerVersion: z.string().default(''),
+  executorVersion: z.string().default(''),
+  gitVersion: z.string().default(''),
+  igniteVersion: z.string().default(''),
+  srcCliVersion: z.string().default(''),
+  /** Prometheus text exposition dump of the executor's own metrics. */
+  prometheusMetrics: z.string().default(''),
+};
+
+/** `POST /.executors/queue/{queue}/heartbeat`; also the start-up ping (only `executorName`). */
+export const HeartbeatRequestSchema = z.object({
+  version: z.string().optional(),
+  executorName: z.string(),
+  jobIds: z.array(JobIdSchema).nullable().default([]).transform((ids) => ids ?? []),
+  ...TelemetrySchema,
+});
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
+
+/** `POST /.executors/queue/heartbeat` (multi-queue). */
+export const MultiQueueHeartbeatRequestSchema = z.object({
+  executorName: z.string(),
+  queueNames: z.array(z.string()),
+  jobIdsByQueue: z
+    .array(z.object({ queueName: z.string(), jobIds: z.array(JobIdSchema).nullable().default([]).transform((ids) => ids ?? []) }))
+    .nullable()
+    .default([])
+    .transform((q) => q ?? []),
+  ...TelemetrySchema,
+});
+export type MultiQueueHeartbeatRequest = z.infer<typeof MultiQueueHeartbeatRequestSchema>;
+
+/** IDs are strings (`"42"`, or `"42-batches"` on the multi-queue route); V1 single-queue clients get numbers. */
+export interface HeartbeatResponse {
+  knownIds: Array<string | number>;
+  cancelIds: Array<string | number>;
+}
+
+export type Telemetry = Omit<HeartbeatRequest, 'version' | 'executorName' | 'jobIds'>;
