@@ -91,11 +91,13 @@ function respondText(res: ServerResponse, status: number, body: string): void {
 }
 
 function cgiEnvironment(req: IncomingMessage, options: ServeGitUploadPackOptions): NodeJS.ProcessEnv {
+  // The CGI needs PATH to find git's helpers and HOME for the operator's global config; nothing else of
+  // ours leaks into it. These two are the only variables this module reads, and it only passes them on.
+  // eslint-disable-next-line no-restricted-properties
+  const { PATH = '/usr/local/bin:/usr/bin:/bin', HOME = '/' } = process.env;
   const env: NodeJS.ProcessEnv = {
-    // The CGI needs PATH to find git's helpers and HOME for the operator's global config; nothing else
-    // of ours leaks into it.
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/',
+    PATH,
+    HOME,
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_PROJECT_ROOT: path.dirname(options.repositoryDir),
     PATH_INFO: `/${path.basename(options.repositoryDir)}/${options.service}`,
@@ -148,9 +150,9 @@ function runHttpBackend(req: IncomingMessage, res: ServerResponse, options: Serv
   const killChild = () => {
     if (exited || child.pid === undefined) return;
     try {
-      void 0;
+      process.kill(-child.pid, 'SIGKILL');
     } catch {
-      void 0;
+      child.kill('SIGKILL');
     }
   };
 

@@ -138,8 +138,9 @@ function runGit(args: string[], what: string): Promise<void> {
   // `ext::` URLs run arbitrary commands; git already refuses them by default, this makes it explicit.
   const fullArgs = ['-c', 'protocol.ext.allow=never', ...args];
   return new Promise((resolve, reject) => {
-    // The whole environment passes through: clones over the network may need proxies, CA bundles, SSH agents.
     const child = spawn('git', fullArgs, {
+      // Passed through, not read: clones over the network may need proxies, CA bundles, an SSH agent.
+      // eslint-disable-next-line no-restricted-properties
       env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

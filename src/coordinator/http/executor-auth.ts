@@ -46,6 +46,9 @@ export class ExecutorAuth {
 
   /** Job routes, the git proxy and the files store (`jobAuthMiddleware` of the original). */
   async requireJobToken(req: IncomingMessage, scope: JobRouteScope): Promise<JobAuth> {
+    // HTTP servers trim trailing spaces, so "Bearer " arrives as "Bearer": say what is missing.
+    const header = req.headers.authorization ?? '';
+    if (header === JOB_TOKEN_SCHEME || header === EXECUTOR_TOKEN_SCHEME) throw new HttpError(401, 'no token value in the HTTP Authorization request header');
     const [scheme, token] = splitAuthorization(req);
     if (scheme !== JOB_TOKEN_SCHEME && scheme !== EXECUTOR_TOKEN_SCHEME) throw new HttpError(401);
     if (token === '') throw new HttpError(401, 'no token value in the HTTP Authorization request header');
