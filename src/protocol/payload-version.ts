@@ -11,6 +11,7 @@ const V2_MIN_DEV_DATE = '2022-11-24';
  */
 export function payloadVersionFor(executorVersion: string | undefined): 1 | 2 {
   if (!executorVersion) return 1;
+  if (executorVersion === '0.0.0+dev' || executorVersion === 'dev') return 2;
   const release = /^v?(\d+)\.(\d+)\.(\d+)/.exec(executorVersion);
   if (release) {
     const parts = release.slice(1, 4).map(Number) as [number, number, number];
@@ -21,6 +22,5 @@ export function payloadVersionFor(executorVersion: string | undefined): 1 | 2 {
   }
   const dated = /^\d+_(\d{4}-\d{2}-\d{2})_/.exec(executorVersion);
   if (dated) return dated[1]! > V2_MIN_DEV_DATE ? 2 : 1;
-  if (executorVersion === '0.0.0+dev' || executorVersion === 'dev') return 2;
   return 1;
 }

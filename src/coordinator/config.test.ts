@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../shared/errors.js';
+import { loadCoordinatorConfig } from './config.js';
+
+describe('loadCoordinatorConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadCoordinatorConfig({}, '/srv');
+    expect(c).toMatchObject({
+      listenHost: '127.0.0.1',
+      listenPort: 3080,
+      dataDir: '/srv/.data/coordinator',
+      databaseUrl: undefined,
+      executorsAccessToken: undefined,
+      stalledJobMaxAgeMs: 25_000,
+      maxNumResets: 3,
+      maxNumRetries: 0,
+      executorRecordMaxAgeMs: 168 * 3_600_000,
+      multiQueueDequeueTtlMs: 300_000,
+      maxBodyBytes: 16 * 1024 * 1024,
+    });
+    expect(c.queues.map((q) => [q.name, q.weight, q.limit])).toEqual([
+      ['batches', 4, 50],
+      ['codeintel', 1, 250],
+    ]);
+  });
+
+  it('refuses an executors access token shorter than 20 characters, saying why', () => {
+    expect(() => loadCoordinatorConfig({ COORDINATOR_EXECUTORS_ACCESS_TOKEN: 'short' })).toThrow(/COORDINATOR_EXECUTORS_ACCESS_TOKEN: must be at least 20 characters long \(it is 5\)/);
+  });
+
+  it('reports every problem at once', () => {
+    try {
+      loadCoordinatorConfig({
+        COORDINATOR_ADDR: 'nope',
+        COORDINATOR_DATABASE_URL: 'mysql://x',
+        COORDINATOR_STALLED_JOB_MAX_AGE: '25',
+        COORDINATOR_MAX_NUM_RESETS: 'three',
+        COORDINATOR_QUEUES: 'batches,Bad Name',
+        COORDINATOR_MAX_BODY_SIZE: 'huge',
+        COORDINATOR_LOG_LEVEL: 'loud',
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      for (const name of ['COORDINATOR_ADDR', 'COORDINATOR_DATABASE_URL', 'COORDINATOR_STALLED_JOB_MAX_AGE', 'COORDINATOR_MAX_NUM_RESETS', 'COORDINATOR_QUEUES', 'COORDINATOR_MAX_BODY_SIZE', 'COORDINATOR_LOG_LEVEL']) {
+        expect(problems).toContain(name);
+      }
+    }
+  });
+
+  it('reads custom queues with weights and limits', () => {
+    const c = loadCoordinatorConfig({ COORDINATOR_QUEUES: 'batches,codeintel:2,scip:3:10', COORDINATOR_ADDR: '0.0.0.0:8080' });
+    expect(c.queues).toEqual([
+      { name: 'batches', weight: 4, limit: 50 },
+      { name: 'codeintel', weight: 2, limit: 250 },
+      { name: 'scip', weight: 3, limit: 10 },
+    ]);
+    expect([c.listenHost, c.listenPort]).toEqual(['0.0.0.0', 8080]);
+  });
+});
