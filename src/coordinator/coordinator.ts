@@ -19,7 +19,6 @@ import { FileStore } from './store/file-store.js';
 import { JobStore } from './store/job-store.js';
 import { migrate } from './store/migrator.js';
 import { openPgDatabase } from './store/pg-database.js';
-import { openPgliteDatabase } from './store/pglite-database.js';
 import { RepositoryStore } from './store/repository-store.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
@@ -28,6 +27,8 @@ export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl'
   const dataDir = path.join(config.dataDir, 'pglite');
   await fs.mkdir(dataDir, { recursive: true });
   logger.info('using the embedded database (PGlite)', { dataDir });
+  // Loaded only when used: a coordinator on a PostgreSQL server never pays for the WebAssembly module.
+  const { openPgliteDatabase } = await import('./store/pglite-database.js');
   return openPgliteDatabase({ dataDir });
 }
 

@@ -24,8 +24,8 @@ export function addJobResourceRoutes(router: Router, s: HttpServices): void {
     const key = ctx.params.key!;
     const auth = await s.executorAuth.requireJobToken(ctx.req, { files: true });
     if (auth.kind === 'job') {
-      const found = await s.jobs.get(auth.queue, auth.jobId);
-      const named = Object.values(found?.job.spec.files ?? {}).some((f) => f.bucket === bucket && f.key === key);
+      const job = await s.jobs.find(auth.queue, auth.jobId);
+      const named = Object.values(job?.spec.files ?? {}).some((f) => f.bucket === bucket && f.key === key);
       if (!named) throw new HttpError(403, `job ${auth.jobId} does not reference file ${bucket}/${key}`);
     }
     if (!withBody) {

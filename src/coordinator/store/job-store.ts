@@ -249,9 +249,13 @@ export class JobStore {
     return 'already-finished';
   }
 
+  async find(queue: string, id: number): Promise<JobRow | null> {
+    return (await this.db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND queue = $2`, [id, queue]))[0] ?? null;
+  }
+
+  /** A job with its log entries. */
   async get(queue: string, id: number): Promise<{ job: JobRow; logEntries: StoredLogEntry[] } | null> {
-    const jobs = await this.db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND queue = $2`, [id, queue]);
-    const job = jobs[0];
+    const job = await this.find(queue, id);
     if (!job) return null;
     const entries = await this.db.query<LogEntryRow>(
       `SELECT ${LOG_ENTRY_COLUMNS} FROM job_log_entries WHERE job_id = $1 ORDER BY entry_id`,
