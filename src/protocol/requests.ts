@@ -2,13 +2,16 @@
 import { z } from 'zod';
 import { ExecutionLogEntrySchema } from './execution-log-entry.js';
 
+/** Every request names its executor; the original's message for an empty name. */
+const ExecutorNameSchema = z.string().min(1, 'worker hostname cannot be empty');
+
 /** Job IDs arrive as numbers from old executors and as strings from new ones. */
 const JobIdSchema = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a decimal job id').transform(Number)]);
 
 export const DequeueRequestSchema = z.object({
   /** Only on the multi-queue route. */
   queues: z.array(z.string()).optional(),
-  executorName: z.string(),
+  executorName: ExecutorNameSchema,
   /** The executor's build version; decides the payload version (reference §2.7). */
   version: z.string().optional(),
   numCPUs: z.number().int().optional(),
@@ -23,7 +26,7 @@ export const DequeueRequestSchema = z.object({
 export type DequeueRequest = z.infer<typeof DequeueRequestSchema>;
 
 export const JobOperationRequestSchema = z.object({
-  executorName: z.string(),
+  executorName: ExecutorNameSchema,
   jobId: z.number().int().nonnegative(),
 });
 export type JobOperationRequest = z.infer<typeof JobOperationRequestSchema>;
@@ -57,7 +60,7 @@ const TelemetrySchema = {
 /** `POST /.executors/queue/{queue}/heartbeat`; also the start-up ping (only `executorName`). */
 export const HeartbeatRequestSchema = z.object({
   version: z.string().optional(),
-  executorName: z.string(),
+  executorName: ExecutorNameSchema,
   jobIds: z.array(JobIdSchema).nullable().default([]).transform((ids) => ids ?? []),
   ...TelemetrySchema,
 });
@@ -65,7 +68,7 @@ export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 
 /** `POST /.executors/queue/heartbeat` (multi-queue). */
 export const MultiQueueHeartbeatRequestSchema = z.object({
-  executorName: z.string(),
+  executorName: ExecutorNameSchema,
   queueNames: z.array(z.string()),
   jobIdsByQueue: z
     .array(z.object({ queueName: z.string(), jobIds: z.array(JobIdSchema).nullable().default([]).transform((ids) => ids ?? []) }))

@@ -20,8 +20,6 @@ import { readJson } from './request-body.js';
 import type { RequestContext, Router } from './router.js';
 import type { HttpServices } from './services.js';
 
-const NON_EMPTY_EXECUTOR_NAME = { message: 'worker hostname cannot be empty' };
-
 export function addExecutorRoutes(router: Router, s: HttpServices): void {
   const queueNames = new Set(s.config.queues.map((q) => q.name));
   const knownQueue = (queue: string) => {
@@ -38,20 +36,21 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   // --- dequeue -------------------------------------------------------------------------------------
   const dequeue = async (ctx: RequestContext, queues: string[] | undefined) => {
     s.executorAuth.requireExecutorToken(ctx.req);
-    const body = await json(ctx, DequeueRequestSchema.extend({ executorName: z.string().min(1, NON_EMPTY_EXECUTOR_NAME) }));
+    const body = await json(ctx, DequeueRequestSchema);
     const multiQueue = queues === undefined;
     const names = multiQueue ? (body.queues ?? []) : queues;
     names.forEach(knownQueue);
     if (names.length === 0) return { status: 204 };
     const started = performance.now();
-    const signal = AbortSignal.any([ctx.signal, s.shutdownSignal]);
+    const waitMs = Math.min(body.waitMs ?? 0, s.config.maxDequeueWaitMs);
     const job = await s.dequeuer.dequeue({
       queues: names,
       multiQueue,
       executorName: body.executorName,
       executorVersion: body.version,
-      waitMs: Math.min(body.waitMs ?? 0, s.config.maxDequeueWaitMs),
-      signal,
+      waitMs,
+      // Only a waiting dequeue needs to hear of a disconnect or a shutdown.
+      signal: waitMs > 0 ? AbortSignal.any([ctx.signal, s.shutdownSignal]) : s.shutdownSignal,
     });
     s.metrics.dequeueDurationSeconds.observe({ outcome: job ? 'job' : 'empty' }, (performance.now() - started) / 1000);
     return job ? { status: 200, body: job } : { status: 204 };
@@ -83,7 +82,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   router.add('POST', '/.executors/queue/:queue/heartbeat', 'queue.heartbeat', async (ctx) => {
     s.executorAuth.requireExecutorToken(ctx.req);
     const queue = knownQueue(ctx.params.queue!);
-    const body = await json(ctx, HeartbeatRequestSchema.extend({ executorName: z.string().min(1, NON_EMPTY_EXECUTOR_NAME) }));
+    const body = await json(ctx, HeartbeatRequestSchema);
     const heartbeat: ExecutorHeartbeat = {
       hostname: body.executorName,
       queueName: queue,
@@ -101,7 +100,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
 
   router.add('POST', '/.executors/queue/heartbeat', 'queue.heartbeat.multi', async (ctx) => {
     s.executorAuth.requireExecutorToken(ctx.req);
-    const body = await json(ctx, MultiQueueHeartbeatRequestSchema.extend({ executorName: z.string().min(1, NON_EMPTY_EXECUTOR_NAME) }));
+    const body = await json(ctx, MultiQueueHeartbeatRequestSchema);
     body.queueNames.forEach(knownQueue);
     for (const entry of body.jobIdsByQueue) {
       if (!body.queueNames.includes(entry.queueName)) {

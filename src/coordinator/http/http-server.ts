@@ -63,15 +63,31 @@ export async function startHttpServer(s: HttpServices, options: { host: string; 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
     let routeName = 'unknown';
-    const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    // Most requests never look at the signal; making one (and its AbortError) per request shows in profiles.
+    let abort: AbortController | undefined;
+    const signalOf = () => {
+      if (!abort) {
+        const controller = (abort = new AbortController());
+        if (res.closed) controller.abort();
+        else res.once('close', () => res.writableFinished || controller.abort());
+      }
+      return abort.signal;
+    };
     try {
       const url = new URL(req.url ?? '/', 'http://coordinator');
       const match = router.match(req.method ?? 'GET', url.pathname);
       if (!match) throw new HttpError(404, { error: `no route for ${req.method} ${url.pathname}` });
       if ('methodNotAllowed' in match) throw new HttpError(405, { error: `${req.method} is not allowed here; use ${match.methodNotAllowed.join(', ')}` }, { allow: match.methodNotAllowed.join(', ') });
       routeName = match.route.name;
-      const ctx: RequestContext = { req, res, url, params: match.params, signal: abort.signal };
+      const ctx: RequestContext = {
+        req,
+        res,
+        url,
+        params: match.params,
+        get signal() {
+          return signalOf();
+        },
+      };
       const reply = await match.route.handler(ctx);
       if (reply) send(res, reply);
     } catch (err) {

@@ -7,8 +7,8 @@ export interface RequestContext {
   res: ServerResponse;
   url: URL;
   params: Record<string, string>;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
+  /** Aborted when the client goes away before the response is complete. Created on first use. */
+  readonly signal: AbortSignal;
 }
 
 /** What a handler returns; `undefined` means it wrote the response itself (streams). */
