@@ -80,7 +80,15 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
   const [cmd, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/bin/coordinator.ts', 'serve'];
   const started = performance.now();
   const child = spawn(cmd!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Never leave a coordinator behind when the bench dies (an exception, a closed stdout pipe).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      process.off('exit', killOnExit);
+      resolve(code);
+    }),
+  );
   let exitCode: number | null | undefined;
   void exited.then((code) => (exitCode = code));
 

@@ -1,5 +1,6 @@
-// Where the CPU went during a measured window, from /proc: the whole machine, one child process, and
-// this process, in cores (CPU-seconds per wall second). On 2 shared cores this says who competed.
+// Where the CPU went during a measured window, from /proc: the whole machine, chosen processes, every
+// PostgreSQL server process, and this process, in cores (CPU-seconds per wall second). On 2 shared
+// cores this says who competed.
 import fs from 'node:fs';
 import os from 'node:os';
 
@@ -10,6 +11,7 @@ interface Snapshot {
   atMs: number;
   machineBusyTicks: number;
   pidTicks: Map<number, number>;
+  postgresTicks: Map<number, number>;
   self: NodeJS.CpuUsage;
 }
 
@@ -31,6 +33,22 @@ function processTicks(pid: number): number {
   }
 }
 
+/** CPU ticks of every process named `postgres` (the server and its backends, when it runs on this machine). */
+function postgresTicks(): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    const t = processTicks(Number(entry));
+    if (Number.isFinite(t)) ticks.set(Number(entry), t);
+  }
+  return ticks;
+}
+
 export interface CpuReport {
   wallSeconds: number;
   /** Cores busy on the whole machine (out of `os.cpus().length`). */
@@ -39,6 +57,8 @@ export interface CpuReport {
   pidCores: Map<number, number>;
   /** Cores used by this (load-generating) process. */
   selfCores: number;
+  /** Cores used by PostgreSQL processes (0 when the server is elsewhere). */
+  postgresCores: number;
 }
 
 export class CpuMeter {
@@ -53,6 +73,7 @@ export class CpuMeter {
       atMs: performance.now(),
       machineBusyTicks: machineBusyTicks(),
       pidTicks: new Map(this.pids.map((pid) => [pid, processTicks(pid)])),
+      postgresTicks: postgresTicks(),
       self: process.cpuUsage(),
     };
   }
@@ -67,11 +88,15 @@ export class CpuMeter {
     const wallSeconds = (end.atMs - this.start.atMs) / 1000;
     const cores = (ticks: number) => ticks / TICKS_PER_SECOND / wallSeconds;
     const self = process.cpuUsage(this.start.self);
+    let postgres = 0;
+    // A backend that started inside the window counts whole; one that ended inside it is missed.
+    for (const [pid, ticks] of end.postgresTicks) postgres += ticks - (this.start.postgresTicks.get(pid) ?? 0);
     return {
       wallSeconds,
       machineCores: cores(end.machineBusyTicks - this.start.machineBusyTicks),
       pidCores: new Map(this.pids.map((pid) => [pid, cores(end.pidTicks.get(pid)! - this.start.pidTicks.get(pid)!)])),
       selfCores: (self.user + self.system) / 1e6 / wallSeconds,
+      postgresCores: cores(postgres),
     };
   }
 }

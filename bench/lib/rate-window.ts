@@ -10,6 +10,8 @@ export interface RateResult {
   cpu: CpuReport;
   /** True when the work ran out before the window ended (the rate is then over the time until it did). */
   drained: boolean;
+  /** How much `counter` grew over the window (e.g. WAL bytes), when one was given. */
+  counterDelta: number | undefined;
 }
 
 export interface RateWindowOptions {
@@ -21,10 +23,13 @@ export interface RateWindowOptions {
   isDrained?: () => boolean;
   /** Processes whose CPU time is reported apart (e.g. the coordinator). */
   pids?: readonly number[];
+  /** A monotonically increasing server-side counter read at the window's edges (e.g. the WAL position). */
+  counter?: () => Promise<number>;
 }
 
 export async function measureRate(options: RateWindowOptions): Promise<RateResult> {
   await sleep(options.warmupMs);
+  const counterStart = await options.counter?.();
   const meter = new CpuMeter(options.pids);
   const startCount = options.count();
   const startMs = performance.now();
@@ -39,7 +44,10 @@ export async function measureRate(options: RateWindowOptions): Promise<RateResul
   }
   const seconds = (performance.now() - startMs) / 1000;
   const completed = options.count() - startCount;
-  return { completed, seconds, perSecond: completed / seconds, cpu: meter.report(), drained };
+  const cpu = meter.report();
+  const counterEnd = await options.counter?.();
+  const counterDelta = counterStart === undefined || counterEnd === undefined ? undefined : counterEnd - counterStart;
+  return { completed, seconds, perSecond: completed / seconds, cpu, drained, counterDelta };
 }
 
 /** `n` concurrent loops of `cycle(i)` until stopped; a cycle resolving false means "no work": that loop ends. */

@@ -45,3 +45,9 @@ export async function describeServer(): Promise<string> {
   const row = r.rows[0] as { v: string; sc: string; fs: string; sb: string; mc: string };
   return `PostgreSQL ${row.v} (synchronous_commit=${row.sc}, fsync=${row.fs}, shared_buffers=${row.sb}, max_connections=${row.mc})`;
 }
+
+/** The server's current WAL insert position in bytes: its growth over a window is the WAL written. */
+export async function walPositionBytes(): Promise<number> {
+  const r = await adminQuery(`SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::float8 AS bytes`);
+  return Number((r.rows[0] as { bytes: number }).bytes);
+}
