@@ -34,6 +34,8 @@ export interface CoordinatorConfig {
   maxNumRetries: number;
   /** Delay before an errored job is retried. COORDINATOR_RETRY_AFTER, default 1m. */
   retryAfterMs: number;
+  /** How often to check whether the jobs table needs ANALYZE. COORDINATOR_STATISTICS_INTERVAL, default 10s. */
+  statisticsIntervalMs: number;
   /** Executors not seen for this long are deleted. COORDINATOR_EXECUTOR_RECORD_MAX_AGE, default 168h. */
   executorRecordMaxAgeMs: number;
   /** COORDINATOR_EXECUTOR_CLEANUP_INTERVAL, default 30m. */
@@ -135,6 +137,7 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     resetterIntervalMs: duration('COORDINATOR_RESETTER_INTERVAL', '5s'),
     maxNumRetries: integer('COORDINATOR_MAX_NUM_RETRIES', 0, 0),
     retryAfterMs: duration('COORDINATOR_RETRY_AFTER', '1m', { allowZero: true }),
+    statisticsIntervalMs: duration('COORDINATOR_STATISTICS_INTERVAL', '10s'),
     executorRecordMaxAgeMs: duration('COORDINATOR_EXECUTOR_RECORD_MAX_AGE', '168h'),
     executorCleanupIntervalMs: duration('COORDINATOR_EXECUTOR_CLEANUP_INTERVAL', '30m'),
     multiQueueDequeueTtlMs: duration('COORDINATOR_MULTIQUEUE_DEQUEUE_TTL', '5m'),

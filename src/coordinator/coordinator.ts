@@ -114,7 +114,10 @@ export class Coordinator {
       },
       logger,
     );
-    this.tasks = [this.resetter, executorCleaner];
+    const statisticsKeeper = new PeriodicTask('jobs table statistics', config.statisticsIntervalMs, async () => {
+      if (await jobs.analyzeIfStale()) logger.debug('analyzed the jobs table');
+    }, logger);
+    this.tasks = [this.resetter, executorCleaner, statisticsKeeper];
     for (const task of this.tasks) task.start();
 
     this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: this.options.tls });

@@ -15,6 +15,11 @@ export type JobAuth =
   | { kind: 'executor'; jobId: number; executorName: string }
   | { kind: 'job'; jobId: number; executorName: string; queue: string; repositoryName: string };
 
+/** What the headers of a job route say; `tokenSha256` is null for the shared executor token. */
+export type JobCredentials =
+  | { kind: 'executor'; jobId: number; executorName: string; tokenSha256: null }
+  | { kind: 'job'; jobId: number; executorName: string; tokenSha256: Buffer };
+
 /** The resource a job route touches, checked against the token's scope. */
 export type JobRouteScope = { queue: string } | { repositoryName: string } | { files: true };
 
@@ -44,8 +49,11 @@ export class ExecutorAuth {
     if (!constantTimeEquals(token, expected)) throw new HttpError(401);
   }
 
-  /** Job routes, the git proxy and the files store (`jobAuthMiddleware` of the original). */
-  async requireJobToken(req: IncomingMessage, scope: JobRouteScope): Promise<JobAuth> {
+  /**
+   * The header checks of a job route (`jobAuthMiddleware` of the original), without the database.
+   * The token itself is checked by the statement that acts (see JobClaim), or by `requireJobToken`.
+   */
+  jobCredentials(req: IncomingMessage): JobCredentials {
     // HTTP servers trim trailing spaces, so "Bearer " arrives as "Bearer": say what is missing.
     const header = req.headers.authorization ?? '';
     if (header === JOB_TOKEN_SCHEME || header === EXECUTOR_TOKEN_SCHEME) throw new HttpError(401, 'no token value in the HTTP Authorization request header');
@@ -55,19 +63,35 @@ export class ExecutorAuth {
     if (scheme === EXECUTOR_TOKEN_SCHEME && !constantTimeEquals(token, this.configuredToken())) throw new HttpError(403);
 
     const rawJobId = req.headers[JOB_ID_HEADER];
-    if (typeof rawJobId !== 'string' || !/^\d+$/.test(rawJobId)) throw new HttpError(400, `${JOB_ID_HEADER} must be a decimal job id`);
+    if (typeof rawJobId !== 'string' || !/^\d{1,15}$/.test(rawJobId)) throw new HttpError(400, `${JOB_ID_HEADER} must be a decimal job id`);
     const jobId = Number(rawJobId);
     const executorName = req.headers[EXECUTOR_NAME_HEADER];
     if (typeof executorName !== 'string' || executorName === '') throw new HttpError(400, 'worker hostname cannot be empty');
-    if (scheme === EXECUTOR_TOKEN_SCHEME) return { kind: 'executor', jobId, executorName };
+    if (scheme === EXECUTOR_TOKEN_SCHEME) return { kind: 'executor', jobId, executorName, tokenSha256: null };
+    const tokenSha256 = jobTokenSha256(token);
+    if (!tokenSha256) throw new HttpError(401, 'invalid token');
+    return { kind: 'job', jobId, executorName, tokenSha256 };
+  }
 
-    const sha256 = jobTokenSha256(token);
-    const found = sha256 ? await this.jobs.lookupToken(sha256, executorName) : null;
+  /** Job routes that read (git proxy, files store): headers, then the token looked up and scoped. */
+  async requireJobToken(req: IncomingMessage, scope: JobRouteScope): Promise<JobAuth> {
+    const credentials = this.jobCredentials(req);
+    if (credentials.kind === 'executor') return { kind: 'executor', jobId: credentials.jobId, executorName: credentials.executorName };
+    return this.checkToken(credentials, scope);
+  }
+
+  /**
+   * Looks the token up and throws the status the original gives for what is wrong with it (reference
+   * §2.2). Used directly by reading routes, and by acting routes to explain a statement that matched
+   * nothing; returns the token's scope when nothing is wrong with it.
+   */
+  async checkToken(credentials: JobCredentials & { kind: 'job' }, scope: JobRouteScope): Promise<JobAuth & { kind: 'job' }> {
+    const found = await this.jobs.lookupToken(credentials.tokenSha256, credentials.executorName);
     if (!found) throw new HttpError(401, 'invalid token');
-    if (found.jobId !== jobId) throw new HttpError(403, 'invalid token');
+    if (found.jobId !== credentials.jobId) throw new HttpError(403, 'invalid token');
     if ('queue' in scope && found.queue !== scope.queue) throw new HttpError(403, 'invalid token: it belongs to another queue');
     if ('repositoryName' in scope && found.repositoryName !== scope.repositoryName) throw new HttpError(403, 'invalid token: it belongs to another repository');
     if (!found.executorKnown) throw new HttpError(401, 'invalid token');
-    return { kind: 'job', jobId, executorName, queue: found.queue, repositoryName: found.repositoryName };
+    return { kind: 'job', jobId: found.jobId, executorName: credentials.executorName, queue: found.queue, repositoryName: found.repositoryName };
   }
 }

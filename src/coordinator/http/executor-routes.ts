@@ -14,10 +14,9 @@ import {
 import { labelExecutorMetrics } from '../metrics/executor-metrics.js';
 import type { ExecutorHeartbeat } from '../store/executor-store.js';
 import type { JobClaim } from '../store/job-store.js';
-import type { JobAuth } from './executor-auth.js';
 import { HttpError, handlerError } from './http-error.js';
 import { readJson } from './request-body.js';
-import type { RequestContext, Router } from './router.js';
+import type { Reply, RequestContext, Router } from './router.js';
 import type { HttpServices } from './services.js';
 
 export function addExecutorRoutes(router: Router, s: HttpServices): void {
@@ -126,42 +125,62 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   });
 
   // --- job routes (per-job token) -------------------------------------------------------------------
-  /** Authenticates, parses, and checks that the body speaks of the job the token was issued for. */
-  const jobRoute = async <S extends typeof JobOperationRequestSchema>(ctx: RequestContext, schema: S): Promise<{ body: z.infer<S>; claim: JobClaim }> => {
+  /**
+   * Checks the headers and the body, then runs `act` with a claim that carries the token, so the token
+   * is verified by the same statement that acts: one round trip. When `act` matched nothing, the token
+   * is looked up to answer what the original answers (401/403) before `notHeld` is answered.
+   */
+  const jobRoute = async <S extends z.ZodType<{ jobId: number; executorName: string }>, R>(
+    ctx: RequestContext,
+    schema: S,
+    act: (body: z.infer<S>, claim: JobClaim) => Promise<R | null | false>,
+    reply: (result: R) => Reply,
+    notHeld: (claim: JobClaim) => HttpError | Reply,
+  ): Promise<Reply> => {
     const queue = knownQueue(ctx.params.queue!);
-    const auth: JobAuth = await s.executorAuth.requireJobToken(ctx.req, { queue });
+    const credentials = s.executorAuth.jobCredentials(ctx.req);
     const body = await json(ctx, schema);
-    if (body.jobId !== auth.jobId) throw new HttpError(403, `invalid token: it was issued for job ${auth.jobId}, not job ${body.jobId}`);
-    if (body.executorName !== auth.executorName) throw new HttpError(403, 'executorName in the body does not match X-Sourcegraph-Executor-Name');
-    return { body, claim: { jobId: body.jobId, queue, executorName: body.executorName } };
+    if (body.jobId !== credentials.jobId) throw new HttpError(403, `invalid token: it was issued for job ${credentials.jobId}, not job ${body.jobId}`);
+    if (body.executorName !== credentials.executorName) throw new HttpError(403, 'executorName in the body does not match X-Sourcegraph-Executor-Name');
+    const claim: JobClaim = { jobId: body.jobId, queue, executorName: body.executorName, tokenSha256: credentials.tokenSha256 };
+    const result = await act(body, claim);
+    if (result !== null && result !== false) return reply(result);
+    if (credentials.kind === 'job') await s.executorAuth.checkToken(credentials, { queue });
+    const refusal = notHeld(claim);
+    if (refusal instanceof HttpError) throw refusal;
+    return refusal;
   };
 
-  router.add('POST', '/.executors/queue/:queue/addExecutionLogEntry', 'queue.addExecutionLogEntry', async (ctx) => {
-    const { body, claim } = await jobRoute(ctx, AddExecutionLogEntryRequestSchema);
-    const entryId = await s.jobs.addLogEntry(claim, body);
-    if (entryId === null) throw handlerError(`failed to add log entry: unknown job ${claim.jobId}`);
-    return { status: 200, body: entryId };
-  });
+  router.add('POST', '/.executors/queue/:queue/addExecutionLogEntry', 'queue.addExecutionLogEntry', (ctx) =>
+    jobRoute(
+      ctx,
+      AddExecutionLogEntryRequestSchema,
+      (body, claim) => s.jobs.addLogEntry(claim, body),
+      (entryId) => ({ status: 200, body: entryId }),
+      (claim) => handlerError(`failed to add log entry: unknown job ${claim.jobId}`),
+    ),
+  );
 
-  router.add('POST', '/.executors/queue/:queue/updateExecutionLogEntry', 'queue.updateExecutionLogEntry', async (ctx) => {
-    const { body, claim } = await jobRoute(ctx, UpdateExecutionLogEntryRequestSchema);
-    if (!(await s.jobs.updateLogEntry(claim, body.entryId, body))) {
-      throw handlerError(`failed to update log entry: unknown job ${claim.jobId} or entry ${body.entryId}`);
-    }
-    return { status: 204 };
-  });
+  router.add('POST', '/.executors/queue/:queue/updateExecutionLogEntry', 'queue.updateExecutionLogEntry', (ctx) =>
+    jobRoute(
+      ctx,
+      UpdateExecutionLogEntryRequestSchema,
+      (body, claim) => s.jobs.updateLogEntry(claim, body.entryId, body),
+      () => ({ status: 204 }),
+      (claim) => handlerError(`failed to update log entry: unknown job ${claim.jobId} or entry`),
+    ),
+  );
 
   // Mark calls answer 404 with no body when the job is unknown, not processing, or another executor's.
-  router.add('POST', '/.executors/queue/:queue/markComplete', 'queue.markComplete', async (ctx) => {
-    const { claim } = await jobRoute(ctx, JobOperationRequestSchema);
-    return { status: (await s.jobs.markComplete(claim)) ? 204 : 404 };
-  });
-  router.add('POST', '/.executors/queue/:queue/markErrored', 'queue.markErrored', async (ctx) => {
-    const { body, claim } = await jobRoute(ctx, MarkErroredRequestSchema);
-    return { status: (await s.jobs.markErrored(claim, body.errorMessage, s.config.maxNumRetries)) ? 204 : 404 };
-  });
-  router.add('POST', '/.executors/queue/:queue/markFailed', 'queue.markFailed', async (ctx) => {
-    const { body, claim } = await jobRoute(ctx, MarkErroredRequestSchema);
-    return { status: (await s.jobs.markFailed(claim, body.errorMessage)) ? 204 : 404 };
-  });
+  const notHeld = () => ({ status: 404 });
+  const done = () => ({ status: 204 });
+  router.add('POST', '/.executors/queue/:queue/markComplete', 'queue.markComplete', (ctx) =>
+    jobRoute(ctx, JobOperationRequestSchema, (_body, claim) => s.jobs.markComplete(claim), done, notHeld),
+  );
+  router.add('POST', '/.executors/queue/:queue/markErrored', 'queue.markErrored', (ctx) =>
+    jobRoute(ctx, MarkErroredRequestSchema, (body, claim) => s.jobs.markErrored(claim, body.errorMessage, s.config.maxNumRetries), done, notHeld),
+  );
+  router.add('POST', '/.executors/queue/:queue/markFailed', 'queue.markFailed', (ctx) =>
+    jobRoute(ctx, MarkErroredRequestSchema, (body, claim) => s.jobs.markFailed(claim, body.errorMessage), done, notHeld),
+  );
 }

@@ -1,4 +1,4 @@
-// The initial schema: the job queue (reference §7.1), job tokens (§7.2), the executor registry (§7.4),
+// The initial schema: the job queue (reference §7.1) with its job tokens (§7.2), the executor registry (§7.4),
 // the repositories jobs clone and the files store (§2.5, §2.6).
 export const sql = /* sql */ `
 CREATE TABLE jobs (
@@ -21,15 +21,20 @@ CREATE TABLE jobs (
   worker_hostname   text NOT NULL DEFAULT '',
   cancel            boolean NOT NULL DEFAULT false,
   -- Entries of the current attempt; the next entry id is this + 1.
-  log_entry_count   integer NOT NULL DEFAULT 0
+  log_entry_count   integer NOT NULL DEFAULT 0,
+  -- SHA-256 of the current job token's bytes (reference §7.2); NULL once the job finished or was reset.
+  -- The original keeps tokens in a table of their own; on the job row, issuing and deleting a token
+  -- costs no extra row writes, and job routes check it inside the statement that acts (one round trip).
+  token_sha256      bytea
 );
+CREATE UNIQUE INDEX jobs_token_sha256_idx ON jobs (token_sha256) WHERE token_sha256 IS NOT NULL;
 -- Dequeue reads the head of one queue's queued rows in order; a partial index keeps that O(log n)
 -- however many rows are queued or finished.
 CREATE INDEX jobs_dequeue_idx ON jobs (queue, queued_at, id) WHERE state = 'queued';
 -- The stalled-job resetter and heartbeats look only at processing rows.
 CREATE INDEX jobs_processing_idx ON jobs (last_heartbeat_at) WHERE state = 'processing';
--- Listing a queue by state, newest first, with keyset paging.
-CREATE INDEX jobs_queue_state_idx ON jobs (queue, state, id);
+-- No index on state: every state change would add an entry to it. Listing newest first walks the
+-- primary key; the partial indexes above serve the queued and processing rows.
 
 -- One row per log entry (the original keeps a json[] column; a table makes an update of one entry
 -- cost one row, not a rewrite of the whole log).
@@ -43,15 +48,6 @@ CREATE TABLE job_log_entries (
   out         text,
   duration_ms integer,
   PRIMARY KEY (job_id, entry_id)
-);
-
--- Per-job tokens: only the SHA-256 of the token's bytes is stored (reference §7.2).
-CREATE TABLE executor_job_tokens (
-  job_id          bigint PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
-  value_sha256    bytea NOT NULL UNIQUE,
-  queue           text NOT NULL,
-  repository_name text NOT NULL,
-  created_at      timestamptz NOT NULL DEFAULT now()
 );
 
 -- One row per executor process (reference §7.4).
