@@ -28,7 +28,11 @@ export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl'
   await fs.mkdir(dataDir, { recursive: true });
   logger.info('using the embedded database (PGlite)', { dataDir });
   // Loaded only when used: a coordinator on a PostgreSQL server never pays for the WebAssembly module.
-  const { openPgliteDatabase } = await import('./store/pglite-database.js');
+  const { initPgliteDataDir, isPgliteDataDir, openPgliteDatabase } = await import('./store/pglite-database.js');
+  if (!isPgliteDataDir(dataDir)) {
+    logger.info('creating the embedded database (first start; takes a few seconds)', { dataDir });
+    await initPgliteDataDir(dataDir);
+  }
   return openPgliteDatabase({ dataDir });
 }
 

@@ -135,7 +135,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
     schema: S,
     act: (body: z.infer<S>, claim: JobClaim) => Promise<R | null | false>,
     reply: (result: R) => Reply,
-    notHeld: (claim: JobClaim) => HttpError | Reply,
+    notHeld: (claim: JobClaim) => HttpError,
   ): Promise<Reply> => {
     const queue = knownQueue(ctx.params.queue!);
     const credentials = s.executorAuth.jobCredentials(ctx.req);
@@ -146,9 +146,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
     const result = await act(body, claim);
     if (result !== null && result !== false) return reply(result);
     if (credentials.kind === 'job') await s.executorAuth.checkToken(credentials, { queue });
-    const refusal = notHeld(claim);
-    if (refusal instanceof HttpError) throw refusal;
-    return refusal;
+    throw notHeld(claim);
   };
 
   router.add('POST', '/.executors/queue/:queue/addExecutionLogEntry', 'queue.addExecutionLogEntry', (ctx) =>
@@ -172,7 +170,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   );
 
   // Mark calls answer 404 with no body when the job is unknown, not processing, or another executor's.
-  const notHeld = () => ({ status: 404 });
+  const notHeld = () => new HttpError(404);
   const done = () => ({ status: 204 });
   router.add('POST', '/.executors/queue/:queue/markComplete', 'queue.markComplete', (ctx) =>
     jobRoute(ctx, JobOperationRequestSchema, (_body, claim) => s.jobs.markComplete(claim), done, notHeld),

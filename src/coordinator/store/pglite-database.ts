@@ -1,6 +1,12 @@
 // The embedded driver: PGlite (real PostgreSQL compiled to WebAssembly) in the data directory.
 // One connection, which PGlite itself serialises; LISTEN/NOTIFY works within the process.
 import { PGlite } from '@electric-sql/pglite';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { AppError } from '../../shared/errors.js';
 import type { Database, Queryable } from './database.js';
 import { INT8_OID, NUMERIC_OID } from './database.js';
 
@@ -9,6 +15,27 @@ export interface PgliteDatabaseOptions {
   dataDir?: string;
   /** A `dumpDataDir()` tarball to start from: opening one takes ~0.6 s where initdb takes ~4 s here. */
   loadDataDir?: Blob | File;
+}
+
+/** Whether `dataDir` already holds a PGlite (PostgreSQL) cluster. */
+export function isPgliteDataDir(dataDir: string): boolean {
+  return fs.existsSync(path.join(dataDir, 'PG_VERSION'));
+}
+
+/**
+ * Creates a new data directory in a short-lived child process (see pglite-initdb.ts): measured here,
+ * the coordinator then idles at ~320 MB instead of ~830 MB after a first start.
+ */
+export async function initPgliteDataDir(dataDir: string): Promise<void> {
+  const self = fileURLToPath(import.meta.url);
+  const script = path.join(path.dirname(self), `pglite-initdb${path.extname(self)}`);
+  try {
+    // execArgv keeps a TypeScript loader (tsx) when the coordinator runs from source.
+    await promisify(execFile)(process.execPath, [...process.execArgv, script, dataDir], { timeout: 120_000 });
+  } catch (err) {
+    const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+    throw new AppError('store.pglite_init_failed', `could not create the embedded database in ${dataDir}: ${detail}`, { cause: err });
+  }
 }
 
 export async function openPgliteDatabase(options: PgliteDatabaseOptions): Promise<Database & { pglite: PGlite }> {
