@@ -110,8 +110,9 @@ export async function startHttpServer(s: HttpServices, options: { host: string; 
   const server = options.tls
     ? (await import('node:https')).createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => void handle(req, res))
     : http.createServer((req, res) => void handle(req, res));
-  // Long polls stay open up to COORDINATOR_MAX_DEQUEUE_WAIT; keep the socket timeouts above that.
-  server.requestTimeout = 0;
+  // requestTimeout bounds receiving a request (a body trickled forever), not the long-poll wait that
+  // follows it, so Node's 300 s default stays. Idle keep-alive sockets live a little longer than the
+  // usual 60 s of a load balancer in front, so it closes them first.
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
