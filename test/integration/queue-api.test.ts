@@ -324,6 +324,10 @@ describe.each(BACKENDS)('queue API on %s', (backend) => {
     const inactive = (await admin.get(`/api/v1/executors?query=${old.executorName}`)).json.executors[0];
     expect(inactive).toMatchObject({ active: false, compatibility: null });
     expect((await admin.get(`/api/v1/executors?active=true&query=${old.executorName}`)).json.executors).toEqual([]);
+    const inactiveOnly = (await admin.get(`/api/v1/executors?active=false&query=${encodeURIComponent(`host-${backend}-`)}&limit=500`)).json;
+    expect(inactiveOnly.executors.map((x: { hostname: string }) => x.hostname)).toContain(old.executorName);
+    expect(inactiveOnly.executors.map((x: { hostname: string }) => x.hostname)).not.toContain(current.executorName);
+    expect(inactiveOnly.totalCount).toBe(inactiveOnly.executors.length);
 
     await c.database.db.query(`UPDATE executors SET last_seen_at = now() - interval '169 hours' WHERE hostname = $1`, [old.executorName]);
     expect(await c.services.executors.deleteNotSeenFor(c.config.executorRecordMaxAgeMs)).toBe(1);

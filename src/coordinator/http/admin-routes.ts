@@ -161,14 +161,13 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
     if (active !== null && active !== 'true' && active !== 'false') throw new HttpError(400, { error: 'query parameter active: expected true or false' });
     const { executors, totalCount } = await s.executors.list({
       query: ctx.url.searchParams.get('query') ?? undefined,
-      activeWithinMs: active === 'true' ? EXECUTOR_ACTIVE_WITHIN_MS : undefined,
+      active: active === null ? undefined : active === 'true',
+      activeWithinMs: EXECUTOR_ACTIVE_WITHIN_MS,
       limit: Math.max(1, intParam(ctx.url, 'limit', 50, MAX_PAGE_SIZE)),
       offset: intParam(ctx.url, 'offset', 0),
     });
     const now = Date.now();
-    let views = executors.map((e) => executorView(e, now));
-    if (active === 'false') views = views.filter((e) => !e.active);
-    return { status: 200, body: { executors: views, totalCount } };
+    return { status: 200, body: { executors: executors.map((e) => executorView(e, now)), totalCount } };
   });
 
   router.add('POST', '/api/v1/repositories', 'admin.repositories.create', async (ctx) => {

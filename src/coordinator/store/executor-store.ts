@@ -53,15 +53,15 @@ export class ExecutorStore {
 
   /**
    * Sorted by first seen, newest first (as the original). `query` matches hostname, queues, os,
-   * architecture and versions; `activeWithinMs` keeps those seen that recently.
+   * architecture and versions; `active` keeps those seen within `activeWithinMs` (true) or not (false).
    */
-  async list(options: { query?: string; activeWithinMs?: number; limit: number; offset: number }): Promise<{ executors: ExecutorRow[]; totalCount: number }> {
+  async list(options: { query?: string; active?: boolean; activeWithinMs: number; limit: number; offset: number }): Promise<{ executors: ExecutorRow[]; totalCount: number }> {
     const where = `($1::text IS NULL OR concat_ws(' ', hostname, queue_name, array_to_string(queue_names, ' '), os, architecture,
         docker_version, executor_version, git_version, ignite_version, src_cli_version) ILIKE '%' || $1 || '%')
-      AND ($2::float8 IS NULL OR last_seen_at >= now() - $2 * interval '1 millisecond')`;
-    const params = [options.query ? options.query.replace(/[\\%_]/g, (c) => '\\' + c) : null, options.activeWithinMs ?? null];
+      AND ($2::boolean IS NULL OR (last_seen_at >= now() - $3 * interval '1 millisecond') = $2)`;
+    const params = [options.query ? options.query.replace(/[\\%_]/g, (c) => '\\' + c) : null, options.active ?? null, options.activeWithinMs];
     const [executors, counts] = await Promise.all([
-      this.db.query<ExecutorRow>(`SELECT ${EXECUTOR_COLUMNS} FROM executors WHERE ${where} ORDER BY first_seen_at DESC, id DESC LIMIT $3 OFFSET $4`, [
+      this.db.query<ExecutorRow>(`SELECT ${EXECUTOR_COLUMNS} FROM executors WHERE ${where} ORDER BY first_seen_at DESC, id DESC LIMIT $4 OFFSET $5`, [
         ...params,
         options.limit,
         options.offset,
