@@ -1,0 +1,86 @@
+// How a failed call to the coordinator's executor API reaches the executor: unrecoverable (stop and say
+// why), retryable (back off), a rejected request (a bug or version skew), or a job that is no longer ours.
+import { AppError } from '../../shared/errors.js';
+
+/** What every coordinator error says about the call that failed. */
+export interface CoordinatorCallInfo {
+  /** `POST /.executors/queue/batches/dequeue`: method and path, never credentials. */
+  call: string;
+  /** The HTTP status; undefined when no response came (network error, timeout). */
+  status?: number;
+  cause?: unknown;
+}
+
+/** The base of the coordinator errors: the call that failed and its HTTP status. */
+export abstract class CoordinatorError extends AppError {
+  /** `METHOD /path` of the failed call. */
+  readonly call: string;
+  /** The HTTP status; undefined when no response came. */
+  readonly status: number | undefined;
+
+  constructor(code: string, message: string, info: CoordinatorCallInfo) {
+    super(code, message, info.cause === undefined ? undefined : { cause: info.cause });
+    this.call = info.call;
+    this.status = info.status;
+  }
+}
+
+/** The message for a refused EXECUTOR_FRONTEND_PASSWORD: says which setting it must equal. */
+export const PASSWORD_REFUSED_MESSAGE =
+  'the coordinator refused EXECUTOR_FRONTEND_PASSWORD: check that it equals the site setting executors.accessToken';
+
+/**
+ * 401/403 for the shared executor token (`token-executor`): unrecoverable, retrying cannot help. The
+ * executor stops and prints the message. Never retried by `withRetry`.
+ */
+export class CoordinatorUnauthorizedError extends CoordinatorError {
+  constructor(info: CoordinatorCallInfo) {
+    super('coordinator.unauthorized', `${PASSWORD_REFUSED_MESSAGE} (${info.call}: HTTP ${info.status ?? '?'})`, info);
+  }
+}
+
+/**
+ * The coordinator could not be reached or could not answer now: a network error, a timeout, a 5xx or
+ * a 429. Back off with jitter and try again.
+ */
+export class CoordinatorRetryableError extends CoordinatorError {
+  /** From a `Retry-After` header, in ms; undefined when the server gave none. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    message: string,
+    info: CoordinatorCallInfo & {
+      /** From a `Retry-After` header (429/503), in ms; the retry waits at least this long. */
+      retryAfterMs?: number;
+    },
+  ) {
+    super('coordinator.unavailable', message, info);
+    this.retryAfterMs = info.retryAfterMs;
+  }
+}
+
+/**
+ * The coordinator rejected the request (a 4xx other than 401/403/429), or answered something that is
+ * not what the protocol says (a body that fails the shape check, a response over the size limit).
+ * That is a bug or version skew: retrying would get the same answer, so it is not retried.
+ */
+export class CoordinatorRequestError extends CoordinatorError {
+  constructor(message: string, info: CoordinatorCallInfo) {
+    super('coordinator.request_failed', message, info);
+  }
+}
+
+/**
+ * A job route refused the job's token because it no longer exists (401 `invalid token`): the job was
+ * finished, reset or handed to another executor, so it is no longer ours. The mark calls answer this
+ * as `false` instead of throwing; the log entry and file calls throw this, so the caller stops
+ * working for the job. Never retried.
+ */
+export class CoordinatorJobNotHeldError extends CoordinatorError {
+  constructor(
+    readonly jobId: number,
+    info: CoordinatorCallInfo,
+  ) {
+    super('coordinator.job_not_held', `job ${jobId} is no longer held by this executor (${info.call}: HTTP ${info.status ?? '?'})`, info);
+  }
+}
