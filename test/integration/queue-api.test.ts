@@ -282,6 +282,30 @@ describe.each(BACKENDS)('queue API on %s', (backend) => {
     expect(res.json.id).toBe(id);
   });
 
+  it('does not hand a job to a waiting dequeue whose client went away', async () => {
+    await drain('codeintel');
+    const e = await newExecutor('codeintel');
+    for (let round = 0; round < 5; round++) {
+      const gone = new AbortController();
+      const waiting = fetch(`${c.url}/.executors/queue/codeintel/dequeue`, {
+        method: 'POST',
+        headers: { authorization: `token-executor ${c.executorToken}` },
+        body: JSON.stringify({ executorName: e.executorName, version: '5.3.0', waitMs: 20_000 }),
+        signal: gone.signal,
+      }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      // Abort and enqueue at once: the coordinator may claim the job before it notices the disconnect.
+      gone.abort();
+      const id = await admin.enqueue('codeintel');
+      await waiting;
+      const next = await e.dequeue('codeintel', { waitMs: 5_000 });
+      expect(next.status).toBe(200);
+      expect(next.json.id).toBe(id);
+      expect((await admin.job('codeintel', id)).json.numResets).toBe(0);
+      await e.markComplete('codeintel', next.json);
+    }
+  });
+
   it('wakes as many waiting dequeues as jobs enqueued in a burst', async () => {
     await drain('codeintel');
     const executors = await Promise.all(Array.from({ length: 4 }, () => newExecutor('codeintel')));

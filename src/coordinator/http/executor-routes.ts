@@ -52,7 +52,19 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
       signal: waitMs > 0 ? AbortSignal.any([ctx.signal, s.shutdownSignal]) : s.shutdownSignal,
     });
     s.metrics.dequeueDurationSeconds.observe({ outcome: job ? 'job' : 'empty' }, (performance.now() - started) / 1000);
-    return job ? { status: 200, body: job } : { status: 204 };
+    if (!job) return { status: 204 };
+    // A client that went away (an executor stopping while its long poll waited) never learns of the
+    // job: hand it back at once instead of leaving it to the stalled-job resetter 25 s later.
+    const release = () => {
+      s.logger.info('dequeue client went away before the answer; job released', { jobId: job.id, executor: body.executorName });
+      void s.jobs.release(job.id, job.queue ?? names[0]!, body.executorName).catch((err: unknown) => s.logger.warn('releasing a job failed', { jobId: job.id, err }));
+    };
+    if (ctx.res.closed || !ctx.res.socket || ctx.res.socket.destroyed) {
+      release();
+      return undefined;
+    }
+    ctx.res.once('close', () => ctx.res.writableFinished || release());
+    return { status: 200, body: job };
   };
   router.add('POST', '/.executors/queue/dequeue', 'queue.dequeue.multi', (ctx) => dequeue(ctx, undefined));
   router.add('POST', '/.executors/queue/:queue/dequeue', 'queue.dequeue', (ctx) => dequeue(ctx, [knownQueue(ctx.params.queue!)]));

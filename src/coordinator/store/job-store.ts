@@ -131,6 +131,23 @@ export class JobStore {
     return rows[0] ?? null;
   }
 
+  /**
+   * Gives back a job that was claimed for a client that went away before it got the answer: it goes
+   * back to the head of its queue as if never dequeued (no reset counted), and waiting dequeues wake.
+   */
+  async release(jobId: number, queue: string, executorName: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `WITH released AS (
+         UPDATE jobs SET state = 'queued', started_at = NULL, last_heartbeat_at = NULL, worker_hostname = '', token_sha256 = NULL
+         WHERE id = $1 AND queue = $2 AND state = 'processing' AND worker_hostname = $3
+         RETURNING id, queue
+       )
+       SELECT id, pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM released`,
+      [jobId, queue, executorName],
+    );
+    return rows.length > 0;
+  }
+
   /** Of `queues`, those with at least one dequeueable job now (reference §7.3 step 1, as an existence check). */
   async queuesWithQueuedJobs(queues: readonly string[]): Promise<string[]> {
     const rows = await this.db.query<{ queue: string }>(

@@ -1,0 +1,131 @@
+// The executor's command line (reference §6.3): `run` (the default) loads the config, builds the
+// coordinator client and the job handler, and runs the worker loop under the signal ladder.
+import { ConfigError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { installSignalLadder } from '../shared/signal-ladder.js';
+import { CoordinatorUnauthorizedError } from './client/client-errors.js';
+import { CoordinatorClient } from './client/coordinator-client.js';
+import { loadExecutorConfig, type ExecutorConfig } from './config.js';
+import type { JobHandler } from './worker/job-handler.js';
+import { EXECUTOR_VERSION } from './worker/telemetry.js';
+import { WorkerLoop, type WorkerLoopOptions } from './worker/worker-loop.js';
+
+export interface ExecutorCliOptions {
+  /** Builds the handler that runs each job (the JobRunner over the configured runtime). Required by `run`. */
+  handlerFactory?(config: ExecutorConfig, client: CoordinatorClient, logger: Logger): JobHandler | Promise<JobHandler>;
+  /** Where usage and errors go. Default process.stdout / process.stderr. */
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+  /** Default a logger at SRC_LOG_LEVEL writing to stderr. */
+  logger?: Logger;
+  /** Install the SIGTERM/SIGINT ladder during `run`. Default true; tests turn it off. */
+  installSignals?: boolean;
+  /** Test hooks passed to the WorkerLoop (heartbeat interval, dequeue wait, telemetry). */
+  workerLoop?: Pick<WorkerLoopOptions, 'heartbeatIntervalMs' | 'dequeueWaitMs' | 'pingIntervalMs' | 'telemetry'>;
+  /** Called with the loop once it is built, e.g. so a test can stop it. */
+  onWorkerLoop?: (loop: WorkerLoop) => void;
+}
+
+const USAGE = `Usage: executor [command]
+
+Commands:
+  run        Run the executor: dequeue jobs from the coordinator and run them (default)
+  validate   Check the configuration, the tools and the coordinator's password (not implemented yet)
+  install    Install ignite, CNI plugins, src-cli or images (not implemented yet)
+  test-vm    Start a test VM (not implemented yet)
+  help       Show this help
+
+Main settings (environment):
+  EXECUTOR_FRONTEND_URL          scheme://host[:port] of the Sourcegraph instance or coordinator (required)
+  EXECUTOR_FRONTEND_PASSWORD     the site setting executors.accessToken (required)
+  EXECUTOR_QUEUE_NAME(S)         the queue, or comma-separated queues, to take jobs from (required)
+  EXECUTOR_MAXIMUM_NUM_JOBS      jobs run at once (default 1)
+  EXECUTOR_QUEUE_POLL_INTERVAL   between dequeues when the coordinator does not long-poll (default 1s)
+  EXECUTOR_MAXIMUM_RUNTIME_PER_JOB   a job's deadline (default 30m)
+  EXECUTOR_NUM_TOTAL_JOBS        stop after this many jobs (default 0: never)
+  EXECUTOR_MAX_ACTIVE_TIME       stop dequeuing after this long (default 0: never)
+  EXECUTOR_RUNTIME               vm | docker | shell | kubernetes
+
+Signals: the first SIGTERM/SIGINT stops dequeuing and lets running jobs finish, the second cancels
+them (their logs are flushed), the third exits at once.
+`;
+
+/**
+ * Runs the `executor` command line; resolves to the exit status: 0 done, 1 the coordinator refused the
+ * password, 2 bad usage or configuration. `argv` is the arguments after the program name.
+ */
+export async function runExecutorCli(argv: readonly string[], env: Record<string, string | undefined>, options: ExecutorCliOptions = {}): Promise<number> {
+  const stdout = options.stdout ?? ((text: string) => void process.stdout.write(text));
+  const stderr = options.stderr ?? ((text: string) => void process.stderr.write(text));
+  const [command = 'run', ...rest] = argv;
+  switch (command) {
+    case 'help':
+    case '--help':
+    case '-h':
+      stdout(USAGE);
+      return 0;
+    case 'run':
+      if (rest.length > 0) {
+        stderr(`executor run: ${rest.includes('--verify') ? '--verify is not implemented yet' : `unexpected arguments: ${rest.join(' ')}`}\n`);
+        return 2;
+      }
+      return runCommand(env, options, stderr);
+    case 'validate':
+    case 'install':
+    case 'test-vm':
+      stderr(`executor ${command}: not implemented yet\n`);
+      return 2;
+    default:
+      stderr(`executor: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function runCommand(env: Record<string, string | undefined>, options: ExecutorCliOptions, stderr: (text: string) => void): Promise<number> {
+  let config: ExecutorConfig;
+  try {
+    config = loadExecutorConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    stderr(`executor: ${err.message}\n`);
+    return 2;
+  }
+  const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'executor' });
+  if (!options.handlerFactory) {
+    throw new Error(`executor run: runtime not available: no job runner is wired for the ${config.runtime} runtime in this build`);
+  }
+  const client = new CoordinatorClient({
+    baseUrl: config.frontendUrl,
+    password: config.frontendPassword,
+    executorName: config.name,
+    executorVersion: EXECUTOR_VERSION,
+    queues: config.queueNames,
+    logger,
+    resources: { numCPUs: config.jobNumCpus, memory: config.jobMemoryText, diskSpace: config.vmDiskSpaceText },
+  });
+  let removeLadder = () => {};
+  try {
+    const handler = await options.handlerFactory(config, client, logger);
+    const loop = new WorkerLoop({ config, client, handler, logger, ...options.workerLoop });
+    options.onWorkerLoop?.(loop);
+    if (options.installSignals ?? true) {
+      removeLadder = installSignalLadder(
+        [
+          { description: 'signal 1 of 3: draining: no new jobs, running jobs finish', run: () => loop.stop() },
+          { description: 'signal 2 of 3: canceling running jobs and flushing their logs; a third signal exits at once', run: () => loop.abortRunningJobs('shutdown') },
+        ],
+        logger,
+      );
+    }
+    logger.info('executor starting', { name: config.name, queues: config.queueNames.join(','), runtime: config.runtime, maximumNumJobs: config.maximumNumJobs });
+    await loop.run();
+    return 0;
+  } catch (err) {
+    if (!(err instanceof CoordinatorUnauthorizedError)) throw err;
+    stderr(`executor: ${err.message}\n`);
+    return 1;
+  } finally {
+    removeLadder();
+    client.close();
+  }
+}

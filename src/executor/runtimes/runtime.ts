@@ -1,0 +1,82 @@
+// The seam every runtime (shell, docker, vm, kubernetes) implements: set up a job's sandbox, run its
+// steps one by one, tear it down. The job runner owns workspace, logs and outcome; a runtime only runs.
+import type { ExecutorRuntime } from '../config.js';
+import type { DequeuedJob } from '../client/coordinator-client.js';
+import type { OutputStream } from '../worker/log-entry-stream.js';
+import type { Workspace } from '../workspace/workspace.js';
+import type { Logger } from '../../shared/logger.js';
+
+/** One docker step as a runtime runs it (reference §4.4 step 5, `NewRunnerSpecs`). */
+export interface StepSpec {
+  /** Its log entry key: `step.<runtime>.<step.key or index>` (reference §4.11), e.g. `step.docker.0`. */
+  readonly key: string;
+  /** Position in `job.dockerSteps`, from 0. */
+  readonly index: number;
+  /** The container image (unused by the shell runtime). */
+  readonly image: string;
+  /** The step's script, relative to the workspace (`.sourcegraph-executor/<name>.sh`, reference §4.6). */
+  readonly scriptPath: string;
+  /** Working directory relative to the workspace; `''` is the workspace itself. */
+  readonly dir: string;
+  /** `NAME=value` pairs, the step's whole environment as the job gives it. */
+  readonly env: readonly string[];
+}
+
+/** What `Runtime.setup` gets. */
+export interface RuntimeSetupContext {
+  job: DequeuedJob;
+  workspace: Workspace;
+  logger: Logger;
+  /** The job's signal: aborting it stops setup (rejecting with `signal.reason`). */
+  signal: AbortSignal;
+}
+
+/** Receives a step's output as it comes, chunk by chunk, split anywhere. */
+export type StepOutput = (stream: OutputStream, chunk: Buffer) => void;
+
+/** One job's sandbox, set up: runs its steps, then is torn down. */
+export interface RuntimeJob {
+  /** The argv shown in the step's log entry (`command`); redacted by the log entry, not here. */
+  commandFor(step: StepSpec): string[];
+  /**
+   * Runs one step to its end and resolves with its exit code, whatever it is. When `signal` aborts, the
+   * step's processes are stopped (interrupt, grace, kill) and it rejects with `signal.reason`; it also
+   * rejects when the step cannot be started (e.g. its `dir` escapes the workspace).
+   */
+  runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<{ exitCode: number }>;
+  /** Removes what setup created. Always called, also after an abort; never throws (reference §4.13). */
+  teardown(): Promise<void>;
+}
+
+/** A way to run jobs' steps, chosen by EXECUTOR_RUNTIME (reference §5.1). */
+export interface Runtime {
+  readonly name: ExecutorRuntime;
+  /** Prepares the sandbox of one job whose workspace is ready (reference §4.4 step 4). */
+  setup(ctx: RuntimeSetupContext): Promise<RuntimeJob>;
+}
+
+/**
+ * The log key of a step (`CommandKey` in the original): `step.kubernetes.<key|index>` for the kubernetes
+ * runtime, `step.docker.<key|index>` for all others, shell and vm included (reference §4.11).
+ */
+export function stepKey(runtime: ExecutorRuntime, key: string | undefined, index: number): string {
+  return `step.${runtime === 'kubernetes' ? 'kubernetes' : 'docker'}.${key ? key : index}`;
+}
+
+/**
+ * One StepSpec per `job.dockerSteps` entry, in order, with the script `prepareWorkspace` wrote for it.
+ * `runtime` only picks the key prefix (default `docker`, as for docker, shell and vm).
+ */
+export function stepSpecsFor(job: Pick<DequeuedJob, 'dockerSteps'>, workspace: Pick<Workspace, 'scriptPaths'>, runtime: ExecutorRuntime = 'docker'): StepSpec[] {
+  if (workspace.scriptPaths.length !== job.dockerSteps.length) {
+    throw new Error(`stepSpecsFor: ${job.dockerSteps.length} docker steps but ${workspace.scriptPaths.length} scripts in the workspace`);
+  }
+  return job.dockerSteps.map((step, index) => ({
+    key: stepKey(runtime, step.key, index),
+    index,
+    image: step.image,
+    scriptPath: workspace.scriptPaths[index]!,
+    dir: step.dir ?? '',
+    env: [...(step.env ?? [])],
+  }));
+}

@@ -1,0 +1,121 @@
+// bin/executor against bin/coordinator, both real processes, on the shell runtime: a job end to end,
+// SIGTERM during a job (it finishes, nothing new is taken), kill -9 during a job (the coordinator resets
+// it and a second executor completes it).
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminApi } from '../helpers/api-client.js';
+import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
+import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
+import { createPostgresDatabase } from '../helpers/test-database.js';
+
+const run = promisify(execFile);
+const git = (cwd: string, ...args: string[]) => run('git', args, { cwd });
+
+describe('bin/executor on the shell runtime', () => {
+  const executorToken = randomBytes(16).toString('hex');
+  const adminToken = randomBytes(16).toString('hex');
+  let coordinator: CoordinatorProcess;
+  let admin: AdminApi;
+  let drop: () => Promise<void>;
+  let work: string;
+  let commit: string;
+  const marker = `executor-e2e-${randomBytes(4).toString('hex')}`;
+  // A fractional sleep unique to this run, so the orphan the killed executor leaves can be found.
+  const longSleep = `60.${Math.floor(Math.random() * 1e6)}`;
+
+  const executorEnv = (extra: Record<string, string> = {}) => ({
+    EXECUTOR_FRONTEND_URL: coordinator.url,
+    EXECUTOR_FRONTEND_PASSWORD: executorToken,
+    EXECUTOR_QUEUE_NAME: 'batches',
+    EXECUTOR_RUNTIME: 'shell',
+    TMPDIR: work,
+    ...extra,
+  });
+  const state = async (id: number) => (await admin.job('batches', id)).json as { state: string; numResets: number; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
+
+  beforeAll(async () => {
+    const database = await createPostgresDatabase();
+    drop = database.drop;
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-e2e-'));
+    coordinator = await spawnCoordinator({
+      COORDINATOR_DATABASE_URL: database.url,
+      COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
+      COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
+      COORDINATOR_ADMIN_TOKEN: adminToken,
+      COORDINATOR_STALLED_JOB_MAX_AGE: '3s',
+      COORDINATOR_RESETTER_INTERVAL: '1s',
+    });
+    admin = new AdminApi(coordinator.url, adminToken);
+    const source = path.join(work, 'source');
+    await fs.mkdir(source);
+    await git(source, 'init', '-q', '-b', 'main');
+    await fs.writeFile(path.join(source, 'README.md'), 'hello from the repository\n');
+    await git(source, 'add', '.');
+    await git(source, '-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-qm', 'first');
+    commit = (await git(source, 'rev-parse', 'HEAD')).stdout.trim();
+    expect((await admin.post('/api/v1/repositories', { name: 'github.com/acme/e2e', url: source })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await run('pkill', ['-f', `sleep ${longSleep}`]).catch(() => {});
+    coordinator?.child.kill('SIGKILL');
+    await drop?.();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('clones the repository and runs two steps that see each other\'s files, then exits after EXECUTOR_NUM_TOTAL_JOBS', async () => {
+    const id = await admin.enqueue('batches', {
+      repositoryName: 'github.com/acme/e2e',
+      commit,
+      dockerSteps: [
+        { key: 'write', image: 'unused-on-shell', commands: ['cat README.md', 'echo from-step-one > shared.txt'] },
+        { key: 'read', image: 'unused-on-shell', commands: ['cat shared.txt'] },
+      ],
+    });
+    const executor = spawnExecutor(executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }));
+    expect(await executor.exited, executor.log()).toBe(0);
+    const job = await state(id);
+    expect(job.state).toBe('completed');
+    const keys = job.executionLogs.map((e) => e.key);
+    expect(keys).toContain('setup.git.fetch');
+    const write = job.executionLogs.find((e) => e.key === 'step.docker.write')!;
+    const read = job.executionLogs.find((e) => e.key === 'step.docker.read')!;
+    expect(write.out).toContain('stdout: hello from the repository');
+    expect(read.out).toContain('stdout: from-step-one');
+    expect([write.exitCode, read.exitCode]).toEqual([0, 0]);
+  });
+
+  it('on SIGTERM finishes the running job and takes no new one', async () => {
+    const first = await admin.enqueue('batches', { dockerSteps: [{ image: 'x', commands: ['sleep 2', 'echo finished'] }] });
+    const second = await admin.enqueue('batches', { dockerSteps: [{ image: 'x', commands: ['echo never'] }] });
+    const executor = spawnExecutor(executorEnv());
+    await waitFor('the first job to start', async () => (await state(first)).state === 'processing');
+    executor.child.kill('SIGTERM');
+    expect(await executor.exited, executor.log()).toBe(0);
+    expect((await state(first)).state).toBe('completed');
+    expect((await state(second)).state).toBe('queued');
+    await admin.post(`/api/v1/queues/batches/jobs/${second}/cancel`);
+  });
+
+  it('after kill -9 of the executor mid-job, the coordinator resets the job and a second executor completes it', async () => {
+    const flag = path.join(work, `${marker}-attempt`);
+    const id = await admin.enqueue('batches', {
+      dockerSteps: [{ image: 'x', commands: [`if [ -f ${flag} ]; then echo second attempt; else touch ${flag}; sleep ${longSleep}; fi`] }],
+    });
+    const first = spawnExecutor(executorEnv());
+    await waitFor('the job to start', async () => (await state(id)).state === 'processing');
+    await waitFor('the step to start', async () => fs.stat(flag).then(() => true, () => false));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await waitFor('the coordinator to reset the job', async () => (await state(id)).numResets === 1, 20_000);
+    const second = spawnExecutor(executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }));
+    expect(await second.exited, second.log()).toBe(0);
+    const job = await state(id);
+    expect(job).toMatchObject({ state: 'completed', numResets: 1 });
+    expect(job.executionLogs.find((e) => e.key.startsWith('step.'))?.out).toContain('stdout: second attempt');
+  });
+});
