@@ -7,8 +7,10 @@ import { CoordinatorUnauthorizedError } from './client/client-errors.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
 import { loadExecutorConfig, type ExecutorConfig } from './config.js';
 import type { JobHandler } from './worker/job-handler.js';
+import { runValidate } from './validate.js';
 import { EXECUTOR_VERSION } from './worker/telemetry.js';
 import { WorkerLoop, type WorkerLoopOptions } from './worker/worker-loop.js';
+import { removeLeftoverWorkspaces } from './workspace/leftover-workspaces.js';
 
 export interface ExecutorCliOptions {
   /** Builds the handler that runs each job (the JobRunner over the configured runtime). Required by `run`. */
@@ -30,7 +32,7 @@ const USAGE = `Usage: executor [command]
 
 Commands:
   run        Run the executor: dequeue jobs from the coordinator and run them (default)
-  validate   Check the configuration, the tools and the coordinator's password (not implemented yet)
+  validate   Check the configuration, git, the runtime's tools and the coordinator's password
   install    Install ignite, CNI plugins, src-cli or images (not implemented yet)
   test-vm    Start a test VM (not implemented yet)
   help       Show this help
@@ -52,7 +54,7 @@ them (their logs are flushed), the third exits at once.
 
 /**
  * Runs the `executor` command line; resolves to the exit status: 0 done, 1 the coordinator refused the
- * password, 2 bad usage or configuration. `argv` is the arguments after the program name.
+ * password (`validate`: a check failed), 2 bad usage or configuration. `argv` is the arguments after the program name.
  */
 export async function runExecutorCli(argv: readonly string[], env: Record<string, string | undefined>, options: ExecutorCliOptions = {}): Promise<number> {
   const stdout = options.stdout ?? ((text: string) => void process.stdout.write(text));
@@ -71,6 +73,11 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
       }
       return runCommand(env, options, stderr);
     case 'validate':
+      if (rest.length > 0) {
+        stderr(`executor validate: unexpected arguments: ${rest.join(' ')}\n`);
+        return 2;
+      }
+      return runValidate(env, { stdout, stderr });
     case 'install':
     case 'test-vm':
       stderr(`executor ${command}: not implemented yet\n`);
@@ -105,6 +112,14 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
   });
   let removeLadder = () => {};
   try {
+    // Workspaces of an earlier executor process on this host that died before its teardown (reference
+    // §4.13). EXECUTOR_KEEP_WORKSPACES keeps workspaces on purpose, for debugging: leave them then.
+    if (config.keepWorkspaces) {
+      logger.info('EXECUTOR_KEEP_WORKSPACES is set: not removing leftover workspaces', { path: config.workspaceParentDir });
+    } else {
+      const removed = await removeLeftoverWorkspaces(config.workspaceParentDir, logger);
+      logger.info('removed leftover workspaces of earlier executor processes', { count: removed, path: config.workspaceParentDir });
+    }
     const handler = await options.handlerFactory(config, client, logger);
     const loop = new WorkerLoop({ config, client, handler, logger, ...options.workerLoop });
     options.onWorkerLoop?.(loop);

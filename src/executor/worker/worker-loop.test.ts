@@ -228,7 +228,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
     expect(stderr).toContain('EXECUTOR_FRONTEND_PASSWORD: required');
 
     stderr = '';
-    expect(await runExecutorCli(['validate'], {}, capture)).toBe(2);
+    expect(await runExecutorCli(['install'], {}, capture)).toBe(2);
     expect(stderr).toContain('not implemented yet');
     await expect(runExecutorCli(['run'], env('cli'), capture)).rejects.toThrow('runtime not available');
     expect(await runExecutorCli(['help'], {}, capture)).toBe(0);

@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { CoordinatorClient, DequeuedJob } from '../client/coordinator-client.js';
 import { cloneRepository, type HostEnv } from './git-clone.js';
 import { startGitProxy } from './git-proxy.js';
+import { currentWorkspaceOwner, OWNER_MARKER_FILE, writeOwnerMarker } from './leftover-workspaces.js';
 import { spawnCommand, type RunCommand } from './spawn-command.js';
 import { writeStepScripts } from './step-scripts.js';
 import { writeWorkspaceFiles } from './workspace-files.js';
@@ -23,9 +24,11 @@ export interface WorkspaceLogEntry {
 export interface PrepareWorkspaceOptions {
   job: DequeuedJob;
   /** The coordinator: git upstream and credentials for the proxy, and the files store. */
-  client: Pick<CoordinatorClient, 'gitBaseUrl' | 'gitProxyHeaders' | 'getFile'>;
+  client: Pick<CoordinatorClient, 'gitBaseUrl' | 'gitProxyHeaders' | 'getFile'> & Partial<Pick<CoordinatorClient, 'executorName'>>;
   /** Where workspaces are created (the config's workspaceParentDir: TMPDIR or the system default). */
   tmpDir: string;
+  /** Written into the workspace's owner marker (leftover-workspaces.ts). Default the client's `executorName`, else empty. */
+  executorName?: string;
   /** Runs each git command as its own log entry. Default `spawnCommand` (output collected, not logged). */
   runCommand?: RunCommand;
   /** The job's signal: aborting it kills a running git command and stops preparation. */
@@ -75,6 +78,8 @@ export async function prepareWorkspace(options: PrepareWorkspaceOptions): Promis
   };
 
   try {
+    // First, so a workspace left by a crash at any later point is recognised as ours on the next start.
+    await writeOwnerMarker(workspaceDir, currentWorkspaceOwner(options.executorName ?? options.client.executorName ?? ''));
     if (job.repositoryName) {
       const repositoryDir = await repositoryDirectory(workspaceDir, job.repositoryDirectory);
       const proxy = await startGitProxy({ client: options.client, job, repositoryName: job.repositoryName, ca: options.ca, logger });
@@ -90,6 +95,8 @@ export async function prepareWorkspace(options: PrepareWorkspaceOptions): Promis
       } finally {
         await proxy.close();
       }
+      // Cloned at the workspace root, the marker would be an untracked file in the steps' `git status` and diffs.
+      if (repositoryDir === workspaceDir) await excludeFromGit(workspaceDir, OWNER_MARKER_FILE);
     }
 
     if (Object.keys(job.files).length > 0) {
@@ -128,4 +135,11 @@ async function repositoryDirectory(workspaceDir: string, relative: string): Prom
     throw new AppError('workspace.path_outside', `repositoryDirectory: ${JSON.stringify(relative)} is not inside the workspace`);
   }
   return makeDirectoryInside(workspaceDir, resolved, relative);
+}
+
+/** Adds `/<name>` to the repository's `.git/info/exclude` (which `git init` templates may not create). */
+async function excludeFromGit(repositoryDir: string, name: string): Promise<void> {
+  const infoDir = path.join(repositoryDir, '.git', 'info');
+  await fs.mkdir(infoDir, { recursive: true });
+  await fs.appendFile(path.join(infoDir, 'exclude'), `\n/${name}\n`);
 }

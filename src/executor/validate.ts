@@ -1,0 +1,174 @@
+// `executor validate` (reference §6.3): checks the configuration, git, what the runtime needs and the
+// coordinator's answer to the password, one line per check, and says what to do about each failure.
+import { execFile } from 'node:child_process';
+import { ConfigError } from '../shared/errors.js';
+import { silentLogger } from '../shared/logger.js';
+import { CoordinatorRetryableError, CoordinatorUnauthorizedError } from './client/client-errors.js';
+import { CoordinatorClient } from './client/coordinator-client.js';
+import { loadExecutorConfig, type ExecutorConfig } from './config.js';
+import { EXECUTOR_VERSION, parseToolVersion } from './worker/telemetry.js';
+
+/** The oldest git the workspace clone supports (reference §6.3, §6.4). */
+export const MINIMUM_GIT_VERSION = [2, 26] as const;
+
+/** The coordinator's 500 body when it has no `executors.accessToken` (the original's wording). */
+const EXECUTORS_NOT_CONFIGURED = 'Executors are not configured on this instance';
+
+/** Longest a tool's version command may take, in ms; a docker daemon that does not answer in this is unreachable. */
+const TOOL_TIMEOUT_MS = 10_000;
+/** Longest the auth test may take, in ms: validate must end, not retry. */
+const AUTH_TEST_TIMEOUT_MS = 15_000;
+
+/** One check's result: `fix` says what to do when it failed. */
+type CheckResult = { ok: true; detail: string } | { ok: false; detail: string; fix: string };
+
+export interface ValidateOptions {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** Runs every check; resolves to the exit status: 0 all passed, 1 a check failed, 2 the configuration is invalid. */
+export async function runValidate(env: Record<string, string | undefined>, { stdout, stderr }: ValidateOptions): Promise<number> {
+  let config: ExecutorConfig;
+  try {
+    config = loadExecutorConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    stdout('FAIL  config\n');
+    stderr(`executor: ${err.message}\n`);
+    return 2;
+  }
+  stdout(`ok    config: frontend ${config.frontendUrl}, queues ${config.queueNames.join(',')}, runtime ${config.runtime}\n`);
+
+  // Each check runs after the previous printed, so the lines come in a stable order.
+  const checks: Array<[name: string, run: () => Promise<CheckResult>]> = [];
+  // On Kubernetes the job's pod clones, so the host needs no git (reference §6.3: tool checks skipped there).
+  if (config.runtime !== 'kubernetes') checks.push(['git', checkGit]);
+  if (config.runtime === 'docker') checks.push(['docker', checkDocker]);
+  checks.push([`runtime ${config.runtime}`, () => Promise.resolve(checkRuntimeBuilt(config))]);
+  checks.push(['coordinator', () => checkCoordinatorAuth(config)]);
+
+  const failures: Array<{ name: string; detail: string; fix: string }> = [];
+  for (const [name, run] of checks) {
+    const result = await run();
+    stdout(`${result.ok ? 'ok  ' : 'FAIL'}  ${name}: ${result.detail}\n`);
+    if (!result.ok) failures.push({ name, detail: result.detail, fix: result.fix });
+  }
+  if (failures.length === 0) {
+    stdout('All checks passed!\n');
+    return 0;
+  }
+  stderr(`executor validate: ${failures.length} of ${checks.length + 1} checks failed:\n`);
+  for (const f of failures) stderr(`- ${f.name}: ${f.detail}\n  ${f.fix}\n`);
+  return 1;
+}
+
+/** `major.minor[.patch…]` ≥ `minimum`, numerically per part. */
+export function versionAtLeast(version: string, minimum: readonly number[]): boolean {
+  const parts = version.split('.').map((p) => Number.parseInt(p, 10));
+  for (let i = 0; i < minimum.length; i++) {
+    const part = Number.isNaN(parts[i] ?? NaN) ? 0 : parts[i]!;
+    if (part !== minimum[i]) return part > minimum[i]!;
+  }
+  return true;
+}
+
+async function checkGit(): Promise<CheckResult> {
+  const minimum = MINIMUM_GIT_VERSION.join('.');
+  const res = await runTool('git', ['--version']);
+  if (res.missing) return { ok: false, detail: 'git is not on PATH', fix: `install git ${minimum} or later` };
+  if (res.error) return { ok: false, detail: `git --version failed: ${res.error}`, fix: `check the git installation (git ${minimum} or later is needed)` };
+  const version = parseToolVersion(res.stdout);
+  if (!/^\d+\.\d+/.test(version)) return { ok: false, detail: `cannot read a version from git --version: ${JSON.stringify(res.stdout.trim())}`, fix: `install git ${minimum} or later` };
+  if (!versionAtLeast(version, MINIMUM_GIT_VERSION)) return { ok: false, detail: `git ${version} is older than ${minimum}`, fix: `upgrade git to ${minimum} or later` };
+  return { ok: true, detail: `git ${version} (>= ${minimum})` };
+}
+
+async function checkDocker(): Promise<CheckResult> {
+  const res = await runTool('docker', ['version', '--format', '{{.Server.Version}}']);
+  if (res.missing) return { ok: false, detail: 'the docker CLI is not on PATH', fix: 'install docker (the CLI and a daemon the executor user may use)' };
+  if (res.error) {
+    return {
+      ok: false,
+      detail: `the docker daemon does not answer: ${res.error}`,
+      fix: 'start dockerd, or set DOCKER_HOST, and make sure this user may use the socket (e.g. the docker group)',
+    };
+  }
+  return { ok: true, detail: `docker daemon ${res.stdout.trim()} answers` };
+}
+
+/** Only `shell` runs jobs in this build; `run` refuses the others (runtime-handler.ts), so validate fails them too. */
+function checkRuntimeBuilt(config: ExecutorConfig): CheckResult {
+  if (config.runtime === 'shell') return { ok: true, detail: 'steps run as host processes; nothing more is needed' };
+  return {
+    ok: false,
+    detail: `the ${config.runtime} runtime is not built yet in this executor`,
+    fix: 'set EXECUTOR_RUNTIME=shell to run steps as host processes (no isolation: only where the executor itself is sandboxed)',
+  };
+}
+
+async function checkCoordinatorAuth(config: ExecutorConfig): Promise<CheckResult> {
+  const url = config.frontendUrl;
+  const client = new CoordinatorClient({
+    baseUrl: url,
+    password: config.frontendPassword,
+    executorName: config.name,
+    executorVersion: EXECUTOR_VERSION,
+    queues: config.queueNames,
+    logger: silentLogger,
+    requestTimeoutMs: AUTH_TEST_TIMEOUT_MS,
+  });
+  try {
+    await client.testAuth(new AbortController().signal);
+    return { ok: true, detail: `${url} accepted EXECUTOR_FRONTEND_PASSWORD` };
+  } catch (err) {
+    if (err instanceof CoordinatorUnauthorizedError) {
+      return {
+        ok: false,
+        detail: `${url} answered HTTP ${err.status ?? '?'} to GET /.executors/test/auth`,
+        fix: "the coordinator refused EXECUTOR_FRONTEND_PASSWORD: check that it equals executors.accessToken in the coordinator's site settings (COORDINATOR_EXECUTORS_ACCESS_TOKEN)",
+      };
+    }
+    if (err instanceof CoordinatorRetryableError && err.status === 500 && err.message.includes(EXECUTORS_NOT_CONFIGURED)) {
+      return {
+        ok: false,
+        detail: `${url} answered HTTP 500 "${EXECUTORS_NOT_CONFIGURED}"`,
+        fix: 'the coordinator has no executors.accessToken set: set it in its site settings (COORDINATOR_EXECUTORS_ACCESS_TOKEN on this project\'s coordinator) to the value of EXECUTOR_FRONTEND_PASSWORD',
+      };
+    }
+    if (err instanceof CoordinatorRetryableError && err.status === undefined) {
+      return {
+        ok: false,
+        detail: `cannot reach the coordinator at ${url}: ${err.cause instanceof Error ? err.cause.message : err.message}`,
+        fix: 'check EXECUTOR_FRONTEND_URL, that the coordinator is running, and that this host can reach it (DNS, firewall, proxy)',
+      };
+    }
+    return {
+      ok: false,
+      detail: `GET /.executors/test/auth at ${url} failed: ${err instanceof Error ? err.message : String(err)}`,
+      fix: 'check that EXECUTOR_FRONTEND_URL points at a Sourcegraph instance or coordinator and that its version speaks the executor API',
+    };
+  } finally {
+    client.close();
+  }
+}
+
+interface ToolResult {
+  stdout: string;
+  /** The command is not on PATH. */
+  missing: boolean;
+  /** Why it failed (exit status, stderr, timeout); undefined when it succeeded. */
+  error: string | undefined;
+}
+
+function runTool(command: string, args: string[]): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: TOOL_TIMEOUT_MS, windowsHide: true }, (err, stdout, stderr) => {
+      if (!err) return resolve({ stdout: String(stdout), missing: false, error: undefined });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return resolve({ stdout: '', missing: true, error: undefined });
+      const why = err.killed ? `no answer within ${TOOL_TIMEOUT_MS} ms` : String(stderr).trim() || err.message;
+      resolve({ stdout: String(stdout), missing: false, error: why });
+    });
+  });
+}
