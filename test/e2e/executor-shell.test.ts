@@ -11,10 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi } from '../helpers/api-client.js';
 import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
 import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
+import { createSourceRepository } from '../helpers/source-repository.js';
 import { createPostgresDatabase } from '../helpers/test-database.js';
 
 const run = promisify(execFile);
-const git = (cwd: string, ...args: string[]) => run('git', args, { cwd });
 
 describe('bin/executor on the shell runtime', () => {
   const executorToken = randomBytes(16).toString('hex');
@@ -51,14 +51,9 @@ describe('bin/executor on the shell runtime', () => {
       COORDINATOR_RESETTER_INTERVAL: '1s',
     });
     admin = new AdminApi(coordinator.url, adminToken);
-    const source = path.join(work, 'source');
-    await fs.mkdir(source);
-    await git(source, 'init', '-q', '-b', 'main');
-    await fs.writeFile(path.join(source, 'README.md'), 'hello from the repository\n');
-    await git(source, 'add', '.');
-    await git(source, '-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-qm', 'first');
-    commit = (await git(source, 'rev-parse', 'HEAD')).stdout.trim();
-    expect((await admin.post('/api/v1/repositories', { name: 'github.com/acme/e2e', url: source })).status).toBe(201);
+    const source = await createSourceRepository(path.join(work, 'source'), [{ message: 'first', files: { 'README.md': 'hello from the repository\n' } }]);
+    commit = source.commits[0]!;
+    expect((await admin.post('/api/v1/repositories', { name: 'github.com/acme/e2e', url: source.path })).status).toBe(201);
   });
   afterAll(async () => {
     await run('pkill', ['-f', `sleep ${longSleep}`]).catch(() => {});

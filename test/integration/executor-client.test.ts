@@ -13,6 +13,7 @@ import { CoordinatorClient, type CoordinatorClientOptions, type DequeuedJob } fr
 import { Backoff } from '../../src/shared/backoff.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { AdminApi } from '../helpers/api-client.js';
+import { connectExecutorClient } from '../helpers/executor-client.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { BACKENDS } from '../helpers/test-database.js';
 
@@ -28,15 +29,7 @@ describe.each(BACKENDS)('CoordinatorClient against the coordinator on %s', (back
 
   /** A client with a fresh executor name; `ping` registers it so job routes accept its tokens. */
   const newClient = async (queues: string[] = ['batches'], overrides: Partial<CoordinatorClientOptions> = {}, ping = true) => {
-    const client = new CoordinatorClient({
-      baseUrl: c.url,
-      password: c.executorToken,
-      executorName: `client-${backend}-${++n}`,
-      executorVersion: '5.3.0',
-      queues,
-      logger: silentLogger,
-      ...overrides,
-    });
+    const { client } = await connectExecutorClient(c, {}, { executorName: `client-${backend}-${++n}`, queues, ...overrides, ping: false });
     clients.push(client);
     if (ping) await client.ping(never);
     return client;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi, ExecutorApi } from '../helpers/api-client.js';
+import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { BACKENDS } from '../helpers/test-database.js';
 
@@ -26,19 +27,13 @@ describe.each(BACKENDS)('job resources on %s', (backend) => {
     e = new ExecutorApi(c.url, c.executorToken, `resources-${backend}`);
     await e.heartbeat('batches');
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-resources-'));
-    const source = path.join(work, 'source');
-    await fs.mkdir(source);
-    await git(source, 'init', '-q', '-b', 'main');
-    await git(source, 'config', 'user.email', 't@example.com');
-    await git(source, 'config', 'user.name', 'T');
-    await fs.writeFile(path.join(source, 'README.md'), 'first\n');
-    await git(source, 'add', '.');
-    await git(source, 'commit', '-qm', 'first');
-    firstCommit = await git(source, 'rev-parse', 'HEAD');
-    await fs.writeFile(path.join(source, 'README.md'), 'second\n');
-    await git(source, 'commit', '-qam', 'second');
+    const source = await createSourceRepository(path.join(work, 'source'), [
+      { message: 'first', files: { 'README.md': 'first\n' } },
+      { message: 'second', files: { 'README.md': 'second\n' } },
+    ]);
+    firstCommit = source.commits[0]!;
     for (const name of ['github.com/acme/app', 'github.com/acme/other']) {
-      const res = await admin.post('/api/v1/repositories', { name, url: source });
+      const res = await admin.post('/api/v1/repositories', { name, url: source.path });
       expect(res.status, res.text).toBe(201);
     }
   });

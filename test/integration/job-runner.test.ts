@@ -1,22 +1,20 @@
 // The JobRunner end to end with the shell runtime: jobs enqueued on a real coordinator (PGlite), cloned
 // with the real git, run as host processes, logged, redacted, canceled and cleaned up, then marked.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinatorClient, type DequeuedJob } from '../../src/executor/client/coordinator-client.js';
-import { loadExecutorConfig, type ExecutorConfig } from '../../src/executor/config.js';
+import type { ExecutorConfig } from '../../src/executor/config.js';
 import { ShellRuntime } from '../../src/executor/runtimes/shell/shell-runtime.js';
 import type { JobOutcome } from '../../src/executor/worker/job-handler.js';
 import { JobRunner } from '../../src/executor/worker/job-runner.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { AdminApi } from '../helpers/api-client.js';
+import { connectExecutorClient } from '../helpers/executor-client.js';
+import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 
-const run = promisify(execFile);
-const git = async (cwd: string, ...args: string[]) => (await run('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } })).stdout.trim();
 const never = new AbortController().signal;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const QUEUE = 'batches';
@@ -59,36 +57,16 @@ describe('JobRunner with the shell runtime against the coordinator on pglite', (
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-job-runner-'));
     tmpDir = path.join(work, 'tmp');
     await fs.mkdir(tmpDir);
-    const source = path.join(work, 'source');
-    await fs.mkdir(source);
-    await git(source, 'init', '-q', '-b', 'main');
-    await git(source, 'config', 'user.email', 't@example.com');
-    await git(source, 'config', 'user.name', 'T');
-    await fs.writeFile(path.join(source, 'README.md'), 'hello from the readme\n');
-    await git(source, 'add', '.');
-    await git(source, 'commit', '-qm', 'first');
-    commit = await git(source, 'rev-parse', 'HEAD');
-    const res = await admin.post('/api/v1/repositories', { name: REPO, url: source });
+    const source = await createSourceRepository(path.join(work, 'source'), [{ message: 'first', files: { 'README.md': 'hello from the readme\n' } }]);
+    commit = source.commits[0]!;
+    const res = await admin.post('/api/v1/repositories', { name: REPO, url: source.path });
     expect(res.status, res.text).toBe(201);
 
-    config = loadExecutorConfig({
-      EXECUTOR_FRONTEND_URL: c.url,
-      EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
-      EXECUTOR_QUEUE_NAME: QUEUE,
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '90s',
-      TMPDIR: tmpDir,
-    });
-    client = new CoordinatorClient({
-      baseUrl: config.frontendUrl,
-      password: config.frontendPassword,
-      executorName: config.name,
-      executorVersion: '5.3.0',
-      queues: config.queueNames,
-      logger: silentLogger,
-    });
-    // Job routes accept a job's token only from an executor that has heartbeated (reference §2.2).
-    await client.ping(never);
+    ({ config, client } = await connectExecutorClient(
+      c,
+      { EXECUTOR_QUEUE_NAME: QUEUE, EXECUTOR_RUNTIME: 'shell', EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '90s', TMPDIR: tmpDir },
+      { signal: never },
+    ));
   });
   afterAll(async () => {
     client?.close();

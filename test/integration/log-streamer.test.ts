@@ -3,11 +3,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinatorJobNotHeldError } from '../../src/executor/client/client-errors.js';
 import { CoordinatorClient, type DequeuedJob } from '../../src/executor/client/coordinator-client.js';
-import { loadExecutorConfig, SECRET_REMOVED, type ExecutorConfig } from '../../src/executor/config.js';
+import { SECRET_REMOVED, type ExecutorConfig } from '../../src/executor/config.js';
 import { LogEntryWriteError, LogStreamer } from '../../src/executor/worker/log-streamer.js';
 import { Redactor } from '../../src/executor/worker/redactor.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { AdminApi } from '../helpers/api-client.js';
+import { connectExecutorClient } from '../helpers/executor-client.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { BACKENDS } from '../helpers/test-database.js';
 
@@ -28,17 +29,7 @@ describe.each(BACKENDS)('LogStreamer against the coordinator on %s', (backend) =
   beforeAll(async () => {
     c = await startTestCoordinator(backend);
     admin = new AdminApi(c.url, c.adminToken);
-    config = loadExecutorConfig({ EXECUTOR_FRONTEND_URL: c.url, EXECUTOR_FRONTEND_PASSWORD: c.executorToken, EXECUTOR_QUEUE_NAME: QUEUE });
-    client = new CoordinatorClient({
-      baseUrl: config.frontendUrl,
-      password: config.frontendPassword,
-      executorName: config.name,
-      executorVersion: '5.3.0',
-      queues: config.queueNames,
-      logger: silentLogger,
-    });
-    // Job routes accept a job's token only from an executor that has heartbeated (reference §2.2).
-    await client.ping(never);
+    ({ config, client } = await connectExecutorClient(c, { EXECUTOR_QUEUE_NAME: QUEUE }, { signal: never }));
   });
   afterAll(async () => {
     client?.close();

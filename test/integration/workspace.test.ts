@@ -16,6 +16,8 @@ import { writeWorkspaceFiles } from '../../src/executor/workspace/workspace-file
 import { prepareWorkspace, type PrepareWorkspaceOptions } from '../../src/executor/workspace/workspace.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { AdminApi } from '../helpers/api-client.js';
+import { connectExecutorClient } from '../helpers/executor-client.js';
+import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { BACKENDS } from '../helpers/test-database.js';
 
@@ -61,39 +63,21 @@ describe.each(BACKENDS)('workspace preparation against the coordinator on %s', (
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-workspace-'));
     tmpDir = path.join(work, 'tmp');
     await fs.mkdir(tmpDir);
-    const source = path.join(work, 'source');
-    await fs.mkdir(source);
-    await git(source, 'init', '-q', '-b', 'main');
-    await git(source, 'config', 'user.email', 't@example.com');
-    await git(source, 'config', 'user.name', 'T');
-    const commit = async (message: string, files: Record<string, string>) => {
-      for (const [name, content] of Object.entries(files)) {
-        await fs.mkdir(path.dirname(path.join(source, name)), { recursive: true });
-        await fs.writeFile(path.join(source, name), content);
-      }
-      await git(source, 'add', '.');
-      await git(source, 'commit', '-qm', message);
-      commits.push(await git(source, 'rev-parse', 'HEAD'));
-    };
-    await commit('first', { 'README.md': 'one\n', 'top.txt': 'top\n' });
-    await git(source, 'tag', 'v1');
-    await commit('second', { 'README.md': 'two\n', 'sub/a.txt': 'a\n' });
-    await commit('third', { 'README.md': 'three\n', 'sub/b.txt': 'b\n' });
-    await git(source, 'tag', '-a', 'v3', '-m', 'third');
+    const source = await createSourceRepository(
+      path.join(work, 'source'),
+      [
+        { message: 'first', files: { 'README.md': 'one\n', 'top.txt': 'top\n' } },
+        { message: 'second', files: { 'README.md': 'two\n', 'sub/a.txt': 'a\n' } },
+        { message: 'third', files: { 'README.md': 'three\n', 'sub/b.txt': 'b\n' } },
+      ],
+      { tags: { v1: 0, v3: { commit: 2, message: 'third' } } },
+    );
+    commits.push(...source.commits);
     for (const name of [REPO, OTHER_REPO]) {
-      const res = await admin.post('/api/v1/repositories', { name, url: source });
+      const res = await admin.post('/api/v1/repositories', { name, url: source.path });
       expect(res.status, res.text).toBe(201);
     }
-    client = new CoordinatorClient({
-      baseUrl: c.url,
-      password: c.executorToken,
-      executorName: `workspace-${backend}`,
-      executorVersion: '5.3.0',
-      queues: ['batches'],
-      logger: silentLogger,
-    });
-    // Job tokens are accepted only from an executor that has heartbeated.
-    await client.ping(never);
+    ({ client } = await connectExecutorClient(c, {}, { executorName: `workspace-${backend}`, signal: never }));
   });
   afterAll(async () => {
     client?.close();

@@ -2,11 +2,11 @@
 // JobRunner is tested on its own; here the handler only has to block, observe its signal and return outcomes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi } from '../../../test/helpers/api-client.js';
+import { connectExecutorClient } from '../../../test/helpers/executor-client.js';
 import { startTestCoordinator, type TestCoordinator } from '../../../test/helpers/test-coordinator.js';
 import { silentLogger } from '../../shared/logger.js';
 import { CoordinatorUnauthorizedError } from '../client/client-errors.js';
 import { CoordinatorClient, type DequeuedJob } from '../client/coordinator-client.js';
-import { loadExecutorConfig } from '../config.js';
 import { runExecutorCli } from '../main.js';
 import type { JobHandler, JobOutcome } from './job-handler.js';
 import { goArch, goOs, parseToolVersion } from './telemetry.js';
@@ -59,16 +59,8 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
     ...extra,
   });
 
-  const newLoop = (queue: string, handler: JobHandler, extra: Record<string, string> = {}) => {
-    const config = loadExecutorConfig(env(queue, extra), { hostname: 'worker-loop-test' });
-    const client = new CoordinatorClient({
-      baseUrl: config.frontendUrl,
-      password: config.frontendPassword,
-      executorName: config.name,
-      executorVersion: '5.3.0',
-      queues: config.queueNames,
-      logger: silentLogger,
-    });
+  const newLoop = async (queue: string, handler: JobHandler, extra: Record<string, string> = {}) => {
+    const { config, client } = await connectExecutorClient(c, env(queue, extra), { ping: false, configOptions: { hostname: 'worker-loop-test' } });
     clients.push(client);
     return new WorkerLoop({ config, client, handler, logger: silentLogger, heartbeatIntervalMs: 200, dequeueWaitMs: 1000, pingIntervalMs: 100, telemetry: TELEMETRY });
   };
@@ -79,7 +71,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
     const started: number[] = [];
     let active = 0;
     let maxActive = 0;
-    const loop = newLoop('slots', {
+    const loop = await newLoop('slots', {
       async handle(job: DequeuedJob): Promise<JobOutcome> {
         started.push(job.id);
         maxActive = Math.max(maxActive, ++active);
@@ -108,7 +100,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
   it('aborts a job canceled on the coordinator with reason canceled at the next heartbeat, and the job ends canceled', async () => {
     let reason: unknown;
     const started = gate();
-    const loop = newLoop('cancel', {
+    const loop = await newLoop('cancel', {
       async handle(_job, signal) {
         started.open();
         reason = await aborted(signal);
@@ -129,7 +121,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
 
   it('stops dequeuing after EXECUTOR_NUM_TOTAL_JOBS and resolves run() once those jobs are done', async () => {
     const handled: number[] = [];
-    const loop = newLoop('total', {
+    const loop = await newLoop('total', {
       async handle(job) {
         handled.push(job.id);
         return { state: 'completed' };
@@ -145,7 +137,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
 
   it('aborts a job past EXECUTOR_MAXIMUM_RUNTIME_PER_JOB with reason timeout and marks it errored with the handler message', async () => {
     let reason: unknown;
-    const loop = newLoop('timeout', {
+    const loop = await newLoop('timeout', {
       async handle(_job, signal) {
         reason = await aborted(signal);
         // Even a handler that says `failed` is marked errored on a timeout (reference §4.12).
@@ -163,7 +155,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
 
   it('rejects run() with the unauthorized error, naming both settings, when the password is wrong', async () => {
     let handled = false;
-    const loop = newLoop('auth', { handle: async () => ((handled = true), { state: 'completed' }) }, { EXECUTOR_FRONTEND_PASSWORD: 'wrong-password-wrong' });
+    const loop = await newLoop('auth', { handle: async () => ((handled = true), { state: 'completed' }) }, { EXECUTOR_FRONTEND_PASSWORD: 'wrong-password-wrong' });
     await admin.enqueue('auth');
     const err = await loop.run().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(CoordinatorUnauthorizedError);
@@ -175,7 +167,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
   it('on stop() takes no new job, lets the running one complete, then resolves run()', async () => {
     const g = gate();
     const started: number[] = [];
-    const loop = newLoop('drain', {
+    const loop = await newLoop('drain', {
       async handle(job) {
         started.push(job.id);
         await g.promise;
@@ -202,8 +194,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
   });
 
   it('on stop() while idle ends the waiting long-poll dequeue at once instead of waiting it out', async () => {
-    const config = loadExecutorConfig(env('idle'), { hostname: 'worker-loop-test' });
-    const client = new CoordinatorClient({ baseUrl: c.url, password: c.executorToken, executorName: config.name, executorVersion: '5.3.0', queues: ['idle'], logger: silentLogger });
+    const { config, client } = await connectExecutorClient(c, env('idle'), { ping: false, configOptions: { hostname: 'worker-loop-test' } });
     clients.push(client);
     const loop = new WorkerLoop({ config, client, handler: { handle: async () => ({ state: 'completed' }) }, logger: silentLogger, dequeueWaitMs: 20_000, telemetry: TELEMETRY });
     const run = loop.run();
