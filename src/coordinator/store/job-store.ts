@@ -86,7 +86,13 @@ function toLogEntry(row: LogEntryRow): StoredLogEntry {
   return { ...row, startTime: row.startTime.toISOString() };
 }
 
+/** The least time between two ANALYZEs triggered by the collector's row counters alone. */
+const MIN_ANALYZE_GAP_MS = 60_000;
+
 export class JobStore {
+  /** When this store last ran ANALYZE (epoch ms). */
+  private lastAnalyzeMs = 0;
+
   constructor(private readonly db: Database) {}
 
   /** Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). */
@@ -361,10 +367,14 @@ export class JobStore {
     );
     const t = rows[0];
     if (!t) return false;
-    const rowsChanged = (t.modified ?? 0) > 50 + 0.1 * (t.live ?? 0);
+    // Backends report their row counts to the statistics collector late (after ~1 s, and on PGlite only
+    // at a later transaction), so changes made before an ANALYZE can show up as changes after it: the
+    // counters alone may only ask again once a minute has passed since our last one.
+    const rowsChanged = (t.modified ?? 0) > 50 + 0.1 * (t.live ?? 0) && Date.now() - this.lastAnalyzeMs >= MIN_ANALYZE_GAP_MS;
     const sizeChanged = Math.abs(t.pages - t.analyzedPages) > 8 + 0.1 * t.analyzedPages;
     if (!rowsChanged && !sizeChanged) return false;
     await this.db.query('ANALYZE jobs');
+    this.lastAnalyzeMs = Date.now();
     return true;
   }
 
