@@ -9,6 +9,7 @@ import { ConfigError } from '../shared/errors.js';
 import { parseGoBool } from '../shared/go-bool.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
+import { dockerAuthRedactedValues } from './runtimes/docker-auth.js';
 
 /**
  * Where a job's steps run (ARCHITECTURE.md "Runtimes"):
@@ -35,7 +36,10 @@ export interface ExecutorConfig {
   frontendUrl: string;
   /** The site setting `executors.accessToken`. EXECUTOR_FRONTEND_PASSWORD, required. */
   frontendPassword: string;
-  /** Values the executor redacts from every job log: `{ [frontendPassword]: 'SECRET_REMOVED' }` (reference §4.4). */
+  /**
+   * Values the executor redacts from every job log: `{ [frontendPassword]: 'SECRET_REMOVED' }` (reference
+   * §4.4), and the credentials of EXECUTOR_DOCKER_AUTH_CONFIG (→ DOCKER_AUTH_REDACTED; the original leaves them).
+   */
   ownRedactedValues: Record<string, string>;
   /** Single-queue mode: EXECUTOR_QUEUE_NAME; undefined when EXECUTOR_QUEUE_NAMES is used instead. No default. */
   queueName: string | undefined;
@@ -346,7 +350,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     name: `${options.hostname ?? os.hostname()}-${randomUUID()}`,
     frontendUrl,
     frontendPassword,
-    ownRedactedValues: frontendPassword === '' ? {} : { [frontendPassword]: SECRET_REMOVED },
+    ownRedactedValues: { ...dockerAuthRedactedValues(dockerAuthConfig), ...(frontendPassword === '' ? {} : { [frontendPassword]: SECRET_REMOVED }) },
     queueName,
     queueNames,
     queuePollIntervalMs: duration('EXECUTOR_QUEUE_POLL_INTERVAL', '1s'),

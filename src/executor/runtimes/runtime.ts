@@ -53,6 +53,11 @@ export interface Runtime {
   readonly name: ExecutorRuntime;
   /** Prepares the sandbox of one job whose workspace is ready (reference §4.4 step 4). */
   setup(ctx: RuntimeSetupContext): Promise<RuntimeJob>;
+  /**
+   * Removes what executor processes on this host that are gone left of their jobs (containers, VMs),
+   * at start (reference §4.13); resolves with how many it removed. Never throws.
+   */
+  removeLeftovers?(logger: Logger): Promise<number>;
 }
 
 /**

@@ -2,6 +2,7 @@
 // the steps in order, then teardown, workspace removal and the log flush, whatever happened before.
 import type { ExecutorConfig } from '../config.js';
 import type { CoordinatorClient, DequeuedJob } from '../client/coordinator-client.js';
+import { dockerAuthRedactedValues } from '../runtimes/docker-auth.js';
 import { runProcessGroup } from '../runtimes/process-group.js';
 import { stepSpecsFor, type Runtime, type RuntimeJob } from '../runtimes/runtime.js';
 import type { RunCommand } from '../workspace/spawn-command.js';
@@ -53,7 +54,9 @@ export class JobRunner implements JobHandler {
       return { state: 'failed', message: 'src-cli steps (cliSteps) are not supported by this executor; use dockerSteps' };
     }
 
-    const redactor = Redactor.forJob(job.redactedValues, config.ownRedactedValues);
+    // The job's registry credentials are the executor's to keep out of the log too (a step that runs
+    // `cat $DOCKER_CONFIG/config.json`, a registry's error quoting the header).
+    const redactor = Redactor.forJob({ ...dockerAuthRedactedValues(job.dockerAuthConfig), ...job.redactedValues }, config.ownRedactedValues);
     const logs = new LogStreamer({
       client,
       job,

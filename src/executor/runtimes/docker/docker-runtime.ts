@@ -1,0 +1,199 @@
+// The docker runtime (reference §5.2): each step is a `docker run --rm` (§4.7) on the host's docker
+// daemon, with the workspace mounted at /data. Containers share the host kernel: isolation is docker's.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { AppError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import type { ExecutorConfig } from '../../config.js';
+import { currentProcessOwner, type ProcessOwner } from '../../process-owner.js';
+import { DOCKER_CONFIG_DIR_PREFIX, writeOwnerMarker } from '../../workspace/leftover-workspaces.js';
+import { chooseDockerAuthConfig, writeDockerConfig } from '../docker-auth.js';
+import { runProcessGroup } from '../process-group.js';
+import type { Runtime, RuntimeJob, RuntimeSetupContext, StepOutput, StepSpec } from '../runtime.js';
+import { CONTAINER_LABEL, containerLabels } from './container-labels.js';
+import { dockerCliEnv, runDockerCli, toProcessEnv, type DockerCliEnv } from './docker-cli.js';
+import { containerWorkingDir, dockerRunArgv, hostWorkspacePath, type DockerRunOptions } from './docker-run-command.js';
+import { removeLeftoverContainers } from './leftover-containers.js';
+
+/**
+ * An image reference as docker parses one: `[host[:port]/]path[:tag][@digest]`. Anything else, above all
+ * a value starting with `-` that `docker run` would read as a flag (`--privileged`), is refused.
+ */
+const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/;
+
+/** How long removing a canceled step's container may take before the step gives up on it, in ms. */
+const REMOVE_TIMEOUT_MS = 10_000;
+
+export type DockerRuntimeConfig = Pick<
+  ExecutorConfig,
+  | 'name'
+  | 'jobNumCpus'
+  | 'jobMemoryText'
+  | 'dockerAdditionalMounts'
+  | 'dockerHostMountPath'
+  | 'dockerAddHostGateway'
+  | 'dockerAuthConfig'
+  | 'workspaceParentDir'
+>;
+
+export interface DockerRuntimeOptions {
+  config: DockerRuntimeConfig;
+  /** The docker CLI's environment. Default the executor's own forwarded variables (dockerCliEnv). */
+  cliEnv?: DockerCliEnv;
+  /** The docker CLI's SIGTERM → SIGKILL grace on abort, in ms. Default 500 (the container is removed anyway). */
+  killGraceMs?: number;
+  /** Default `os.hostname()`. */
+  hostname?: string;
+}
+
+/** Runs each step in its own container on the host's docker daemon (EXECUTOR_RUNTIME=docker). */
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker' as const;
+  private readonly config: DockerRuntimeConfig;
+  private readonly cliEnv: DockerCliEnv;
+  private readonly hostname: string;
+  private readonly owner: ProcessOwner;
+
+  constructor(private readonly options: DockerRuntimeOptions) {
+    this.config = options.config;
+    this.cliEnv = options.cliEnv ?? dockerCliEnv();
+    this.hostname = options.hostname ?? os.hostname();
+    this.owner = currentProcessOwner(options.config.name);
+  }
+
+  /** Removes step containers that an executor process on this host, now dead, left behind. */
+  removeLeftovers(logger: Logger): Promise<number> {
+    return removeLeftoverContainers(this.hostname, this.cliEnv, logger);
+  }
+
+  /**
+   * Writes the job's registry credentials, if any source has them (reference §8), to a private
+   * directory beside the workspace; the steps' `docker --config` points at it.
+   */
+  async setup(ctx: RuntimeSetupContext): Promise<RuntimeJob> {
+    ctx.signal.throwIfAborted();
+    const { config } = this;
+    const auth = chooseDockerAuthConfig(ctx.job.dockerAuthConfig, config.dockerAuthConfig);
+    let dockerConfigDir: string | undefined;
+    if (auth.config) {
+      // Beside the workspace, never inside it: /data is the job's to read.
+      dockerConfigDir = await fs.mkdtemp(path.join(config.workspaceParentDir, `${DOCKER_CONFIG_DIR_PREFIX}${ctx.job.id}-`));
+      try {
+        await fs.chmod(dockerConfigDir, 0o700);
+        // The owner marker lets a later executor remove these credentials if this process is killed.
+        await writeOwnerMarker(dockerConfigDir, this.owner);
+        await writeDockerConfig(dockerConfigDir, auth.config);
+      } catch (err) {
+        await fs.rm(dockerConfigDir, { recursive: true, force: true });
+        throw err;
+      }
+    }
+    ctx.logger.debug('docker runtime: registry credentials', { source: auth.source });
+    const suffix = randomBytes(4).toString('hex');
+    return new DockerRuntimeJob({
+      cliEnv: this.cliEnv,
+      killGraceMs: this.options.killGraceMs ?? 500,
+      logger: ctx.logger,
+      jobId: ctx.job.id,
+      executorName: config.name,
+      dockerConfigDir,
+      run: {
+        dockerConfigDir,
+        addHostGateway: config.dockerAddHostGateway,
+        numCpus: config.jobNumCpus,
+        memory: config.jobMemoryText,
+        additionalMounts: config.dockerAdditionalMounts,
+        hostWorkspaceDir: hostWorkspacePath(ctx.workspace.path, config.dockerHostMountPath),
+        labels: containerLabels(this.owner, this.hostname, ctx.job),
+      },
+      containerName: (step) => `executor-job-${ctx.job.id}-${step.index}-${suffix}`,
+    });
+  }
+}
+
+interface DockerRuntimeJobOptions {
+  cliEnv: DockerCliEnv;
+  killGraceMs: number;
+  logger: Logger;
+  jobId: number;
+  executorName: string;
+  dockerConfigDir: string | undefined;
+  run: Omit<DockerRunOptions, 'containerName'>;
+  containerName: (step: StepSpec) => string;
+}
+
+class DockerRuntimeJob implements RuntimeJob {
+  /** Set when a step was stopped: its container may outlive its CLI, so teardown looks for the job's containers. */
+  private sweepAtTeardown = false;
+
+  constructor(private readonly options: DockerRuntimeJobOptions) {}
+
+  commandFor(step: StepSpec): string[] {
+    return dockerRunArgv(step, { ...this.options.run, containerName: this.options.containerName(step) });
+  }
+
+  async runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<{ exitCode: number }> {
+    signal.throwIfAborted();
+    if (!IMAGE_REFERENCE.test(step.image)) {
+      throw new AppError('runtime.invalid_step', `step ${step.index}: image ${JSON.stringify(step.image)} is not an image reference ([host[:port]/]name[:tag][@digest])`);
+    }
+    if (containerWorkingDir(step.dir) === undefined) {
+      throw new AppError('workspace.path_outside', `step dir: ${JSON.stringify(step.dir)} leaves the workspace`);
+    }
+    const containerName = this.options.containerName(step);
+    // The docker CLI does not stop its container when it is killed; the container is removed by name.
+    let removal: Promise<void> | undefined;
+    const onAbort = () => {
+      removal = this.removeContainers([containerName]);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await runProcessGroup({
+        argv: this.commandFor(step),
+        env: toProcessEnv(this.options.cliEnv),
+        signal,
+        onOutput: output,
+        killGraceMs: this.options.killGraceMs,
+      });
+    } catch (err) {
+      // The CLI may have been killed between creating and starting the container: teardown sweeps.
+      this.sweepAtTeardown = true;
+      if (removal) await removal;
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async teardown(): Promise<void> {
+    const { logger, dockerConfigDir } = this.options;
+    if (this.sweepAtTeardown) {
+      try {
+        const listed = await runDockerCli(
+          ['ps', '--all', '--quiet', '--filter', `label=${CONTAINER_LABEL.jobId}=${this.options.jobId}`, '--filter', `label=${CONTAINER_LABEL.executor}=${this.options.executorName}`],
+          this.options.cliEnv,
+          REMOVE_TIMEOUT_MS,
+        );
+        const ids = listed.stdout.split('\n').filter(Boolean);
+        if (ids.length > 0) await this.removeContainers(ids);
+      } catch (err) {
+        logger.warn('docker runtime: cannot look for the job\'s containers', { error: err });
+      }
+    }
+    if (dockerConfigDir) await fs.rm(dockerConfigDir, { recursive: true, force: true }).catch((err: unknown) => logger.warn('docker runtime: cannot remove the docker config directory', { path: dockerConfigDir, error: err }));
+  }
+
+  /** `docker rm --force`: kills (SIGKILL) and removes; a container already gone is no error. Never rejects. */
+  private async removeContainers(names: string[]): Promise<void> {
+    try {
+      const res = await runDockerCli(['rm', '--force', ...names], this.options.cliEnv, REMOVE_TIMEOUT_MS);
+      if (res.exitCode !== 0 && !/No such container/i.test(res.stderr)) {
+        this.options.logger.warn('docker runtime: cannot remove a step container', { containers: names.join(','), stderr: res.stderr.trim() });
+      }
+    } catch (err) {
+      this.options.logger.warn('docker runtime: cannot remove a step container', { containers: names.join(','), error: err });
+    }
+  }
+}
