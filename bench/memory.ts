@@ -8,6 +8,7 @@ import path from 'node:path';
 import { REPO_ROOT, startCoordinator, type StartCoordinatorOptions } from './lib/coordinator-process.js';
 import { printHeader } from './lib/machine.js';
 import { readMemoryMib } from './lib/proc-status.js';
+import { compileProject } from './lib/compiled.js';
 import { createScratchDatabase, describeServer } from './lib/scratch-database.js';
 import { sleep } from './lib/sleep.js';
 import { fmt, printTable } from './lib/table.js';
@@ -53,27 +54,10 @@ async function measureIdle(name: string, args: readonly string[]): Promise<Row> 
   }
 }
 
-/**
- * The coordinator compiled with the project's tsc into a temporary directory (beside a link to this
- * checkout's node_modules), to separate tsx's share of the figure. Null when it does not build.
- */
+/** The coordinator compiled (bench/lib/compiled.ts); null when it does not build. */
 async function compileCoordinator(): Promise<{ entry: string; dir: string } | null> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-bench-dist-'));
-  await fs.writeFile(path.join(dir, 'package.json'), '{"type":"module"}\n');
-  await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
-  await new Promise<void>((resolve) => {
-    // Type errors elsewhere in a tree being edited still emit JavaScript (noEmitOnError is off).
-    spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', dir], { cwd: REPO_ROOT, stdio: 'ignore' }).once('exit', () => resolve());
-  });
-  const entry = path.join(dir, 'bin/coordinator.js');
-  try {
-    await fs.access(entry);
-    return { entry, dir };
-  } catch {
-    await fs.rm(dir, { recursive: true, force: true });
-    return null;
-  }
+  const tree = await compileProject('bin/coordinator.js');
+  return tree ? { entry: path.join(tree.dir, 'bin/coordinator.js'), dir: tree.dir } : null;
 }
 
 async function main(): Promise<void> {

@@ -47,7 +47,8 @@ describe('bin/executor on the shell runtime', () => {
       COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
       COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
       COORDINATOR_ADMIN_TOKEN: adminToken,
-      COORDINATOR_STALLED_JOB_MAX_AGE: '3s',
+      // Longer than the executor's 5 s heartbeat, or running jobs would be reset under it.
+      COORDINATOR_STALLED_JOB_MAX_AGE: '8s',
       COORDINATOR_RESETTER_INTERVAL: '1s',
     });
     admin = new AdminApi(coordinator.url, adminToken);

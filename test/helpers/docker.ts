@@ -31,11 +31,23 @@ export async function requireDockerDaemon(): Promise<string> {
   }
 }
 
+/** Whether the ELF file at `file` is statically linked: it has no PT_INTERP program header (64-bit little-endian). */
+async function isStaticElf(file: string): Promise<boolean> {
+  const bytes = await fs.readFile(file).catch(() => undefined);
+  if (!bytes || bytes.length < 64 || bytes.readUInt32BE(0) !== 0x7f454c46 || bytes[4] !== 2) return false;
+  const phoff = Number(bytes.readBigUInt64LE(0x20));
+  const phentsize = bytes.readUInt16LE(0x36);
+  const phnum = bytes.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    if (bytes.readUInt32LE(phoff + i * phentsize) === 3) return false; // PT_INTERP: needs a dynamic loader
+  }
+  return true;
+}
+
 /** The statically linked busybox that the image is made of (Debian's busybox-static). */
 async function staticBusybox(): Promise<string> {
   for (const candidate of ['/bin/busybox', '/usr/bin/busybox']) {
-    const { stdout } = await run('file', ['-L', candidate]).catch(() => ({ stdout: '' }));
-    if (stdout.includes('statically linked')) return candidate;
+    if (await isStaticElf(candidate)) return candidate;
   }
   throw new Error('docker tests build their image from a static busybox: apt-get install -y busybox-static');
 }

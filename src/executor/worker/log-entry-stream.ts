@@ -23,6 +23,8 @@ export interface LogEntryStreamOptions {
   redactor: Redactor;
   /** Cap on `out` in bytes, the truncation line not counted. Default DEFAULT_MAX_OUTPUT_BYTES (10 MiB). */
   maxOutputBytes?: number;
+  /** Called once, right after `finalize`: the streamer sends the final state then, not at its next tick. */
+  onFinalize?: () => void;
 }
 
 /** One pipe's state: bytes to text, text to redacted text, redacted text to lines. */
@@ -65,6 +67,7 @@ export class LogEntryStream {
   private exitCodeValue: number | undefined;
   private durationMsValue: number | undefined;
   private revisionValue = 0;
+  private readonly onFinalize: (() => void) | undefined;
 
   constructor(options: LogEntryStreamOptions) {
     const { redactor } = options;
@@ -72,6 +75,7 @@ export class LogEntryStream {
     this.command = options.command.map((arg) => redactor.redact(arg));
     this.startTime = new Date().toISOString();
     this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.onFinalize = options.onFinalize;
     if (!Number.isSafeInteger(this.maxOutputBytes) || this.maxOutputBytes < 0) throw new Error(`maxOutputBytes: expected a non-negative integer, got ${this.maxOutputBytes}`);
     const pipe = (name: OutputStream): PipeState => ({
       prefix: `${name}: `,
@@ -157,6 +161,7 @@ export class LogEntryStream {
     // Monotonic: a wall-clock step (NTP) must not make a duration negative.
     this.durationMsValue = Math.max(0, Math.round(performance.now() - this.startedMonotonicMs));
     this.revisionValue++;
+    this.onFinalize?.();
   }
 
   private appendText(pipe: PipeState, text: string): void {

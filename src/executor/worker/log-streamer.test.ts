@@ -60,8 +60,8 @@ describe('LogStreamer', () => {
     expect(calls[0]!.entry.out).toBe('stdout: made\n');
     expect(calls).toHaveLength(2);
     first.finalize(0);
-    for (let i = 0; i < 20 && calls.length < 3; i++) await delay(20);
-    expect(calls[2]).toMatchObject({ op: 'update', entryId: 1, final: false, entry: { key: 'setup.fs.workspace', out: 'stdout: made\n', exitCode: 0 } });
+    // The final state goes out at once, as the final update (retried by the client), not at the next tick.
+    expect(calls[2]).toMatchObject({ op: 'update', entryId: 1, final: true, entry: { key: 'setup.fs.workspace', out: 'stdout: made\n', exitCode: 0 } });
     calls[2]!.settle();
     streamer.close();
   });
@@ -134,6 +134,8 @@ describe('LogStreamer', () => {
     expect(result.errors[0]).toBeInstanceOf(LogEntryWriteError);
     expect(result.errors[0]).toMatchObject({ key: 'b', operation: 'final-update', code: 'executor.log_entry_write_failed' });
     expect(result.errors[0]!.message).toContain('job 7 is no longer held');
+    // The final updates went out at finalize; the failed one is reported, not sent a second time.
+    expect(second.calls).toHaveLength(4);
     s2.close();
     const first = await streamer.flush();
     expect(first.warnings.map((w) => [w.key, w.operation])).toEqual([['never-added', 'add']]);

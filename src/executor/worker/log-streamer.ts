@@ -63,6 +63,8 @@ interface EntryRecord {
   sentRevision: number;
   /** The one request in flight for this entry, if any. */
   inFlight: Promise<void> | undefined;
+  /** Why the final update sent at `finalize` failed (after the client's retries); `flush` reports it. */
+  finalError: unknown;
 }
 
 /**
@@ -102,11 +104,17 @@ export class LogStreamer {
    */
   entry(key: string, command: readonly string[]): LogEntryStream {
     if (this.flushing || this.closed) throw new Error(`log entry ${JSON.stringify(key)} created after the job's log was flushed or closed`);
-    const stream = new LogEntryStream({ key, command, redactor: this.options.redactor, maxOutputBytes: this.options.maxOutputBytes });
-    const record: EntryRecord = { stream, state: 'adding', entryId: undefined, sentRevision: -1, inFlight: undefined };
+    const record: EntryRecord = { stream: undefined!, state: 'adding', entryId: undefined, sentRevision: -1, inFlight: undefined, finalError: undefined };
+    record.stream = new LogEntryStream({
+      key,
+      command,
+      redactor: this.options.redactor,
+      maxOutputBytes: this.options.maxOutputBytes,
+      onFinalize: () => this.sendFinalState(record),
+    });
     this.records.push(record);
     this.addQueue = this.addQueue.then(() => this.add(record));
-    return stream;
+    return record.stream;
   }
 
   /**
@@ -138,6 +146,8 @@ export class LogStreamer {
         await record.inFlight;
         if (record.stream.revision === record.sentRevision) return;
         try {
+          // The final update already went out at `finalize` and failed after its retries: report that.
+          if (record.finalError !== undefined) throw record.finalError;
           await this.send(record, true);
         } catch (err) {
           const error = new LogEntryWriteError(record.stream.key, 'final-update', err);
@@ -159,10 +169,27 @@ export class LogStreamer {
       record.entryId = await this.options.client.addExecutionLogEntry(this.options.job, record.stream.snapshot(), this.signal);
       record.state = 'added';
       record.sentRevision = revision;
+      // Finalized while the add was on its way: the final state goes out now.
+      if (record.stream.finalized) this.sendFinalState(record);
     } catch (err) {
       record.state = 'failed';
       this.warn(record, 'add', err);
     }
+  }
+
+  /**
+   * Sends a finalized entry's final state at once rather than at the next tick or the flush, so the job
+   * is not marked a round trip later than it ended. It is the final update (retried by the client); if
+   * it still fails, `flush` reports that failure, which fails the job.
+   */
+  private sendFinalState(record: EntryRecord): void {
+    if (record.state !== 'added' || record.inFlight || this.jobLost || this.signal.aborted) return;
+    if (record.stream.revision === record.sentRevision) return;
+    record.inFlight = this.send(record, true)
+      .catch((err: unknown) => {
+        record.finalError = err ?? new Error('final update failed');
+      })
+      .finally(() => (record.inFlight = undefined));
   }
 
   /** One tick: resend each added, changed entry that has no request in flight. */
