@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every benchmark in bench/ in sequence (`npm run bench`), each printing its figures and its
-# same-run baseline. Needs the PostgreSQL server of BENCH_DATABASE_URL (default 127.0.0.1:5432, user postgres).
+# same-run baseline. Needs the PostgreSQL server of BENCH_DATABASE_URL (default 127.0.0.1:5432, user postgres),
+# and a docker daemon for the executor bench's docker rows.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ free -g
 echo "node $(node --version)"
 psql "${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" -Atc 'SELECT version()' 2>/dev/null || echo "(psql not available)"
 
-for bench in pickup throughput depth memory; do
+for bench in pickup throughput depth memory executor; do
   echo
   node --import tsx "bench/$bench.ts"
 done
