@@ -127,15 +127,16 @@ describe.each(BACKENDS)('LogStreamer against the coordinator on %s', (backend) =
 
   it('returns an error from flush when the coordinator refuses the final update', async () => {
     const job = await takeJob();
-    // No periodic update before flush: the final state goes out only with it.
+    // No periodic update: the final state goes out only when the entry is finalized.
     const streamer = new LogStreamer({ client, job, redactor: Redactor.forJob(job.redactedValues, config.ownRedactedValues), logger: silentLogger, syncIntervalMs: 60_000 });
     const entry = streamer.entry('step.docker.0', ['true']);
     entry.write('stdout', 'hello\n');
     for (let i = 0; i < 50 && (await storedEntries(job.id)).length === 0; i++) await delay(50);
     expect(await storedEntries(job.id)).toHaveLength(1);
-    entry.finalize(0);
-    // The job ends before its log is flushed: its token is gone, so the coordinator answers 401.
+    // The job ends before its entry is final: its token is gone, so the coordinator answers 401 to the
+    // final update that finalize sends.
     expect(await client.markComplete(job, never)).toBe(true);
+    entry.finalize(0);
     const { errors } = await streamer.flush();
     streamer.close();
     expect(errors).toHaveLength(1);
