@@ -52,7 +52,10 @@ describe('bin/executor on the shell runtime', () => {
       COORDINATOR_RESETTER_INTERVAL: '1s',
     });
     admin = new AdminApi(coordinator.url, adminToken);
-    const source = await createSourceRepository(path.join(work, 'source'), [{ message: 'first', files: { 'README.md': 'hello from the repository\n' } }]);
+    const source = await createSourceRepository(path.join(work, 'source'), [
+      { message: 'first', files: { 'README.md': 'hello from the repository\n', 'docs/guide.md': 'the guide\n' } },
+      { message: 'second', files: { 'README.md': 'a later version\n' } },
+    ]);
     commit = source.commits[0]!;
     expect((await admin.post('/api/v1/repositories', { name: 'github.com/acme/e2e', url: source.path })).status).toBe(201);
   });
@@ -83,6 +86,46 @@ describe('bin/executor on the shell runtime', () => {
     expect(write.out).toContain('stdout: hello from the repository');
     expect(read.out).toContain('stdout: from-step-one');
     expect([write.exitCode, read.exitCode]).toEqual([0, 0]);
+  });
+
+  it.each([
+    { variant: 'shallow', spec: { shallowClone: true }, listed: ['README.md', 'docs'] },
+    { variant: 'sparse', spec: { sparseCheckout: ['docs/*'] }, listed: ['docs'] },
+  ])('clones at a commit ($variant) for two steps that share files', async ({ spec, listed }) => {
+    const id = await admin.enqueue('batches', {
+      repositoryName: 'github.com/acme/e2e',
+      commit,
+      ...spec,
+      dockerSteps: [
+        { key: 'write', image: 'unused-on-shell', commands: ['ls', 'git rev-parse HEAD', 'echo shared > shared.txt'] },
+        { key: 'read', image: 'unused-on-shell', commands: ['cat shared.txt'] },
+      ],
+    });
+    const executor = spawnExecutor(executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }));
+    expect(await executor.exited, executor.log()).toBe(0);
+    const job = await state(id);
+    expect(job.state).toBe('completed');
+    const out = job.executionLogs.find((e) => e.key === 'step.docker.write')!.out!;
+    const files = out.split('\n').filter((l) => l.startsWith('stdout: ')).map((l) => l.slice(8));
+    // At `commit` (the first), not the branch head.
+    expect(files).toEqual([...listed, commit]);
+    expect(job.executionLogs.find((e) => e.key === 'step.docker.read')!.out).toContain('stdout: shared');
+  });
+
+  it('errors at a failing step with its exit code in the log, and runs no later step', async () => {
+    const id = await admin.enqueue('batches', {
+      dockerSteps: [
+        { key: 'fail', image: 'x', commands: ['echo about to fail', 'exit 3'] },
+        { key: 'never', image: 'x', commands: ['echo should not run'] },
+      ],
+    });
+    const executor = spawnExecutor(executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }));
+    expect(await executor.exited, executor.log()).toBe(0);
+    const job = (await admin.job('batches', id)).json as { state: string; failureMessage: string; executionLogs: Array<{ key: string; exitCode: number | null }> };
+    // COORDINATOR_MAX_NUM_RETRIES=0: an errored job has no retry left and ends failed.
+    expect(job).toMatchObject({ state: 'failed', failureMessage: 'running command "step.docker.fail": command failed with exit code 3' });
+    expect(job.executionLogs.find((e) => e.key === 'step.docker.fail')!.exitCode).toBe(3);
+    expect(job.executionLogs.some((e) => e.key === 'step.docker.never')).toBe(false);
   });
 
   it('on SIGTERM finishes the running job and takes no new one', async () => {
