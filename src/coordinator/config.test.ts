@@ -59,3 +59,36 @@ describe('loadCoordinatorConfig', () => {
     expect([c.listenHost, c.listenPort]).toEqual(['0.0.0.0', 8080]);
   });
 });
+
+describe('loadCoordinatorConfig: TLS', () => {
+  it('reads a matching certificate and key, and refuses one without the other, an unreadable file, or a key of another certificate', async () => {
+    const fs = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { createTestCa } = await import('../../test/helpers/test-ca.js');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'coordinator-tls-'));
+    try {
+      const a = await createTestCa(path.join(dir, 'a'));
+      const b = await createTestCa(path.join(dir, 'b'));
+      const tls = loadCoordinatorConfig({ COORDINATOR_TLS_CERT_FILE: a.serverCertFile, COORDINATOR_TLS_KEY_FILE: a.serverKeyFile }).tls;
+      expect(tls?.cert.toString()).toContain('BEGIN CERTIFICATE');
+      expect(loadCoordinatorConfig({}).tls).toBeUndefined();
+      const problems = (env: Record<string, string>) => {
+        try {
+          loadCoordinatorConfig(env);
+        } catch (err) {
+          return (err as ConfigError).problems;
+        }
+        return [];
+      };
+      expect(problems({ COORDINATOR_TLS_CERT_FILE: a.serverCertFile })).toEqual(['COORDINATOR_TLS_CERT_FILE and COORDINATOR_TLS_KEY_FILE: set both to serve HTTPS, or neither for plain HTTP']);
+      expect(problems({ COORDINATOR_TLS_CERT_FILE: '/nonexistent.crt', COORDINATOR_TLS_KEY_FILE: a.serverKeyFile })).toEqual(['COORDINATOR_TLS_CERT_FILE="/nonexistent.crt": cannot read it: ENOENT']);
+      const mismatch = problems({ COORDINATOR_TLS_CERT_FILE: a.serverCertFile, COORDINATOR_TLS_KEY_FILE: b.serverKeyFile });
+      expect(mismatch).toHaveLength(1);
+      expect(mismatch[0]).toMatch(/not a usable certificate and key: .*key values mismatch/);
+      expect(mismatch[0]).not.toContain('PRIVATE KEY');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,8 @@
 // The coordinator's settings, read from COORDINATOR_* variables once at start-up. Every problem is
 // reported together (ConfigError), before anything starts.
+import fs from 'node:fs';
 import path from 'node:path';
+import tlsModule from 'node:tls';
 import { ConfigError } from '../shared/errors.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
@@ -48,6 +50,11 @@ export interface CoordinatorConfig {
   maxBodyBytes: number;
   /** COORDINATOR_LOG_LEVEL: debug | info | warn | error, default info. */
   logLevel: LogLevel;
+  /**
+   * Serve HTTPS with this certificate (chain, PEM) and key: COORDINATOR_TLS_CERT_FILE and
+   * COORDINATOR_TLS_KEY_FILE, both or neither; read and checked at start. Unset → plain HTTP.
+   */
+  tls: { cert: Buffer; key: Buffer; certFile: string; keyFile: string } | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -122,6 +129,14 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
   const logLevel = (get('COORDINATOR_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`COORDINATOR_LOG_LEVEL=${JSON.stringify(logLevel)}: expected debug, info, warn or error`);
 
+  const tlsFiles = { certFile: get('COORDINATOR_TLS_CERT_FILE'), keyFile: get('COORDINATOR_TLS_KEY_FILE') };
+  let tls: CoordinatorConfig['tls'];
+  if ((tlsFiles.certFile === undefined) !== (tlsFiles.keyFile === undefined)) {
+    problems.push('COORDINATOR_TLS_CERT_FILE and COORDINATOR_TLS_KEY_FILE: set both to serve HTTPS, or neither for plain HTTP');
+  } else if (tlsFiles.certFile !== undefined && tlsFiles.keyFile !== undefined) {
+    tls = loadTlsFiles(path.resolve(cwd, tlsFiles.certFile), path.resolve(cwd, tlsFiles.keyFile), problems);
+  }
+
   const config: CoordinatorConfig = {
     listenHost,
     listenPort,
@@ -144,7 +159,32 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     maxDequeueWaitMs: duration('COORDINATOR_MAX_DEQUEUE_WAIT', '30s', { allowZero: true }),
     maxBodyBytes,
     logLevel,
+    tls,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Reads the certificate and key and checks that they are PEM and belong together; a problem per failure. */
+function loadTlsFiles(certFile: string, keyFile: string, problems: string[]): CoordinatorConfig['tls'] {
+  const read = (name: string, file: string): Buffer | undefined => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      problems.push(`${name}=${JSON.stringify(file)}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return undefined;
+    }
+  };
+  const cert = read('COORDINATOR_TLS_CERT_FILE', certFile);
+  const key = read('COORDINATOR_TLS_KEY_FILE', keyFile);
+  if (!cert || !key) return undefined;
+  try {
+    // Fails for a file that is not PEM, and for a key that does not match the certificate.
+    tlsModule.createSecureContext({ cert, key });
+  } catch (err) {
+    // OpenSSL's message names the problem (e.g. "key values mismatch"); it never quotes the key.
+    problems.push(`COORDINATOR_TLS_CERT_FILE=${JSON.stringify(certFile)} and COORDINATOR_TLS_KEY_FILE=${JSON.stringify(keyFile)}: not a usable certificate and key: ${(err as Error).message}`);
+    return undefined;
+  }
+  return { cert, key, certFile, keyFile };
 }

@@ -41,7 +41,6 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** Use this database instead of opening the configured one (tests); it is closed by stop() too. */
   database?: Database;
-  tls?: { cert: Buffer; key: Buffer };
 }
 
 export class Coordinator {
@@ -124,7 +123,7 @@ export class Coordinator {
     this.tasks = [this.resetter, executorCleaner, statisticsKeeper];
     for (const task of this.tasks) task.start();
 
-    this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: this.options.tls });
+    this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
     logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
   }
 

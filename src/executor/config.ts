@@ -10,6 +10,7 @@ import { parseGoBool } from '../shared/go-bool.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
 import { dockerAuthRedactedValues } from './runtimes/docker-auth.js';
+import { certificateSearchPath, type CertificateSearchPath } from './tls/trusted-certificates.js';
 
 /**
  * Where a job's steps run (ARCHITECTURE.md "Runtimes"):
@@ -98,6 +99,11 @@ export interface ExecutorConfig {
   logLevel: LogLevel;
   /** Absolute directory where docker and shell workspaces are created. TMPDIR, default os.tmpdir(). */
   workspaceParentDir: string;
+  /**
+   * Where CA certificates for an https coordinator are searched, besides Node's bundled roots: the
+   * seed's table of system files and directories, or SSL_CERT_FILE / SSL_CERT_DIR (`:`-separated) instead.
+   */
+  caSearch: CertificateSearchPath;
 }
 
 export interface ExecutorConfigOptions {
@@ -379,6 +385,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     logLevel,
     // docker -v needs an absolute host path, so a relative TMPDIR would fail every job.
     workspaceParentDir: absolutePath('TMPDIR') ?? os.tmpdir(),
+    caSearch: certificateSearchPath({ SSL_CERT_FILE: get('SSL_CERT_FILE'), SSL_CERT_DIR: get('SSL_CERT_DIR') }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

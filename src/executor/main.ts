@@ -3,10 +3,11 @@
 import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
-import { CoordinatorUnauthorizedError } from './client/client-errors.js';
+import { CoordinatorFatalError } from './client/client-errors.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
 import { loadExecutorConfig, type ExecutorConfig } from './config.js';
 import type { JobHandler } from './worker/job-handler.js';
+import { trustedCertificatesFor } from './tls/coordinator-trust.js';
 import { runValidate } from './validate.js';
 import { EXECUTOR_VERSION } from './worker/telemetry.js';
 import { WorkerLoop, type WorkerLoopOptions } from './worker/worker-loop.js';
@@ -101,7 +102,11 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
   if (!options.handlerFactory) {
     throw new Error(`executor run: runtime not available: no job runner is wired for the ${config.runtime} runtime in this build`);
   }
+  const trust = trustedCertificatesFor(config);
+  if (trust) logger.info('trusting CA certificates for the coordinator', { count: trust.pems.length, from: trust.foundIn.join(',') || 'none' });
   const client = new CoordinatorClient({
+    ca: trust?.pems,
+    trustDescription: trust?.describe(),
     baseUrl: config.frontendUrl,
     password: config.frontendPassword,
     executorName: config.name,
@@ -136,7 +141,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     await loop.run();
     return 0;
   } catch (err) {
-    if (!(err instanceof CoordinatorUnauthorizedError)) throw err;
+    if (!(err instanceof CoordinatorFatalError)) throw err;
     stderr(`executor: ${err.message}\n`);
     return 1;
   } finally {

@@ -3,7 +3,8 @@
 import { execFile } from 'node:child_process';
 import { ConfigError } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
-import { CoordinatorRetryableError, CoordinatorUnauthorizedError } from './client/client-errors.js';
+import { CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorizedError } from './client/client-errors.js';
+import { trustedCertificatesFor } from './tls/coordinator-trust.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
 import { loadExecutorConfig, type ExecutorConfig } from './config.js';
 import { EXECUTOR_VERSION, parseToolVersion } from './worker/telemetry.js';
@@ -109,7 +110,10 @@ function checkRuntimeBuilt(config: ExecutorConfig): CheckResult {
 
 async function checkCoordinatorAuth(config: ExecutorConfig): Promise<CheckResult> {
   const url = config.frontendUrl;
+  const trust = trustedCertificatesFor(config);
   const client = new CoordinatorClient({
+    ca: trust?.pems,
+    trustDescription: trust?.describe(),
     baseUrl: url,
     password: config.frontendPassword,
     executorName: config.name,
@@ -128,6 +132,9 @@ async function checkCoordinatorAuth(config: ExecutorConfig): Promise<CheckResult
         detail: `${url} answered HTTP ${err.status ?? '?'} to GET /.executors/test/auth`,
         fix: "the coordinator refused EXECUTOR_FRONTEND_PASSWORD: check that it equals executors.accessToken in the coordinator's site settings (COORDINATOR_EXECUTORS_ACCESS_TOKEN)",
       };
+    }
+    if (err instanceof CoordinatorTlsError) {
+      return { ok: false, detail: err.message, fix: 'add the CA certificate of the coordinator to one of the searched places, or set SSL_CERT_FILE / SSL_CERT_DIR to it' };
     }
     if (err instanceof CoordinatorRetryableError && err.status === 500 && err.message.includes(EXECUTORS_NOT_CONFIGURED)) {
       return {

@@ -30,12 +30,31 @@ export const PASSWORD_REFUSED_MESSAGE =
   'the coordinator refused EXECUTOR_FRONTEND_PASSWORD: check that it equals the site setting executors.accessToken';
 
 /**
- * 401/403 for the shared executor token (`token-executor`): unrecoverable, retrying cannot help. The
- * executor stops and prints the message. Never retried by `withRetry`.
+ * Nothing this executor does can make the coordinator accept it until an operator fixes something (the
+ * password, the TLS trust): the executor stops and prints the message. Never retried by `withRetry`.
  */
-export class CoordinatorUnauthorizedError extends CoordinatorError {
+export abstract class CoordinatorFatalError extends CoordinatorError {}
+
+/** 401/403 for the shared executor token (`token-executor`). */
+export class CoordinatorUnauthorizedError extends CoordinatorFatalError {
   constructor(info: CoordinatorCallInfo) {
     super('coordinator.unauthorized', `${PASSWORD_REFUSED_MESSAGE} (${info.call}: HTTP ${info.status ?? '?'})`, info);
+  }
+}
+
+/**
+ * The coordinator's TLS certificate could not be verified (an unknown CA, a wrong host name, an expired
+ * certificate), or it does not speak TLS at all. The message names the problem and where CA
+ * certificates were searched, so the operator knows where to put theirs.
+ */
+export class CoordinatorTlsError extends CoordinatorFatalError {
+  constructor(origin: string, trust: string, info: CoordinatorCallInfo & { cause: NodeJS.ErrnoException }) {
+    const { code, message } = info.cause;
+    super(
+      'coordinator.tls_failed',
+      `TLS with the coordinator at ${origin} failed: ${code ?? 'error'}: ${message} (${info.call}). ${trust}. Add the CA certificate that signed the coordinator's certificate to one of those places (or point SSL_CERT_FILE / SSL_CERT_DIR at it) and restart the executor`,
+      info,
+    );
   }
 }
 

@@ -53,6 +53,8 @@ export interface CoordinatorClientOptions {
   userAgent?: string;
   /** Extra CA certificates (PEM) trusted for an https coordinator, on top of Node's bundled roots. */
   ca?: ReadonlyArray<string | Buffer>;
+  /** Where `ca` came from (TrustedCertificates.describe), quoted when TLS with the coordinator fails. */
+  trustDescription?: string;
   logger: Logger;
   /** Sent with every dequeue when set (reference §2.4): CPUs, and memory and disk such as `12G`. */
   resources?: { numCPUs?: number; memory?: string; diskSpace?: string };
@@ -94,6 +96,8 @@ type JobCallOutcome = { held: true; response: TransportResponse } | { held: fals
  */
 export class CoordinatorClient {
   readonly executorName: string;
+  /** The extra CA certificates this client trusts; the git proxy trusts the same for its upstream. */
+  readonly ca: ReadonlyArray<string | Buffer> | undefined;
   readonly queues: readonly string[];
   private readonly origin: URL;
   private readonly options: CoordinatorClientOptions;
@@ -124,7 +128,8 @@ export class CoordinatorClient {
     this.retryBackoff = options.retryBackoff ?? defaultRetryBackoff();
     this.maxJobBytes = options.maxJobBytes ?? 64 * MiB;
     this.maxFileBytes = options.maxFileBytes ?? 256 * MiB;
-    this.transport = new HttpTransport({ origin: this.origin, ca: options.ca });
+    this.ca = options.ca;
+    this.transport = new HttpTransport({ origin: this.origin, ca: options.ca, trustDescription: options.trustDescription });
   }
 
   /**

@@ -4,7 +4,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import { CoordinatorRequestError, CoordinatorRetryableError } from './client-errors.js';
+import { isTlsConfigurationError } from '../tls/tls-errors.js';
+import { CoordinatorRequestError, CoordinatorRetryableError, CoordinatorTlsError } from './client-errors.js';
 
 /** Error responses are read only this far: enough for a message, never a memory hazard. */
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
@@ -14,6 +15,8 @@ export interface HttpTransportOptions {
   origin: URL;
   /** Extra CA certificates (PEM) trusted for https, on top of Node's bundled roots. */
   ca?: ReadonlyArray<string | Buffer>;
+  /** What is trusted and where it was searched (TrustedCertificates.describe), for TLS error messages. */
+  trustDescription?: string;
   /**
    * An idle keep-alive socket is closed after this long, in ms. Default 30 000: under the 60 s idle
    * timeout of common load balancers, so we close first instead of writing into a socket they reset.
@@ -44,11 +47,13 @@ export interface TransportResponse {
 /** Sends requests to one origin over a keep-alive agent. `close()` releases its sockets. */
 export class HttpTransport {
   private readonly origin: URL;
+  private readonly trustDescription: string;
   private readonly agent: http.Agent;
   private readonly send: typeof http.request;
 
   constructor(options: HttpTransportOptions) {
     this.origin = options.origin;
+    this.trustDescription = options.trustDescription ?? "trusted: Node's bundled roots";
     // Agent `timeout` only destroys *free* sockets (node's _http_agent onTimeout); active requests,
     // long-poll dequeues included, are bounded by our own timer below.
     const agentOptions: https.AgentOptions = { keepAlive: true, timeout: options.idleSocketTimeoutMs ?? 30_000 };
@@ -97,6 +102,10 @@ export class HttpTransport {
         headers: { ...r.headers, 'content-length': String(r.body?.length ?? 0) },
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
+        if (isTlsConfigurationError(err)) {
+          fail(new CoordinatorTlsError(this.origin.origin, this.trustDescription, { call, cause: err }));
+          return;
+        }
         fail(new CoordinatorRetryableError(`${call}: cannot reach the coordinator at ${this.origin.origin}: ${err.message}`, { call, cause: err }));
       });
       req.on('response', (res) => {

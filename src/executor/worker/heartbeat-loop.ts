@@ -3,7 +3,7 @@
 import type { Telemetry } from '../../protocol/requests.js';
 import { sleep } from '../../shared/backoff.js';
 import type { Logger } from '../../shared/logger.js';
-import { CoordinatorUnauthorizedError } from '../client/client-errors.js';
+import { CoordinatorFatalError } from '../client/client-errors.js';
 import type { CoordinatorClient, HeartbeatResult, JobRef } from '../client/coordinator-client.js';
 
 /** The original's interval, hard-coded in `cmd/executor/internal/run/util.go`. */
@@ -22,7 +22,7 @@ export interface HeartbeatLoopOptions {
   /** A job we sent is missing from `knownIds`: it is no longer ours. */
   onLost: (job: JobRef) => void;
   /** The coordinator refused the password: the executor must stop. */
-  onUnauthorized: (err: CoordinatorUnauthorizedError) => void;
+  onFatal: (err: CoordinatorFatalError) => void;
   logger: Logger;
 }
 
@@ -61,8 +61,8 @@ export class HeartbeatLoop {
       result = await this.options.client.heartbeat(sent, await this.options.telemetry(), signal);
     } catch (err) {
       if (signal.aborted) return;
-      if (err instanceof CoordinatorUnauthorizedError) {
-        this.options.onUnauthorized(err);
+      if (err instanceof CoordinatorFatalError) {
+        this.options.onFatal(err);
         return;
       }
       // Since SG PR #44685 a failed heartbeat cancels nothing; the next tick tries again.

@@ -26,7 +26,7 @@ export interface JobRunnerOptions {
   client: CoordinatorClient;
   runtime: Runtime;
   logger: Logger;
-  /** Extra CA certificates (PEM) for an https coordinator, as given to the CoordinatorClient. */
+  /** Extra CA certificates (PEM) for an https coordinator. Default the client's (`client.ca`). */
   ca?: ReadonlyArray<string | Buffer>;
   /** How often changed log entries are resent, in ms. Default 1 000 (reference §4.10). */
   logSyncIntervalMs?: number;
@@ -75,7 +75,7 @@ export class JobRunner implements JobHandler {
         runCommand: loggedRunCommand(logs),
         signal,
         logger,
-        ca: this.options.ca,
+        ca: this.options.ca ?? client.ca,
         openLogEntry: (key, command) => {
           const entry = logs.entry(key, command);
           return { write: (text) => entry.write('stdout', text), finalize: (exitCode) => entry.finalize(exitCode) };

@@ -2,7 +2,7 @@
 // answers, then dequeue into up to EXECUTOR_MAXIMUM_NUM_JOBS slots, heartbeat, and mark each job by outcome.
 import { Backoff, sleep } from '../../shared/backoff.js';
 import type { Logger } from '../../shared/logger.js';
-import { CoordinatorRetryableError, CoordinatorUnauthorizedError } from '../client/client-errors.js';
+import { CoordinatorFatalError, CoordinatorRetryableError } from '../client/client-errors.js';
 import type { CoordinatorClient, DequeuedJob, JobRef } from '../client/coordinator-client.js';
 import type { ExecutorConfig } from '../config.js';
 import { ExecutorMetrics, type FinishedJobOutcome } from './executor-metrics.js';
@@ -57,14 +57,14 @@ interface RunningJob {
 }
 
 /** Why dequeuing stopped, for the log. */
-type DrainReason = 'stop requested' | 'EXECUTOR_NUM_TOTAL_JOBS reached' | 'EXECUTOR_MAX_ACTIVE_TIME passed' | 'the coordinator refused the password';
+type DrainReason = 'stop requested' | 'EXECUTOR_NUM_TOTAL_JOBS reached' | 'EXECUTOR_MAX_ACTIVE_TIME passed' | 'the coordinator refused the password' | 'TLS with the coordinator failed';
 
 const jobKey = (job: JobRef) => `${job.queue}\u0000${job.id}`;
 
 /**
  * Runs jobs from the coordinator until it is stopped. `run()` resolves once dequeuing has stopped
  * (stop(), EXECUTOR_NUM_TOTAL_JOBS, EXECUTOR_MAX_ACTIVE_TIME) and every running job has been marked;
- * it rejects with CoordinatorUnauthorizedError when the coordinator refuses the password.
+ * it rejects with CoordinatorFatalError when the coordinator refuses the password or its TLS certificate.
  */
 export class WorkerLoop {
   /** The executor's metrics, sent with every heartbeat. */
@@ -78,7 +78,7 @@ export class WorkerLoop {
   private readonly rootController = new AbortController();
   private wakeWaiters: Array<() => void> = [];
   private runPromise: Promise<void> | undefined;
-  private fatalError: CoordinatorUnauthorizedError | undefined;
+  private fatalError: CoordinatorFatalError | undefined;
   private dequeuedCount = 0;
   private staticTelemetry: StaticTelemetry | undefined;
 
@@ -137,11 +137,11 @@ export class WorkerLoop {
     return new Promise((resolve) => this.wakeWaiters.push(resolve));
   }
 
-  private fail(err: CoordinatorUnauthorizedError): void {
+  private fail(err: CoordinatorFatalError): void {
     if (this.fatalError) return;
     this.fatalError = err;
-    this.logger.error('stopping: the coordinator refused this executor', { err: err.message });
-    this.drain('the coordinator refused the password');
+    this.logger.error('stopping: the coordinator cannot be used until this is fixed', { err: err.message });
+    this.drain(err.code === 'coordinator.tls_failed' ? 'TLS with the coordinator failed' : 'the coordinator refused the password');
     this.abortRunningJobs('shutdown');
   }
 
@@ -154,7 +154,7 @@ export class WorkerLoop {
       telemetry: async () => ({ ...this.staticTelemetry, prometheusMetrics: await this.metrics.metricsText() }),
       onCancel: (job) => this.cancelJob(job),
       onLost: (job) => this.loseJob(job),
-      onUnauthorized: (err) => this.fail(err),
+      onFatal: (err) => this.fail(err),
       logger: this.logger,
     });
     let activeTimer: NodeJS.Timeout | undefined;
@@ -167,7 +167,7 @@ export class WorkerLoop {
         await this.dequeueLoop();
       }
     } catch (err) {
-      if (err instanceof CoordinatorUnauthorizedError) {
+      if (err instanceof CoordinatorFatalError) {
         this.fail(err);
       } else {
         // A bug: do not leave jobs running unmarked behind a dead loop.
@@ -185,7 +185,7 @@ export class WorkerLoop {
     this.logger.info('worker stopped: no jobs running', { jobsDequeued: this.dequeuedCount });
   }
 
-  /** Pings every second until the coordinator answers; false when stopped first. Throws CoordinatorUnauthorizedError. */
+  /** Pings every second until the coordinator answers; false when stopped first. Throws CoordinatorFatalError. */
   private async pingUntilAnswered(): Promise<boolean> {
     const signal = this.drainController.signal;
     const startedMs = Date.now();
@@ -197,7 +197,7 @@ export class WorkerLoop {
         return true;
       } catch (err) {
         if (signal.aborted) return false;
-        if (err instanceof CoordinatorUnauthorizedError) throw err;
+        if (err instanceof CoordinatorFatalError) throw err;
         const quiet = Date.now() - startedMs < QUIET_CONNECTION_REFUSED_MS && isConnectionRefused(err);
         this.logger[quiet ? 'debug' : 'warn']('the coordinator did not answer the ping; trying again', { attempt, err });
       }
@@ -221,7 +221,7 @@ export class WorkerLoop {
         job = await client.dequeue({ waitMs }, signal);
       } catch (err) {
         if (this.draining) return;
-        if (err instanceof CoordinatorUnauthorizedError) throw err;
+        if (err instanceof CoordinatorFatalError) throw err;
         const delayMs = errorBackoff.nextDelayMs(consecutiveErrors++);
         this.logger.warn('dequeue failed; trying again', { err, delayMs, consecutiveErrors });
         await sleep(Math.max(delayMs, config.queuePollIntervalMs), signal);
@@ -312,7 +312,7 @@ export class WorkerLoop {
             : await client.markFailed(job, outcome.message, signal);
       if (!recorded) log.warn('the coordinator did not record the outcome: the job is no longer ours', { outcome: outcome.state });
     } catch (err) {
-      if (err instanceof CoordinatorUnauthorizedError) this.fail(err);
+      if (err instanceof CoordinatorFatalError) this.fail(err);
       else if (err instanceof CoordinatorRetryableError) log.error('could not mark the job; the coordinator will reset it once heartbeats stop naming it', { err });
       else log.error('marking the job failed', { err });
     }
