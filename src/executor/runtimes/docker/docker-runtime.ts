@@ -9,7 +9,7 @@ import type { Logger } from '../../../shared/logger.js';
 import type { ExecutorConfig } from '../../config.js';
 import { currentProcessOwner, type ProcessOwner } from '../../process-owner.js';
 import { DOCKER_CONFIG_DIR_PREFIX, writeOwnerMarker } from '../../workspace/leftover-workspaces.js';
-import { chooseDockerAuthConfig, writeDockerConfig } from '../docker-auth.js';
+import { chooseDockerAuthConfig, writeDockerConfig, type DockerAuthSource } from '../docker-auth.js';
 import { runProcessGroup } from '../process-group.js';
 import type { Runtime, RuntimeJob, RuntimeSetupContext, StepOutput, StepSpec } from '../runtime.js';
 import { CONTAINER_LABEL, containerLabels } from './container-labels.js';
@@ -25,6 +25,38 @@ const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/;
 
 /** How long removing a canceled step's container may take before the step gives up on it, in ms. */
 const REMOVE_TIMEOUT_MS = 10_000;
+
+/**
+ * The docker CLI's words for a pull the registry refused, on a `docker: Error response from daemon:`
+ * line: `unauthorized: authentication required` (credentials sent and refused) or `no basic auth
+ * credentials` (none sent). Neither says which credentials docker had, nor where they came from.
+ */
+const PULL_AUTH_FAILURE = /^docker: .*(unauthorized|authentication required|no basic auth credentials)/im;
+
+/** How much of a step's stderr is kept to look for PULL_AUTH_FAILURE, in bytes: docker's error is last. */
+const STDERR_TAIL_BYTES = 4096;
+
+/** Where a job's registry credentials came from, as a step's log names it (never the credentials). */
+const AUTH_SOURCE_WORDS: Record<DockerAuthSource, string> = {
+  job: "the job's dockerAuthConfig",
+  executor: 'EXECUTOR_DOCKER_AUTH_CONFIG',
+  host: "the executor user's docker config",
+};
+
+/**
+ * The line a step's stderr gets when `docker run` exited 125 (docker itself failed, not the step) and
+ * docker's stderr says the registry refused the pull: which source the credentials came from, since the
+ * chosen source replaces the others and docker's own message cannot say. It names no credential.
+ */
+export function pullAuthFailureLine(image: string, exitCode: number, stderrTail: string, source: DockerAuthSource): string | undefined {
+  if (exitCode !== 125) return undefined;
+  const match = PULL_AUTH_FAILURE.exec(stderrTail);
+  if (!match) return undefined;
+  const why = /no basic auth credentials/i.test(match[0])
+    ? `the registry asks for credentials and ${AUTH_SOURCE_WORDS[source]} has none for it (authentication failed)`
+    : `the registry refused the credentials (authentication failed); they came from ${AUTH_SOURCE_WORDS[source]}`;
+  return `executor: pulling ${image} failed: ${why}\n`;
+}
 
 export type DockerRuntimeConfig = Pick<
   ExecutorConfig,
@@ -99,6 +131,7 @@ export class DockerRuntime implements Runtime {
       jobId: ctx.job.id,
       executorName: config.name,
       dockerConfigDir,
+      authSource: auth.source,
       run: {
         dockerConfigDir,
         addHostGateway: config.dockerAddHostGateway,
@@ -120,6 +153,7 @@ interface DockerRuntimeJobOptions {
   jobId: number;
   executorName: string;
   dockerConfigDir: string | undefined;
+  authSource: DockerAuthSource;
   run: Omit<DockerRunOptions, 'containerName'>;
   containerName: (step: StepSpec) => string;
 }
@@ -149,14 +183,21 @@ class DockerRuntimeJob implements RuntimeJob {
       removal = this.removeContainers([containerName]);
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    let stderrTail = '';
     try {
-      return await runProcessGroup({
+      const result = await runProcessGroup({
         argv: this.commandFor(step),
         env: toProcessEnv(this.options.cliEnv),
         signal,
-        onOutput: output,
+        onOutput: (stream, chunk) => {
+          if (stream === 'stderr') stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+          output(stream, chunk);
+        },
         killGraceMs: this.options.killGraceMs,
       });
+      const hint = pullAuthFailureLine(step.image, result.exitCode, stderrTail, this.options.authSource);
+      if (hint) output('stderr', Buffer.from(hint));
+      return result;
     } catch (err) {
       // The CLI may have been killed between creating and starting the container: teardown sweeps.
       this.sweepAtTeardown = true;
