@@ -55,6 +55,13 @@ export interface CoordinatorConfig {
    * COORDINATOR_TLS_KEY_FILE, both or neither; read and checked at start. Unset → plain HTTP.
    */
   tls: { cert: Buffer; key: Buffer; certFile: string; keyFile: string } | undefined;
+  /**
+   * The key that encrypts executor secrets (32 bytes). COORDINATOR_ENCRYPTION_KEY (base64); unset → the
+   * key file `<dataDir>/encryption.key`, created (mode 0600) at first start.
+   */
+  encryptionKey: Buffer | undefined;
+  /** Keys that only decrypt, while `rotate-encryption-key` moves values to the current key. COORDINATOR_OLD_ENCRYPTION_KEYS (comma-separated base64). */
+  oldEncryptionKeys: Buffer[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -137,6 +144,21 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     tls = loadTlsFiles(path.resolve(cwd, tlsFiles.certFile), path.resolve(cwd, tlsFiles.keyFile), problems);
   }
 
+  const encryptionKeyProblem = (name: string, raw: string): Buffer | undefined => {
+    const key = Buffer.from(raw, 'base64');
+    if (/^[A-Za-z0-9+/]+={0,2}$/.test(raw) && key.length === 32) return key;
+    // Never echo the value: it is the key.
+    problems.push(`${name}: expected 32 random bytes in base64 (44 characters, e.g. from \`openssl rand -base64 32\`); got ${raw.length} characters`);
+    return undefined;
+  };
+  const rawEncryptionKey = get('COORDINATOR_ENCRYPTION_KEY');
+  const encryptionKey = rawEncryptionKey === undefined ? undefined : encryptionKeyProblem('COORDINATOR_ENCRYPTION_KEY', rawEncryptionKey);
+  const oldEncryptionKeys = (get('COORDINATOR_OLD_ENCRYPTION_KEYS') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .flatMap((raw, i) => encryptionKeyProblem(`COORDINATOR_OLD_ENCRYPTION_KEYS (key ${i + 1})`, raw) ?? []);
+
   const config: CoordinatorConfig = {
     listenHost,
     listenPort,
@@ -160,6 +182,8 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     maxBodyBytes,
     logLevel,
     tls,
+    encryptionKey,
+    oldEncryptionKeys,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -20,6 +20,10 @@ import { JobStore } from './store/job-store.js';
 import { migrate } from './store/migrator.js';
 import { openPgDatabase } from './store/pg-database.js';
 import { RepositoryStore } from './store/repository-store.js';
+import { SecretStore } from './store/secret-store.js';
+import { UserStore } from './store/user-store.js';
+import { loadKeyring } from './secrets/encryption-keys.js';
+import { ensureBootstrapAdmin } from './users/bootstrap-admin.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
 export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
@@ -79,6 +83,10 @@ export class Coordinator {
     const repositoriesDir = path.join(config.dataDir, 'repositories');
     await fs.mkdir(repositoriesDir, { recursive: true });
 
+    const users = new UserStore(db);
+    const secrets = new SecretStore(db, loadKeyring(config, logger));
+    const bootstrapAdmin = config.adminToken ? await ensureBootstrapAdmin(users, logger) : undefined;
+
     const services: HttpServices = (this.services = {
       config,
       logger,
@@ -87,7 +95,10 @@ export class Coordinator {
       executors,
       repositories: new RepositoryStore(db),
       files: new FileStore(db),
-      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs)),
+      users,
+      secrets,
+      bootstrapAdmin,
+      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger),
       executorAuth: new ExecutorAuth(settings, jobs),
       metrics: new CoordinatorMetrics(config.queues, jobs, executors),
       repositoriesDir,

@@ -2,14 +2,17 @@
 import { ConfigError, AppError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
+import { createUserCommand, rotateEncryptionKeyCommand } from './admin-commands.js';
 import { loadCoordinatorConfig } from './config.js';
 import { Coordinator, openDatabase } from './coordinator.js';
 import { migrate } from './store/migrator.js';
 
-const USAGE = `Usage: coordinator [serve | migrate | help]
+const USAGE = `Usage: coordinator [serve | migrate | create-user <username> [--site-admin] | rotate-encryption-key | help]
 
-  serve     start the coordinator (default): the executor API, the admin API and /metrics
-  migrate   apply pending database migrations and exit (serve also applies them at start-up)
+  serve                  start the coordinator (default): the executor API, the admin API and /metrics
+  migrate                apply pending database migrations and exit (serve also applies them at start-up)
+  create-user            create a user (password from COORDINATOR_USER_PASSWORD, optional) and print an API token
+  rotate-encryption-key  re-encrypt every executor secret under a new key (see README.md, Executor secrets)
 
 Configuration is read from COORDINATOR_* environment variables; see README.md (Configuration).`;
 
@@ -19,7 +22,7 @@ export async function runCoordinatorCli(argv: readonly string[], env: NodeJS.Pro
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (command !== 'serve' && command !== 'migrate') {
+  if (!['serve', 'migrate', 'create-user', 'rotate-encryption-key'].includes(command)) {
     process.stderr.write(`coordinator: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
     return 2;
   }
@@ -35,6 +38,9 @@ export async function runCoordinatorCli(argv: readonly string[], env: NodeJS.Pro
   }
   const logger = createLogger({ level: config.logLevel, name: 'coordinator' });
   try {
+    const out = (text: string) => process.stdout.write(text);
+    if (command === 'create-user') return await createUserCommand(argv.slice(1), config, env, logger, out);
+    if (command === 'rotate-encryption-key') return await rotateEncryptionKeyCommand(config, logger, out);
     if (command === 'migrate') {
       const db = await openDatabase(config, logger);
       try {

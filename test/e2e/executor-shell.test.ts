@@ -128,6 +128,20 @@ describe('bin/executor on the shell runtime', () => {
     expect(job.executionLogs.some((e) => e.key === 'step.docker.never')).toBe(false);
   });
 
+  it('gives a step the executor secret it asks for, and the stored log shows ${{ secrets.KEY }} instead of its value', async () => {
+    const value = `secret-${randomBytes(8).toString('hex')}`;
+    expect((await admin.post('/api/v1/secrets', { key: 'E2E_TOKEN', value, scope: 'batches' })).status).toBe(201);
+    const id = await admin.enqueue('batches', {
+      dockerSteps: [{ key: 'use', image: 'x', commands: ['echo "token is $E2E_TOKEN"', 'test -n "$E2E_TOKEN"'], secrets: ['E2E_TOKEN'] }],
+    });
+    const executor = spawnExecutor(executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }));
+    expect(await executor.exited, executor.log()).toBe(0);
+    const job = await state(id);
+    expect(job.state).toBe('completed');
+    expect(JSON.stringify(job)).not.toContain(value);
+    expect(job.executionLogs.find((e) => e.key === 'step.docker.use')!.out).toContain('stdout: token is ${{ secrets.E2E_TOKEN }}');
+  });
+
   it('on SIGTERM finishes the running job and takes no new one', async () => {
     const first = await admin.enqueue('batches', { dockerSteps: [{ image: 'x', commands: ['sleep 2', 'echo finished'] }] });
     const second = await admin.enqueue('batches', { dockerSteps: [{ image: 'x', commands: ['echo never'] }] });

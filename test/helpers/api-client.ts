@@ -100,6 +100,16 @@ export class AdminApi {
     return this.call<T>('POST', path, body ?? {});
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read fields freely
+  put<T = any>(path: string, body?: unknown) {
+    return this.call<T>('PUT', path, body ?? {});
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read fields freely
+  delete<T = any>(path: string) {
+    return this.call<T>('DELETE', path);
+  }
+
   async enqueue(queue: string, spec: Record<string, unknown> = {}): Promise<number> {
     const res = await this.post<{ id: number }>(`/api/v1/queues/${queue}/jobs`, { dockerSteps: [{ image: 'alpine', commands: ['true'] }], ...spec });
     if (res.status !== 201) throw new Error(`enqueue failed: ${res.status} ${res.text}`);

@@ -1,12 +1,13 @@
 // The admin API under /api/v1 (bearer COORDINATOR_ADMIN_TOKEN): jobs, executors, repositories, files.
 import { z } from 'zod';
-import { JobSpecSchema, type JobSpec } from '../../protocol/job.js';
+import { DockerStepSchema, JobSpecSchema, type JobSpec } from '../../protocol/job.js';
+import { planJobSecrets } from '../secrets/job-secrets.js';
 import { COORDINATOR_PROTOCOL_VERSION, executorCompatibility } from '../executors/compatibility.js';
 import { mirrorRepository, validateRepositoryName } from '../git/repository-mirror.js';
 import { isJobState, type JobState } from '../queues/job-state.js';
 import type { ExecutorRow } from '../store/executor-store.js';
 import type { JobRow } from '../store/job-store.js';
-import { requireAdmin } from './admin-auth.js';
+import { authenticateUser, requireSiteAdmin } from './admin-auth.js';
 import { HttpError } from './http-error.js';
 import { readBody, readJson } from './request-body.js';
 import type { RequestContext, Router } from './router.js';
@@ -17,8 +18,15 @@ export const EXECUTOR_ACTIVE_WITHIN_MS = 15_000;
 
 const MAX_PAGE_SIZE = 500;
 
-/** A job as the admin API creates it: the Job payload without id, token and version; unknown fields are refused. */
-const CreateJobSchema = JobSpecSchema.strict();
+/**
+ * A job as the admin API creates it: the Job payload without id, token and version, where each docker
+ * step may name executor secrets (`secrets`) and the job may run in an organization's namespace
+ * (`namespace: {"org": "<name>"}`; default the caller's own). Unknown fields are refused.
+ */
+const CreateJobSchema = JobSpecSchema.extend({
+  dockerSteps: z.array(DockerStepSchema.extend({ secrets: z.array(z.string()).optional() }).strict()).default([]),
+  namespace: z.strictObject({ org: z.string() }).optional(),
+}).strict();
 
 const CreateRepositorySchema = z.strictObject({
   name: z.string(),
@@ -85,7 +93,7 @@ function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAF
 
 export function addAdminRoutes(router: Router, s: HttpServices): void {
   const queueNames = new Set(s.config.queues.map((q) => q.name));
-  const admin = (ctx: RequestContext) => requireAdmin(ctx.req, s.config.adminToken);
+  const admin = (ctx: RequestContext) => requireSiteAdmin(ctx.req, s);
   const knownQueue = (queue: string) => {
     if (!queueNames.has(queue)) throw new HttpError(404, { error: `unknown queue ${JSON.stringify(queue)}; this coordinator serves: ${[...queueNames].join(', ')}` });
     return queue;
@@ -96,7 +104,7 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
   };
 
   router.add('GET', '/api/v1/queues', 'admin.queues', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const stats = await s.jobs.stats();
     const queues = s.config.queues.map((q) => {
       const counts = Object.fromEntries(stats.filter((r) => r.queue === q.name).map((r) => [r.state, r.count]));
@@ -105,20 +113,31 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
     return { status: 200, body: { queues } };
   });
 
+  // Any user may ask for a job in their own namespace or an organization's they belong to; its secrets
+  // come from that namespace (and the global one). The codeintel queue is the site admins'.
   router.add('POST', '/api/v1/queues/:queue/jobs', 'admin.jobs.create', async (ctx) => {
-    admin(ctx);
+    const user = await authenticateUser(ctx.req, s);
     const queue = knownQueue(ctx.params.queue!);
-    const spec = await readJson(ctx.req, CreateJobSchema, s.config.maxBodyBytes);
+    if (queue === 'codeintel' && !user.siteAdmin) throw new HttpError(403, { error: 'only site admins queue codeintel jobs' });
+    const { namespace, dockerSteps, ...rest } = await readJson(ctx.req, CreateJobSchema, s.config.maxBodyBytes);
+    const spec: JobSpec = { ...rest, dockerSteps: dockerSteps.map(({ secrets: _secrets, ...step }) => step) };
     checkFilePaths(spec);
     if (spec.repositoryName && !(await s.repositories.get(spec.repositoryName))) {
       throw new HttpError(400, { error: `repository ${JSON.stringify(spec.repositoryName)} is not registered: add it with POST /api/v1/repositories first` });
     }
-    const id = await s.jobs.enqueue(queue, spec);
+    let orgId: number | null = null;
+    if (namespace) {
+      const org = (await s.users.listOrgs(user.id)).find((o) => o.name === namespace.org);
+      if (!org) throw new HttpError(403, { error: `namespace: you are not a member of an organization named ${JSON.stringify(namespace.org)}` });
+      orgId = org.id;
+    }
+    const secretRefs = await planJobSecrets(s.secrets, { userId: user.id, orgId, queue, stepSecrets: dockerSteps.map((step) => step.secrets ?? []) });
+    const id = await s.jobs.enqueue(queue, spec, { secretRefs, creatorId: user.id });
     return { status: 201, body: { id } };
   });
 
   router.add('GET', '/api/v1/queues/:queue/jobs', 'admin.jobs.list', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const queue = knownQueue(ctx.params.queue!);
     const states: JobState[] = [];
     for (const raw of (ctx.url.searchParams.get('state') ?? '').split(',').filter(Boolean)) {
@@ -133,14 +152,14 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
   });
 
   router.add('GET', '/api/v1/queues/:queue/jobs/:id', 'admin.jobs.get', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const found = await s.jobs.get(knownQueue(ctx.params.queue!), jobId(ctx.params.id!));
     if (!found) throw new HttpError(404, { error: `no job ${ctx.params.id} in queue ${ctx.params.queue}` });
     return { status: 200, body: { ...jobView(found.job), executionLogs: found.logEntries } };
   });
 
   router.add('POST', '/api/v1/queues/:queue/jobs/:id/cancel', 'admin.jobs.cancel', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const id = jobId(ctx.params.id!);
     const outcome = await s.jobs.cancel(knownQueue(ctx.params.queue!), id);
     switch (outcome) {
@@ -156,7 +175,7 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
   });
 
   router.add('GET', '/api/v1/executors', 'admin.executors.list', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const active = ctx.url.searchParams.get('active');
     if (active !== null && active !== 'true' && active !== 'false') throw new HttpError(400, { error: 'query parameter active: expected true or false' });
     const { executors, totalCount } = await s.executors.list({
@@ -171,7 +190,7 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
   });
 
   router.add('POST', '/api/v1/repositories', 'admin.repositories.create', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const body = await readJson(ctx.req, CreateRepositorySchema, s.config.maxBodyBytes);
     const problem = validateRepositoryName(body.name);
     if (problem) throw new HttpError(400, { error: `invalid request body: name: ${problem}` });
@@ -181,13 +200,13 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
   });
 
   router.add('GET', '/api/v1/repositories', 'admin.repositories.list', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const rows = await s.repositories.list();
     return { status: 200, body: { repositories: rows.map((r) => ({ name: r.name, url: r.sourceUrl, createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString() })) } };
   });
 
   router.add('PUT', '/api/v1/files/:bucket/*key', 'admin.files.put', async (ctx) => {
-    admin(ctx);
+    await admin(ctx);
     const content = await readBody(ctx.req, s.config.maxBodyBytes);
     await s.files.put(ctx.params.bucket!, ctx.params.key!, content);
     return { status: 204 };

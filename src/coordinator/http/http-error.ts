@@ -17,3 +17,17 @@ export class HttpError extends Error {
 export function handlerError(message: string, status = 500): HttpError {
   return new HttpError(status, { error: message });
 }
+
+/** AppError codes that are the caller's mistake, and the status each answers; any other code is a 500. */
+const CLIENT_ERROR_STATUS: Record<string, number> = {
+  'users.invalid': 400,
+  'users.name_taken': 409,
+  'secrets.invalid': 400,
+  'secrets.missing': 400,
+  'secrets.key_taken': 409,
+};
+
+/** The status of an AppError code the caller caused, or undefined for a server-side failure. */
+export function clientErrorStatus(code: string): number | undefined {
+  return CLIENT_ERROR_STATUS[code];
+}

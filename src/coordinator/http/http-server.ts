@@ -3,8 +3,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
 import { addExecutorRoutes } from './executor-routes.js';
-import { HttpError } from './http-error.js';
+import { AppError } from '../../shared/errors.js';
+import { clientErrorStatus, HttpError } from './http-error.js';
 import { addJobResourceRoutes } from './job-resource-routes.js';
+import { addSecretRoutes } from './secret-routes.js';
+import { addUserRoutes } from './user-routes.js';
 import { Router, type Reply, type RequestContext } from './router.js';
 import type { HttpServices } from './services.js';
 
@@ -38,6 +41,8 @@ export function createRouter(s: HttpServices): Router {
   addExecutorRoutes(router, s);
   addJobResourceRoutes(router, s);
   addAdminRoutes(router, s);
+  addUserRoutes(router, s);
+  addSecretRoutes(router, s);
   router.add('GET', '/metrics', 'metrics', async () => ({
     status: 200,
     body: await s.metrics.render(),
@@ -91,8 +96,12 @@ export async function startHttpServer(s: HttpServices, options: { host: string; 
       const reply = await match.route.handler(ctx);
       if (reply) send(res, reply);
     } catch (err) {
+      const clientStatus = err instanceof AppError ? clientErrorStatus(err.code) : undefined;
       if (err instanceof HttpError) {
         send(res, { status: err.status, body: err.body, headers: err.headers });
+      } else if (clientStatus !== undefined) {
+        // The caller's mistake, said in the store's words (they name fields, never secret values).
+        send(res, { status: clientStatus, body: { error: (err as AppError).message, code: (err as AppError).code } });
       } else {
         // Unexpected: log it whole, send nothing of it.
         s.logger.error('request failed', { method: req.method, path: req.url?.split('?')[0], route: routeName, err: (err as Error)?.stack ?? String(err) });

@@ -8,6 +8,8 @@ import type { ExecutorStore } from '../store/executor-store.js';
 import type { FileStore } from '../store/file-store.js';
 import type { JobStore } from '../store/job-store.js';
 import type { RepositoryStore } from '../store/repository-store.js';
+import type { SecretStore } from '../store/secret-store.js';
+import type { UserRow, UserStore } from '../store/user-store.js';
 import type { ExecutorAuth } from './executor-auth.js';
 
 export interface HttpServices {
@@ -18,6 +20,10 @@ export interface HttpServices {
   executors: ExecutorStore;
   repositories: RepositoryStore;
   files: FileStore;
+  users: UserStore;
+  secrets: SecretStore;
+  /** The site admin that COORDINATOR_ADMIN_TOKEN acts as (user `admin`); undefined without that token. */
+  bootstrapAdmin: UserRow | undefined;
   dequeuer: Dequeuer;
   executorAuth: ExecutorAuth;
   metrics: CoordinatorMetrics;

@@ -3,6 +3,10 @@
 import type { Job } from '../../protocol/job.js';
 import { payloadVersionFor } from '../../protocol/payload-version.js';
 import type { JobStore } from '../store/job-store.js';
+import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { applyJobSecrets } from '../secrets/job-secrets.js';
+import type { SecretStore } from '../store/secret-store.js';
 import { toWireJob } from './job-payload.js';
 import { newJobToken } from './job-token.js';
 import type { JobWaker } from './job-waker.js';
@@ -25,6 +29,9 @@ export class Dequeuer {
     private readonly jobs: JobStore,
     private readonly waker: JobWaker,
     private readonly selector: MultiQueueSelector,
+    /** Resolves jobs' executor secrets into their payloads; without it, such jobs fail at dequeue. */
+    private readonly secrets?: SecretStore,
+    private readonly logger?: Logger,
   ) {}
 
   /** Resolves to the dequeued job, or null when there was none (within the wait). */
@@ -53,10 +60,23 @@ export class Dequeuer {
     } else {
       queue = options.queues[0]!;
     }
-    const token = newJobToken();
-    const row = await this.jobs.dequeue(queue, options.executorName, token.sha256);
-    if (!row) return null;
-    if (options.multiQueue) this.selector.record(queue);
-    return toWireJob(row, token.value, payloadVersionFor(options.executorVersion), { includeQueue: options.multiQueue });
+    // A job whose secrets cannot be resolved fails here, and the next one is tried at once.
+    for (;;) {
+      const token = newJobToken();
+      const row = await this.jobs.dequeue(queue, options.executorName, token.sha256);
+      if (!row) return null;
+      if (options.multiQueue) this.selector.record(queue);
+      const job = toWireJob(row, token.value, payloadVersionFor(options.executorVersion), { includeQueue: options.multiQueue });
+      if (!row.secretRefs) return job;
+      try {
+        if (!this.secrets) throw new AppError('secrets.unavailable', 'this coordinator cannot read executor secrets');
+        await applyJobSecrets(this.secrets, job, row.secretRefs);
+        return job;
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        this.logger?.warn('a job\'s executor secrets cannot be resolved; the job fails', { jobId: row.id, queue: row.queue, err: err.message });
+        await this.jobs.markFailed({ jobId: row.id, queue: row.queue, executorName: options.executorName, tokenSha256: null }, err.message);
+      }
+    }
   }
 }

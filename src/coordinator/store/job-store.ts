@@ -3,6 +3,7 @@
 import type { JobSpec } from '../../protocol/job.js';
 import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
 import type { JobState } from '../queues/job-state.js';
+import type { JobSecretRefs } from '../secrets/job-secrets.js';
 import type { Database } from './database.js';
 
 /** NOTIFY channel whose payload is the name of a queue that just got a dequeueable job. */
@@ -27,6 +28,10 @@ export interface JobRow {
   numFailures: number;
   workerHostname: string;
   cancel: boolean;
+  /** The secrets the job asked for, by name; resolved into the payload at dequeue. */
+  secretRefs: JobSecretRefs | null;
+  /** The user who asked for the job; null for jobs from before users existed. */
+  creatorId: number | null;
 }
 
 export interface StoredLogEntry extends ExecutionLogEntry {
@@ -67,7 +72,7 @@ export type CancelOutcome = 'canceled' | 'cancel-requested' | 'already-finished'
 const JOB_COLUMNS = `id, queue, state, spec, repository_name AS "repositoryName", failure_message AS "failureMessage",
   queued_at AS "queuedAt", started_at AS "startedAt", last_heartbeat_at AS "lastHeartbeatAt",
   finished_at AS "finishedAt", process_after AS "processAfter", num_resets AS "numResets",
-  num_failures AS "numFailures", worker_hostname AS "workerHostname", cancel`;
+  num_failures AS "numFailures", worker_hostname AS "workerHostname", cancel, secret_refs AS "secretRefs", creator_id AS "creatorId"`;
 
 const LOG_ENTRY_COLUMNS = `entry_id AS "entryId", key, command, start_time AS "startTime", exit_code AS "exitCode",
   out, duration_ms AS "durationMs"`;
@@ -96,13 +101,13 @@ export class JobStore {
   constructor(private readonly db: Database) {}
 
   /** Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). */
-  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date } = {}): Promise<number> {
+  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date; secretRefs?: JobSecretRefs | null; creatorId?: number | null } = {}): Promise<number> {
     const rows = await this.db.query<{ id: number }>(
       `WITH inserted AS (
-         INSERT INTO jobs (queue, spec, repository_name, process_after) VALUES ($1, $2, $3, $4) RETURNING id, queue
+         INSERT INTO jobs (queue, spec, repository_name, process_after, secret_refs, creator_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, queue
        )
        SELECT id, pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM inserted`,
-      [queue, spec, spec.repositoryName, options.processAfter ?? null],
+      [queue, spec, spec.repositoryName, options.processAfter ?? null, options.secretRefs ?? null, options.creatorId ?? null],
     );
     return rows[0]!.id;
   }

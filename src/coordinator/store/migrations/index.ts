@@ -1,5 +1,6 @@
 // Numbered, forward-only migrations in the order they apply. Never edit one that has shipped: add the next.
 import { sql as initialSchema } from './0001-initial-schema.js';
+import { sql as usersAndSecrets } from './0002-users-and-secrets.js';
 
 export interface Migration {
   version: number;
@@ -7,4 +8,7 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [{ version: 1, name: 'initial-schema', sql: initialSchema }];
+export const migrations: readonly Migration[] = [
+  { version: 1, name: 'initial-schema', sql: initialSchema },
+  { version: 2, name: 'users-and-secrets', sql: usersAndSecrets },
+];
