@@ -4,7 +4,8 @@ import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { CoordinatorClient } from './client/coordinator-client.js';
 import type { ExecutorConfig } from './config.js';
-import { DockerRuntime } from './runtimes/docker/docker-runtime.js';
+import { dockerCliEnv } from './runtimes/docker/docker-cli.js';
+import { DockerRuntime, dockerHostCpuLimit } from './runtimes/docker/docker-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { ShellRuntime } from './runtimes/shell/shell-runtime.js';
 import type { JobHandler } from './worker/job-handler.js';
@@ -19,7 +20,7 @@ export async function createRuntime(config: ExecutorConfig, logger: Logger): Pro
       runtime = new ShellRuntime();
       break;
     case 'docker':
-      runtime = new DockerRuntime({ config });
+      runtime = new DockerRuntime({ config, numCpus: await dockerHostCpuLimit(config.jobNumCpus, dockerCliEnv(), logger) });
       break;
     default:
       throw new AppError(

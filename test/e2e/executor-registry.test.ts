@@ -148,6 +148,31 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
     }
   });
 
+  it('pulls with the DOCKER_AUTH_CONFIG executor secret of the job\'s user, which the coordinator turns into the job\'s dockerAuthConfig, over a wrong EXECUTOR_DOCKER_AUTH_CONFIG', async () => {
+    const user = await admin.post('/api/v1/users', { username: 'registry-user' });
+    expect(user.status).toBe(201);
+    const token = (await admin.post(`/api/v1/users/${user.json.id}/tokens`, { note: 'registry e2e' })).json.token as string;
+    const asUser = new AdminApi(coordinator.url, token);
+    const secretValue = JSON.stringify(authConfig('right'));
+    expect((await asUser.post(`/api/v1/users/${user.json.id}/secrets`, { key: 'DOCKER_AUTH_CONFIG', value: secretValue, scope: 'batches' })).status).toBe(201);
+    const id = await asUser.enqueue('batches', { dockerSteps: [{ key: 'private', image, commands: ['echo ran in the private image'] }] });
+    const executor = spawnExecutor({
+      EXECUTOR_FRONTEND_URL: coordinator.url,
+      EXECUTOR_FRONTEND_PASSWORD: executorToken,
+      EXECUTOR_QUEUE_NAME: 'batches',
+      EXECUTOR_RUNTIME: 'docker',
+      EXECUTOR_NUM_TOTAL_JOBS: '1',
+      TMPDIR: work,
+      HOME: await executorHome(undefined),
+      EXECUTOR_DOCKER_AUTH_CONFIG: JSON.stringify(authConfig('wrong')),
+    });
+    expect(await executor.exited, executor.log()).toBe(0);
+    const job = (await admin.job('batches', id)).json as JobView;
+    expect(job.state, JSON.stringify(job)).toBe('completed');
+    expect(job.executionLogs.find((e) => e.key === 'step.docker.private')?.out).toContain('stdout: ran in the private image');
+    for (const secret of [...secrets(), secretValue]) expect(JSON.stringify(job)).not.toContain(secret);
+  });
+
   it('fails the step without any credentials, saying that the registry asks for some', async () => {
     const { job, step } = await runJob({});
     expect(job.state, JSON.stringify(job)).toBe('failed');

@@ -72,6 +72,11 @@ export type DockerRuntimeConfig = Pick<
 
 export interface DockerRuntimeOptions {
   config: DockerRuntimeConfig;
+  /**
+   * `--cpus` instead of EXECUTOR_JOB_NUM_CPUS: the docker host's CPU count where the configured number
+   * is larger (docker refuses `--cpus` above it, which would fail every step). See dockerHostCpuLimit.
+   */
+  numCpus?: number;
   /** The docker CLI's environment. Default the executor's own forwarded variables (dockerCliEnv). */
   cliEnv?: DockerCliEnv;
   /** The docker CLI's SIGTERM → SIGKILL grace on abort, in ms. Default 500 (the container is removed anyway). */
@@ -135,7 +140,7 @@ export class DockerRuntime implements Runtime {
       run: {
         dockerConfigDir,
         addHostGateway: config.dockerAddHostGateway,
-        numCpus: config.jobNumCpus,
+        numCpus: this.options.numCpus ?? config.jobNumCpus,
         memory: config.jobMemoryText,
         additionalMounts: config.dockerAdditionalMounts,
         hostWorkspaceDir: hostWorkspacePath(ctx.workspace.path, config.dockerHostMountPath),
@@ -236,5 +241,25 @@ class DockerRuntimeJob implements RuntimeJob {
     } catch (err) {
       this.options.logger.warn('docker runtime: cannot remove a step container', { containers: names.join(','), error: err });
     }
+  }
+}
+
+/**
+ * The `--cpus` to use: EXECUTOR_JOB_NUM_CPUS, or the docker host's CPU count (`docker info`) when that
+ * is smaller, with a warning: docker refuses a larger `--cpus` ("Range of CPUs is from 0.01 to N"), and
+ * the default of 4 would fail every step on a 2-CPU host. Undefined keeps the configured number (0 =
+ * unbounded, or the daemon could not be asked: the first step then shows docker's own error).
+ */
+export async function dockerHostCpuLimit(configured: number, cliEnv: DockerCliEnv, logger: Logger): Promise<number | undefined> {
+  if (configured === 0) return undefined;
+  try {
+    const info = await runDockerCli(['info', '--format', '{{.NCPU}}'], cliEnv, 20_000);
+    const hostCpus = Number(info.stdout.trim());
+    if (info.exitCode !== 0 || !Number.isInteger(hostCpus) || hostCpus <= 0) return undefined;
+    if (configured <= hostCpus) return undefined;
+    logger.warn(`EXECUTOR_JOB_NUM_CPUS=${configured} is more than the docker host's ${hostCpus} CPUs; steps run with --cpus ${hostCpus}`);
+    return hostCpus;
+  } catch {
+    return undefined;
   }
 }
