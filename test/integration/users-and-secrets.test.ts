@@ -195,6 +195,23 @@ describe.each(BACKENDS)('users and executor secrets on %s', (backend) => {
     expect(failed).toMatchObject({ state: 'failed', failureMessage: 'executor secret DOCKER_AUTH_CONFIG was deleted after the job was queued' });
   });
 
+  it('reads codeintel secrets from the global namespace only, logged as the machine user codeintel-autoindexing', async () => {
+    const value = secretValue('codeintel');
+    const created = await admin.post('/api/v1/secrets', { key: 'INDEXER_TOKEN', value, scope: 'codeintel' });
+    expect(created.status).toBe(201);
+    // A batches secret of the same key is not a codeintel secret.
+    expect((await admin.post('/api/v1/queues/codeintel/jobs', { dockerSteps: [{ image: 'indexer', commands: ['true'], secrets: ['GLOBAL_TOKEN'] }] })).status).toBe(400);
+    const enqueued = await admin.post('/api/v1/queues/codeintel/jobs', { dockerSteps: [{ image: 'indexer', commands: ['true'], secrets: ['INDEXER_TOKEN'] }] });
+    expect(enqueued.status).toBe(201);
+    const e = executor();
+    await e.heartbeat('codeintel');
+    const job = (await e.dequeue('codeintel')).json;
+    expect(job.dockerSteps[0]!.env).toEqual([`INDEXER_TOKEN=${value}`]);
+    await e.markComplete('codeintel', job);
+    const logs = (await admin.get(`/api/v1/secrets/${created.json.id}/access-logs`)).json.accessLogs;
+    expect(logs).toEqual([expect.objectContaining({ userId: null, machineUser: 'codeintel-autoindexing', jobId: job.id })]);
+  });
+
   it('never shows a value: not in API responses, not in the coordinator\'s log', async () => {
     const responses = [
       await admin.get('/api/v1/secrets'),
