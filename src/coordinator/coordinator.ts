@@ -21,6 +21,7 @@ import { migrate } from './store/migrator.js';
 import { openPgDatabase } from './store/pg-database.js';
 import { RepositoryStore } from './store/repository-store.js';
 import { SecretStore } from './store/secret-store.js';
+import { SessionStore } from './store/session-store.js';
 import { UserStore } from './store/user-store.js';
 import { loadKeyring } from './secrets/encryption-keys.js';
 import { ensureBootstrapAdmin } from './users/bootstrap-admin.js';
@@ -73,9 +74,14 @@ export class Coordinator {
 
     const jobs = new JobStore(db);
     const executors = new ExecutorStore(db);
-    const settings = new SiteSettings({ executorsAccessToken: config.executorsAccessToken });
-    if (!config.executorsAccessToken) {
-      logger.warn('COORDINATOR_EXECUTORS_ACCESS_TOKEN is not set: the executor API answers 500 "Executors are not configured on this instance"');
+    const settings = new SiteSettings(
+      { executorsAccessToken: config.executorsAccessToken, frontendUrl: undefined },
+      new Set(config.executorsAccessToken ? ['executorsAccessToken' as const] : []),
+      db,
+    );
+    await settings.reload();
+    if (!settings.executorsAccessToken) {
+      logger.warn('no executors access token (COORDINATOR_EXECUTORS_ACCESS_TOKEN or the site settings): the executor API answers 500 "Executors are not configured on this instance"');
     }
     const waker = (this.waker = new JobWaker(db, logger));
     await waker.start();
@@ -84,6 +90,7 @@ export class Coordinator {
     await fs.mkdir(repositoriesDir, { recursive: true });
 
     const users = new UserStore(db);
+    const sessions = new SessionStore(db);
     const secrets = new SecretStore(db, loadKeyring(config, logger));
     const bootstrapAdmin = config.adminToken ? await ensureBootstrapAdmin(users, logger) : undefined;
 
@@ -96,6 +103,7 @@ export class Coordinator {
       repositories: new RepositoryStore(db),
       files: new FileStore(db),
       users,
+      sessions,
       secrets,
       bootstrapAdmin,
       dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger),
@@ -131,7 +139,12 @@ export class Coordinator {
     const statisticsKeeper = new PeriodicTask('jobs table statistics', config.statisticsIntervalMs, async () => {
       if (await jobs.analyzeIfStale()) logger.debug('analyzed the jobs table');
     }, logger);
-    this.tasks = [this.resetter, executorCleaner, statisticsKeeper];
+    // Another replica may have changed a setting through the web UI; expired sessions go too.
+    const settingsReloader = new PeriodicTask('site settings and sessions', 5_000, async () => {
+      await settings.reload();
+      await sessions.deleteExpired();
+    }, logger);
+    this.tasks = [this.resetter, executorCleaner, statisticsKeeper, settingsReloader];
     for (const task of this.tasks) task.start();
 
     this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });

@@ -8,6 +8,7 @@ import { clientErrorStatus, HttpError } from './http-error.js';
 import { addJobResourceRoutes } from './job-resource-routes.js';
 import { addSecretRoutes } from './secret-routes.js';
 import { addUserRoutes } from './user-routes.js';
+import { addUiRoutes } from '../ui/ui-routes.js';
 import { Router, type Reply, type RequestContext } from './router.js';
 import type { HttpServices } from './services.js';
 
@@ -43,6 +44,7 @@ export function createRouter(s: HttpServices): Router {
   addAdminRoutes(router, s);
   addUserRoutes(router, s);
   addSecretRoutes(router, s);
+  addUiRoutes(router, s);
   router.add('GET', '/metrics', 'metrics', async () => ({
     status: 200,
     body: await s.metrics.render(),

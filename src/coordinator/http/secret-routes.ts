@@ -2,6 +2,7 @@
 // organization's (its members). A value goes in and never comes out: listings carry key, scope,
 // namespace, creator and dates; the access log says who read a value for which job.
 import { z } from 'zod';
+import { canManageSecrets } from '../secrets/secret-access.js';
 import type { SecretAccessLogRow, SecretNamespace, SecretRow } from '../store/secret-store.js';
 import { authenticateUser } from './admin-auth.js';
 import { HttpError } from './http-error.js';
@@ -41,9 +42,7 @@ export function addSecretRoutes(router: Router, s: HttpServices): void {
    */
   const authorize = async (ctx: RequestContext, ns: SecretNamespace) => {
     const user = await authenticateUser(ctx.req, s);
-    const allowed =
-      ns.kind === 'global' ? user.siteAdmin : ns.kind === 'user' ? ns.userId === user.id : await s.users.isMember(ns.orgId, user.id);
-    if (!allowed) {
+    if (!(await canManageSecrets(s.users, user, ns))) {
       if (ns.kind === 'global') throw new HttpError(403, { error: 'only site admins manage global executor secrets' });
       throw new HttpError(404, { error: `no ${ns.kind === 'user' ? 'user' : 'organization'} namespace ${ns.kind === 'user' ? ns.userId : ns.orgId} of yours` });
     }

@@ -9,6 +9,7 @@ import type { FileStore } from '../store/file-store.js';
 import type { JobStore } from '../store/job-store.js';
 import type { RepositoryStore } from '../store/repository-store.js';
 import type { SecretStore } from '../store/secret-store.js';
+import type { SessionStore } from '../store/session-store.js';
 import type { UserRow, UserStore } from '../store/user-store.js';
 import type { ExecutorAuth } from './executor-auth.js';
 
@@ -21,6 +22,7 @@ export interface HttpServices {
   repositories: RepositoryStore;
   files: FileStore;
   users: UserStore;
+  sessions: SessionStore;
   secrets: SecretStore;
   /** The site admin that COORDINATOR_ADMIN_TOKEN acts as (user `admin`); undefined without that token. */
   bootstrapAdmin: UserRow | undefined;

@@ -299,6 +299,25 @@ export class JobStore {
     return { job, logEntries: entries.map(toLogEntry) };
   }
 
+  /** The job and its log entries without their output: what a live log page polls (`outLength` in characters). */
+  async getSummary(queue: string, id: number): Promise<{ job: JobRow; entries: Array<Omit<StoredLogEntry, 'out'> & { outLength: number }> } | null> {
+    const job = await this.find(queue, id);
+    if (!job) return null;
+    const entries = await this.db.query<Omit<LogEntryRow, 'out'> & { outLength: number }>(
+      `SELECT entry_id AS "entryId", key, command, start_time AS "startTime", exit_code AS "exitCode", duration_ms AS "durationMs",
+         coalesce(length(out), 0) AS "outLength"
+       FROM job_log_entries WHERE job_id = $1 ORDER BY entry_id`,
+      [id],
+    );
+    return { job, entries: entries.map((e) => ({ ...e, startTime: e.startTime.toISOString() })) };
+  }
+
+  /** The output of one log entry, or null when there is no such entry. */
+  async logEntryOut(jobId: number, entryId: number): Promise<string | null> {
+    const rows = await this.db.query<{ out: string | null }>(`SELECT out FROM job_log_entries WHERE job_id = $1 AND entry_id = $2`, [jobId, entryId]);
+    return rows.length === 0 ? null : (rows[0]!.out ?? '');
+  }
+
   /** Newest first, keyset-paged by id: pass the last id of a page as `beforeId` for the next. */
   async list(queue: string, options: { states?: readonly JobState[]; limit: number; beforeId?: number }): Promise<JobRow[]> {
     return this.db.query<JobRow>(

@@ -1,6 +1,7 @@
 // Numbered, forward-only migrations in the order they apply. Never edit one that has shipped: add the next.
 import { sql as initialSchema } from './0001-initial-schema.js';
 import { sql as usersAndSecrets } from './0002-users-and-secrets.js';
+import { sql as sessionsAndSettings } from './0003-sessions-and-settings.js';
 
 export interface Migration {
   version: number;
@@ -11,4 +12,5 @@ export interface Migration {
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial-schema', sql: initialSchema },
   { version: 2, name: 'users-and-secrets', sql: usersAndSecrets },
+  { version: 3, name: 'sessions-and-settings', sql: sessionsAndSettings },
 ];

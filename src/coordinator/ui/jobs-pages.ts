@@ -1,0 +1,187 @@
+// Jobs: per queue, a list with state filters and pages, queue sizes at a glance; a job page with its log
+// entries (key, command, exit code, duration, the last lines of output) that update live while the job
+// runs (server-sent events), a cancel button, and each entry's whole output a page of lines at a time.
+import { isJobState, type JobState } from '../queues/job-state.js';
+import { HttpError } from '../http/http-error.js';
+import type { RequestContext, Router } from '../http/router.js';
+import type { HttpServices } from '../http/services.js';
+import type { JobRow } from '../store/job-store.js';
+import { html } from './html.js';
+import { csrfField, page, relativeAge } from './layout.js';
+import { htmlReply, redirect } from './ui-reply.js';
+import { readForm, requirePageSession } from './ui-session.js';
+
+const JOBS_PAGE_SIZE = 50;
+/** Lines of each entry shown on the job page (and sent live); the rest is on the entry's own pages. */
+export const TAIL_LINES = 500;
+/** Lines per page of an entry's whole output. */
+export const ENTRY_PAGE_LINES = 1000;
+/** How often a live job page's stream looks for changes, in ms. */
+const EVENTS_POLL_MS = 500;
+const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'errored', 'failed', 'canceled']);
+const STATES: readonly JobState[] = ['queued', 'processing', 'completed', 'errored', 'failed', 'canceled'];
+
+function splitLines(out: string): string[] {
+  if (out === '') return [];
+  const lines = out.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/** The last TAIL_LINES lines of `out` and how many came before them. */
+export function tailOf(out: string): { tail: string; truncatedLines: number } {
+  const lines = splitLines(out);
+  const kept = lines.slice(-TAIL_LINES);
+  return { tail: kept.join('\n'), truncatedLines: lines.length - kept.length };
+}
+
+const stateBadge = (state: string) => html`<span class="badge state-${state}">${state}</span>`;
+const seconds = (ms: number | null) => (ms === null ? '' : `${(ms / 1000).toFixed(1)} s`);
+
+export function addJobPages(router: Router, s: HttpServices): void {
+  const queueNames = s.config.queues.map((q) => q.name);
+  const knownQueue = (ctx: RequestContext) => {
+    const queue = ctx.params.queue!;
+    if (!queueNames.includes(queue)) throw new HttpError(404, `No queue ${queue}.`);
+    return queue;
+  };
+  const jobIdOf = (ctx: RequestContext) => {
+    if (!/^\d{1,15}$/.test(ctx.params.id!)) throw new HttpError(404, 'No such job.');
+    return Number(ctx.params.id);
+  };
+
+  router.add('GET', '/jobs', 'ui.jobs', async (ctx) => {
+    const session = await requirePageSession(ctx, s, { siteAdmin: true });
+    const queue = ctx.url.searchParams.get('queue') ?? queueNames[0]!;
+    if (!queueNames.includes(queue)) throw new HttpError(404, `No queue ${queue}.`);
+    const state = ctx.url.searchParams.get('state') ?? '';
+    const states = state && isJobState(state) ? [state] : [];
+    const before = /^\d{1,15}$/.test(ctx.url.searchParams.get('before') ?? '') ? Number(ctx.url.searchParams.get('before')) : undefined;
+    const [rows, stats] = await Promise.all([s.jobs.list(queue, { states, limit: JOBS_PAGE_SIZE, beforeId: before }), s.jobs.stats()]);
+    const count = (q: string, st: string) => stats.find((r) => r.queue === q && r.state === st)?.count ?? 0;
+    const link = (params: Record<string, string>) => `/jobs?${new URLSearchParams({ queue, ...(state ? { state } : {}), ...params })}`;
+    const now = Date.now();
+    const body = html`<h1>Jobs</h1>
+      <div class="sizes">${queueNames.map(
+        (q) => html`<a class="card" href="/jobs?queue=${q}" ${q === queue ? html`aria-current="page"` : ''}><div class="muted">${q}</div>
+          <div class="n">${count(q, 'queued') + count(q, 'processing')}</div><div class="muted">${count(q, 'queued')} queued · ${count(q, 'processing')} processing</div></a>`,
+      )}</div>
+      <div class="filters">
+        <a href="/jobs?queue=${queue}" ${state === '' ? html`aria-current="page"` : ''}>all</a>
+        ${STATES.map((st) => html`<a href="/jobs?${new URLSearchParams({ queue, state: st }).toString()}" ${state === st ? html`aria-current="page"` : ''}>${st} (${count(queue, st)})</a>`)}
+      </div>
+      <div class="table-wrap"><table id="jobs">
+        <thead><tr><th>Job</th><th>State</th><th>Repository</th><th>Queued</th><th>Executor</th><th>Message</th></tr></thead>
+        <tbody>${rows.map(
+          (j: JobRow) => html`<tr><td><a href="/jobs/${queue}/${j.id}">#${j.id}</a></td><td>${stateBadge(j.state)}</td><td>${j.repositoryName || html`<span class="muted">—</span>`}</td>
+            <td title="${j.queuedAt.toISOString()}">${relativeAge(j.queuedAt, now)}</td><td>${j.workerHostname || ''}</td><td>${(j.failureMessage ?? '').slice(0, 120)}</td></tr>`,
+        )}</tbody>
+      </table></div>
+      ${rows.length === 0 ? html`<p class="muted">No jobs.</p>` : ''}
+      <div class="pager">${before !== undefined ? html`<a href="${link({})}">← Newest</a>` : ''}${rows.length === JOBS_PAGE_SIZE ? html`<a href="${link({ before: String(rows[rows.length - 1]!.id) })}">Older →</a>` : ''}</div>`;
+    return htmlReply(page({ title: `Jobs · ${queue}`, section: 'jobs', session, body }));
+  });
+
+  router.add('GET', '/jobs/:queue/:id', 'ui.job', async (ctx) => {
+    const session = await requirePageSession(ctx, s, { siteAdmin: true });
+    const queue = knownQueue(ctx);
+    const id = jobIdOf(ctx);
+    const found = await s.jobs.get(queue, id);
+    if (!found) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
+    const { job, logEntries } = found;
+    const finished = FINISHED.has(job.state);
+    const body = html`<h1>Job #${job.id} <span id="job-state" class="badge state-${job.state}">${job.state}</span></h1>
+      <div class="card">
+        <div>Queue <strong>${queue}</strong>${job.repositoryName ? html` · repository <strong>${job.repositoryName}</strong>` : ''}${job.workerHostname ? html` · executor <strong>${job.workerHostname}</strong>` : ''}</div>
+        <div class="muted">Queued ${job.queuedAt.toISOString()}${job.startedAt ? ` · started ${job.startedAt.toISOString()}` : ''}${job.finishedAt ? ` · finished ${job.finishedAt.toISOString()}` : ''} · resets ${job.numResets}</div>
+        ${job.failureMessage ? html`<div class="error">${job.failureMessage}</div>` : ''}
+        ${finished
+          ? ''
+          : html`<form id="cancel-form" method="post" action="/jobs/${queue}/${job.id}/cancel">${csrfField(session)}<button class="danger" type="submit">Cancel job</button></form>`}
+      </div>
+      <h2>Log</h2>
+      <div id="entries" ${finished ? '' : html`data-job-events="/jobs/${queue}/${job.id}/events"`}>${logEntries.map((e) => {
+        const { tail, truncatedLines } = tailOf(e.out ?? '');
+        return html`<details class="entry" id="entry-${e.entryId}" open>
+          <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
+          <a href="/jobs/${queue}/${job.id}/entries/${e.entryId}">full output</a></summary>
+          <code class="command">${e.command.join(' ')}</code>
+          <pre class="out">${truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : ''}${tail}</pre>
+        </details>`;
+      })}</div>
+      ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
+    return htmlReply(page({ title: `Job #${job.id}`, section: 'jobs', session, body }));
+  });
+
+  router.add('GET', '/jobs/:queue/:id/entries/:entryId', 'ui.job.entry', async (ctx) => {
+    const session = await requirePageSession(ctx, s, { siteAdmin: true });
+    const queue = knownQueue(ctx);
+    const id = jobIdOf(ctx);
+    const entryId = /^\d{1,9}$/.test(ctx.params.entryId!) ? Number(ctx.params.entryId) : -1;
+    if (!(await s.jobs.get(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
+    const out = await s.jobs.logEntryOut(id, entryId);
+    if (out === null) throw new HttpError(404, `Job ${id} has no log entry ${ctx.params.entryId}.`);
+    const lines = splitLines(out);
+    const pages = Math.max(1, Math.ceil(lines.length / ENTRY_PAGE_LINES));
+    const pageNo = Math.min(pages, Math.max(1, Number(ctx.url.searchParams.get('page')) || 1));
+    const shown = lines.slice((pageNo - 1) * ENTRY_PAGE_LINES, pageNo * ENTRY_PAGE_LINES);
+    const link = (n: number) => `/jobs/${queue}/${id}/entries/${entryId}?page=${n}`;
+    const body = html`<h1><a href="/jobs/${queue}/${id}">Job #${id}</a> · entry ${entryId}</h1>
+      <p class="muted" id="entry-range">Lines ${lines.length === 0 ? 0 : (pageNo - 1) * ENTRY_PAGE_LINES + 1}–${(pageNo - 1) * ENTRY_PAGE_LINES + shown.length} of ${lines.length} · page ${pageNo} of ${pages}</p>
+      <pre class="out" id="entry-out">${shown.join('\n')}</pre>
+      <div class="pager">${pageNo > 1 ? html`<a href="${link(pageNo - 1)}">← Previous</a>` : ''}${pageNo < pages ? html`<a href="${link(pageNo + 1)}">Next →</a>` : ''}</div>`;
+    return htmlReply(page({ title: `Job #${id} entry ${entryId}`, section: 'jobs', session, body }));
+  });
+
+  router.add('POST', '/jobs/:queue/:id/cancel', 'ui.job.cancel', async (ctx) => {
+    await readForm(ctx, s, { siteAdmin: true });
+    const queue = knownQueue(ctx);
+    const id = jobIdOf(ctx);
+    if ((await s.jobs.cancel(queue, id)) === 'not-found') throw new HttpError(404, `No job ${id} in queue ${queue}.`);
+    return redirect(`/jobs/${queue}/${id}`);
+  });
+
+  // Server-sent events: every EVENTS_POLL_MS, the entries whose exit code, duration or output changed
+  // (with their last lines) and the job's state; the stream ends once the job finished.
+  router.add('GET', '/jobs/:queue/:id/events', 'ui.job.events', async (ctx) => {
+    await requirePageSession(ctx, s, { siteAdmin: true });
+    const queue = knownQueue(ctx);
+    const id = jobIdOf(ctx);
+    if (!(await s.jobs.getSummary(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
+    const { res } = ctx;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const seen = new Map<number, string>();
+    let lastState = '';
+    const signal = ctx.signal;
+    const shutdown = s.shutdownSignal;
+    while (!signal.aborted && !shutdown.aborted) {
+      const summary = await s.jobs.getSummary(queue, id);
+      if (!summary) break;
+      for (const e of summary.entries) {
+        const version = `${e.exitCode}:${e.durationMs}:${e.outLength}`;
+        if (seen.get(e.entryId) === version) continue;
+        seen.set(e.entryId, version);
+        const { tail, truncatedLines } = tailOf((await s.jobs.logEntryOut(id, e.entryId)) ?? '');
+        send('entry', { entryId: e.entryId, key: e.key, command: e.command, exitCode: e.exitCode, durationMs: e.durationMs, tail, truncatedLines });
+      }
+      const finished = FINISHED.has(summary.job.state);
+      if (summary.job.state !== lastState) {
+        lastState = summary.job.state;
+        send('job', { state: summary.job.state, finished });
+      }
+      if (finished) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, EVENTS_POLL_MS);
+        const stop = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        signal.addEventListener('abort', stop, { once: true });
+        shutdown.addEventListener('abort', stop, { once: true });
+      });
+    }
+    res.end();
+    return undefined;
+  });
+}

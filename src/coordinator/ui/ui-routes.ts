@@ -1,0 +1,74 @@
+// The web UI's entry points: assets, sign-in and sign-out, and the pages' routes (one file per page).
+import type { Router } from '../http/router.js';
+import type { HttpServices } from '../http/services.js';
+import { SCRIPT, STYLESHEET } from './assets.js';
+import { addExecutorsPage } from './executors-page.js';
+import { html } from './html.js';
+import { addJobPages } from './jobs-pages.js';
+import { page } from './layout.js';
+import { addSecretsPage } from './secrets-page.js';
+import { addSettingsPage } from './settings-page.js';
+import { htmlReply, redirect, safeNext } from './ui-reply.js';
+import { currentSession, readForm, readFormBody, sessionCookie, sessionCookieHeader } from './ui-session.js';
+
+const SESSION_MAX_AGE_SECONDS = 12 * 3600;
+
+export function addUiRoutes(router: Router, s: HttpServices): void {
+  const secure = s.config.tls !== undefined;
+  const asset = (body: string, type: string) => () => ({ status: 200, body: Buffer.from(body), headers: { 'content-type': type, 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' } });
+  router.add('GET', '/assets/app.css', 'ui.assets.css', asset(STYLESHEET, 'text/css; charset=utf-8'));
+  router.add('GET', '/assets/app.js', 'ui.assets.js', asset(SCRIPT, 'text/javascript; charset=utf-8'));
+
+  router.add('GET', '/', 'ui.home', async (ctx) => {
+    const session = await currentSession(ctx, s);
+    if (!session) return redirect('/sign-in');
+    return redirect(session.user.siteAdmin ? '/site-admin/executors' : '/secrets');
+  });
+
+  const signInPage = (next: string, error?: string, status = 200) =>
+    htmlReply(
+      page({
+        title: 'Sign in',
+        section: 'none',
+        body: html`<h1>Sign in</h1>
+          ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
+          <form class="card" method="post" action="/sign-in" style="max-width: 24rem">
+            <input type="hidden" name="next" value="${next}">
+            <label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username" required>
+            <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+            <p><button type="submit">Sign in</button></p>
+          </form>
+          <p class="muted">No password yet? A site admin sets one (<code>PUT /api/v1/users/{id}/password</code>), or <code>bin/coordinator create-user</code> makes a user with one.</p>`,
+      }),
+      status,
+    );
+
+  router.add('GET', '/sign-in', 'ui.sign_in', async (ctx) => {
+    const next = safeNext(ctx.url.searchParams.get('next'), '/');
+    if (await currentSession(ctx, s)) return redirect(next);
+    return signInPage(next);
+  });
+
+  // No CSRF token yet (no session): the password is the proof; SameSite=Strict keeps other sites' forms
+  // from riding on an existing session anyway.
+  router.add('POST', '/sign-in', 'ui.sign_in.post', async (ctx) => {
+    const form = await readFormBody(ctx.req);
+    const next = safeNext(form.get('next'), '/');
+    const user = await s.users.verifyPassword(form.get('username') ?? '', form.get('password') ?? '');
+    if (!user) return signInPage(next, 'Wrong username or password.', 401);
+    const { cookie } = await s.sessions.create(user.id);
+    return redirect(next, { 'set-cookie': sessionCookieHeader(cookie, secure, SESSION_MAX_AGE_SECONDS) });
+  });
+
+  router.add('POST', '/sign-out', 'ui.sign_out', async (ctx) => {
+    await readForm(ctx, s);
+    const cookie = sessionCookie(ctx);
+    if (cookie) await s.sessions.delete(cookie);
+    return redirect('/sign-in', { 'set-cookie': sessionCookieHeader('', secure, 0) });
+  });
+
+  addExecutorsPage(router, s);
+  addJobPages(router, s);
+  addSecretsPage(router, s);
+  addSettingsPage(router, s);
+}
