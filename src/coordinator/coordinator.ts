@@ -24,6 +24,7 @@ import { SecretStore } from './store/secret-store.js';
 import { SessionStore } from './store/session-store.js';
 import { UserStore } from './store/user-store.js';
 import { loadKeyring } from './secrets/encryption-keys.js';
+import { lockDataDir } from './store/data-dir-lock.js';
 import { ensureBootstrapAdmin } from './users/bootstrap-admin.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
@@ -34,11 +35,19 @@ export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl'
   logger.info('using the embedded database (PGlite)', { dataDir });
   // Loaded only when used: a coordinator on a PostgreSQL server never pays for the WebAssembly module.
   const { initPgliteDataDir, isPgliteDataDir, openPgliteDatabase } = await import('./store/pglite-database.js');
-  if (!isPgliteDataDir(dataDir)) {
-    logger.info('creating the embedded database (first start; takes a few seconds)', { dataDir });
-    await initPgliteDataDir(dataDir);
+  const release = lockDataDir(dataDir);
+  try {
+    if (!isPgliteDataDir(dataDir)) {
+      logger.info('creating the embedded database (first start; takes a few seconds)', { dataDir });
+      await initPgliteDataDir(dataDir);
+    }
+    const db = await openPgliteDatabase({ dataDir });
+    const close = db.close.bind(db);
+    return { ...db, close: () => close().finally(release) };
+  } catch (err) {
+    release();
+    throw err;
   }
-  return openPgliteDatabase({ dataDir });
 }
 
 export interface CoordinatorOptions {

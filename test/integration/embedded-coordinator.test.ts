@@ -37,6 +37,10 @@ describe('bin/coordinator with the embedded database', () => {
     const second = await spawnCoordinator(env, 120_000);
     const job = await new AdminApi(second.url, adminToken).job('batches', id);
     expect(job.json).toMatchObject({ id, state: 'queued' });
+    // PGlite is one process's: a command on the same data directory is refused while serve runs.
+    const refused = await run(COORDINATOR_BIN, ['create-user', 'ops'], { env: { ...process.env, ...env } }).catch((err: { stderr: string; code: number }) => err);
+    expect('code' in refused && refused.code).toBe(1);
+    expect(refused.stderr).toContain(`is open in another coordinator process (pid ${second.child.pid}`);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
 
