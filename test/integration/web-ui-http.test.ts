@@ -5,14 +5,44 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi, ExecutorApi } from '../helpers/api-client.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 
-/** A browser-like client: keeps the session cookie, reads each page's CSRF token. */
+/** A browser-like client: keeps cookies, reads each page's CSRF token. */
 class Browserish {
-  cookie = '';
+  private readonly jar = new Map<string, string>();
   constructor(private readonly base: string) {}
+
+  get cookie(): string {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  /** Copies another client's cookies (a stolen or reused session). */
+  copyCookies(other: Browserish): void {
+    for (const part of other.cookie.split('; ').filter(Boolean)) {
+      const [k, v] = part.split('=');
+      this.jar.set(k!, v!);
+    }
+  }
+
+  private keep(res: Response): string | null {
+    const setCookie = res.headers.get('set-cookie');
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const [k, v] = pair!.split('=');
+      if (v === '') this.jar.delete(k!);
+      else this.jar.set(k!, v!);
+    }
+    return setCookie;
+  }
 
   async get(path: string) {
     const res = await fetch(this.base + path, { headers: { cookie: this.cookie }, redirect: 'manual' });
+    this.keep(res);
     return { status: res.status, location: res.headers.get('location'), text: await res.text(), headers: res.headers };
+  }
+
+  /** Signs in the way a browser does: the form's page first (its CSRF cookie and field), then the POST. */
+  async signIn(username: string, password: string, next = '/secrets') {
+    const csrf = /name="_csrf" value="([^"]+)"/.exec((await this.get('/sign-in')).text)?.[1] ?? '';
+    return this.post('/sign-in', { username, password, next, _csrf: csrf });
   }
 
   async post(path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
@@ -22,8 +52,7 @@ class Browserish {
       body: new URLSearchParams(fields).toString(),
       redirect: 'manual',
     });
-    const setCookie = res.headers.get('set-cookie');
-    if (setCookie) this.cookie = setCookie.split(';')[0]!;
+    const setCookie = this.keep(res);
     return { status: res.status, location: res.headers.get('location'), text: await res.text(), setCookie };
   }
 
@@ -53,7 +82,7 @@ describe('the web UI over HTTP', () => {
 
   const signedIn = async (username: string) => {
     const b = new Browserish(c.url);
-    const res = await b.post('/sign-in', { username, password, next: '/secrets' });
+    const res = await b.signIn(username, password);
     expect(res.status).toBe(303);
     expect(res.location).toBe('/secrets');
     expect(res.setCookie).toMatch(/^executors_session=[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
@@ -63,15 +92,19 @@ describe('the web UI over HTTP', () => {
   it('sends a signed-out browser to sign in and back, and signs out for good', async () => {
     const anonymous = new Browserish(c.url);
     expect(await anonymous.get('/site-admin/executors')).toMatchObject({ status: 303, location: '/sign-in?next=%2Fsite-admin%2Fexecutors' });
+    // A sign-in form posted without its CSRF cookie and field (from another site) is refused.
+    expect((await new Browserish(c.url).post('/sign-in', { username: 'root', password, next: '/' })).status).toBe(403);
     // `next` never leaves the site.
     const b = new Browserish(c.url);
-    expect((await b.post('/sign-in', { username: 'root', password, next: '//evil.example/' })).location).toBe('/');
+    expect((await b.signIn('root', password, '//evil.example/')).location).toBe('/');
     const csrf = await b.csrf('/secrets');
+    // The session cookie as it was before signing out: the server must forget it, not just the browser.
+    const reused = new Browserish(c.url);
+    reused.copyCookies(b);
+    expect((await reused.get('/secrets')).status).toBe(200);
     const out = await b.post('/sign-out', { _csrf: csrf });
     expect(out.status).toBe(303);
     expect(out.setCookie).toContain('Max-Age=0');
-    const reused = new Browserish(c.url);
-    reused.cookie = b.cookie;
     expect((await reused.get('/secrets')).status).toBe(303);
   });
 

@@ -30,6 +30,7 @@ tr:last-child td { border-bottom: 0; }
 .state-canceled { color: var(--warn); border-color: var(--warn); }
 .state-processing { color: var(--accent); border-color: var(--accent); }
 form.inline { display: inline; }
+form.sign-in { max-width: 24rem; }
 .filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin-bottom: .8rem; }
 input[type=text], input[type=password], input[type=search], input[type=url], select, textarea { font: inherit; padding: .35rem .5rem; border: 1px solid var(--line); border-radius: 6px; background: #fff; max-width: 100%; }
 button { font: inherit; padding: .35rem .8rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }

@@ -1,4 +1,5 @@
 // The web UI's entry points: assets, sign-in and sign-out, and the pages' routes (one file per page).
+import { randomBytes } from 'node:crypto';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
@@ -9,9 +10,11 @@ import { page } from './layout.js';
 import { addSecretsPage } from './secrets-page.js';
 import { addSettingsPage } from './settings-page.js';
 import { htmlReply, redirect, safeNext } from './ui-reply.js';
-import { currentSession, readForm, readFormBody, sessionCookie, sessionCookieHeader } from './ui-session.js';
+import { constantTimeEquals } from '../http/constant-time.js';
+import { cookieValue, currentSession, readForm, readFormBody, sessionCookie, sessionCookieHeader } from './ui-session.js';
 
 const SESSION_MAX_AGE_SECONDS = 12 * 3600;
+const SIGN_IN_CSRF_COOKIE = 'executors_sign_in';
 
 export function addUiRoutes(router: Router, s: HttpServices): void {
   const secure = s.config.tls !== undefined;
@@ -25,15 +28,18 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
     return redirect(session.user.siteAdmin ? '/site-admin/executors' : '/secrets');
   });
 
-  const signInPage = (next: string, error?: string, status = 200) =>
-    htmlReply(
+  // The sign-in form has no session yet: its CSRF token is a double-submit cookie (so another site
+  // cannot sign a browser into an account of its choosing).
+  const signInPage = (next: string, error?: string, status = 200) => {
+    const csrf = randomBytes(24).toString('base64url');
+    return htmlReply(
       page({
         title: 'Sign in',
         section: 'none',
         body: html`<h1>Sign in</h1>
           ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
-          <form class="card" method="post" action="/sign-in" style="max-width: 24rem">
-            <input type="hidden" name="next" value="${next}">
+          <form class="card sign-in" method="post" action="/sign-in">
+            <input type="hidden" name="next" value="${next}"><input type="hidden" name="_csrf" value="${csrf}">
             <label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username" required>
             <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
             <p><button type="submit">Sign in</button></p>
@@ -41,7 +47,9 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
           <p class="muted">No password yet? A site admin sets one (<code>PUT /api/v1/users/{id}/password</code>), or <code>bin/coordinator create-user</code> makes a user with one.</p>`,
       }),
       status,
+      { 'set-cookie': `${SIGN_IN_CSRF_COOKIE}=${csrf}; Path=/sign-in; HttpOnly; SameSite=Strict; Max-Age=3600${secure ? '; Secure' : ''}` },
     );
+  };
 
   router.add('GET', '/sign-in', 'ui.sign_in', async (ctx) => {
     const next = safeNext(ctx.url.searchParams.get('next'), '/');
@@ -49,10 +57,12 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
     return signInPage(next);
   });
 
-  // No CSRF token yet (no session): the password is the proof; SameSite=Strict keeps other sites' forms
-  // from riding on an existing session anyway.
   router.add('POST', '/sign-in', 'ui.sign_in.post', async (ctx) => {
     const form = await readFormBody(ctx.req);
+    const cookieToken = cookieValue(ctx.req, SIGN_IN_CSRF_COOKIE) ?? '';
+    if (cookieToken.length < 20 || !constantTimeEquals(cookieToken, form.get('_csrf') ?? '')) {
+      return signInPage(safeNext(form.get('next'), '/'), 'The sign-in form expired or did not come from this site. Try again.', 403);
+    }
     const next = safeNext(form.get('next'), '/');
     const user = await s.users.verifyPassword(form.get('username') ?? '', form.get('password') ?? '');
     if (!user) return signInPage(next, 'Wrong username or password.', 401);

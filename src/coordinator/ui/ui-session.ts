@@ -13,7 +13,7 @@ export const SESSION_COOKIE = 'executors_session';
 /** Form bodies are small: a secret value is the largest thing a form sends. */
 const MAX_FORM_BYTES = 256 * 1024;
 
-function cookieValue(req: IncomingMessage, name: string): string | undefined {
+export function cookieValue(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
     if (k === name) return v.join('=');
