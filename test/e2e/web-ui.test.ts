@@ -110,7 +110,7 @@ describe('the web UI in Chromium', () => {
     await other.close();
     await signIn(page, 'ops', password);
     await page.waitForURL(/\/site-admin\/executors$/);
-    const [cookie] = await page.context().cookies();
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'executors_session');
     expect(cookie).toMatchObject({ name: 'executors_session', httpOnly: true, sameSite: 'Strict' });
   });
 
