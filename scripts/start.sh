@@ -20,5 +20,5 @@ set +a
 export COORDINATOR_DATA_DIR
 echo "Executors access token (executors.accessToken / EXECUTOR_FRONTEND_PASSWORD): $COORDINATOR_EXECUTORS_ACCESS_TOKEN"
 echo "Admin API token (Authorization: Bearer …):                                   $COORDINATOR_ADMIN_TOKEN"
-echo "Both are kept in .data/tokens.env. Stop with Ctrl-C."
+echo "Both are kept in .data/tokens.env. Web UI: http://${COORDINATOR_ADDR:-127.0.0.1:3080}/ (README: The web UI). Stop with Ctrl-C."
 exec ./bin/coordinator serve
