@@ -6,17 +6,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTAINER_LABEL } from '../../src/executor/runtimes/docker/container-labels.js';
-import { AdminApi } from '../helpers/api-client.js';
-import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
+import type { AdminApi } from '../helpers/api-client.js';
 import { BUSYBOX_IMAGE, containersLabelled, dockerTestsEnabled, ensureBusyboxImage } from '../helpers/docker.js';
+import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
 import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
-import { createPostgresDatabase } from '../helpers/test-database.js';
 
 const run = promisify(execFile);
 
@@ -27,25 +25,14 @@ interface JobView {
   executionLogs: Array<{ key: string; command: string[]; out: string | null; exitCode: number | null }>;
 }
 
+// Skipped only where EXECUTORS_TEST_SKIP_DOCKER=1 says a machine has no docker, and never in CI (CI=true).
 describe.skipIf(!dockerTestsEnabled())('bin/executor on the docker runtime', () => {
-  const executorToken = randomBytes(16).toString('hex');
-  const adminToken = randomBytes(16).toString('hex');
-  let coordinator: CoordinatorProcess;
+  let env: E2eEnvironment;
   let admin: AdminApi;
-  let drop: () => Promise<void>;
   let work: string;
   let firstCommit: string;
 
-  const executorEnv = (extra: Record<string, string> = {}) => ({
-    EXECUTOR_FRONTEND_URL: coordinator.url,
-    EXECUTOR_FRONTEND_PASSWORD: executorToken,
-    EXECUTOR_QUEUE_NAME: 'batches',
-    EXECUTOR_RUNTIME: 'docker',
-    EXECUTOR_JOB_NUM_CPUS: '1',
-    EXECUTOR_JOB_MEMORY: '256m',
-    TMPDIR: work,
-    ...extra,
-  });
+  const executorEnv = (extra: Record<string, string> = {}) => env.executorEnv({ EXECUTOR_JOB_NUM_CPUS: '1', EXECUTOR_JOB_MEMORY: '256m', ...extra });
   const view = async (id: number) => (await admin.job('batches', id)).json as JobView;
   const entry = (job: JobView, key: string) => {
     const found = job.executionLogs.find((e) => e.key === key);
@@ -55,19 +42,8 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the docker runtime', () 
 
   beforeAll(async () => {
     await ensureBusyboxImage();
-    const database = await createPostgresDatabase();
-    drop = database.drop;
-    work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'executors-docker-e2e-')));
-    coordinator = await spawnCoordinator({
-      COORDINATOR_DATABASE_URL: database.url,
-      COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
-      COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
-      COORDINATOR_ADMIN_TOKEN: adminToken,
-      // Longer than the executor's 5 s heartbeat, or running jobs would be reset under it.
-      COORDINATOR_STALLED_JOB_MAX_AGE: '8s',
-      COORDINATOR_RESETTER_INTERVAL: '1s',
-    });
-    admin = new AdminApi(coordinator.url, adminToken);
+    env = await startE2eEnvironment({ name: 'docker-e2e', runtime: 'docker' });
+    ({ admin, work } = env);
     const source = await createSourceRepository(path.join(work, 'source'), [
       { message: 'first', files: { 'keep/README.md': 'kept by the sparse checkout\n', 'skip/big.txt': 'left out by the sparse checkout\n', 'top.txt': 'first version\n' } },
       { message: 'second', files: { 'top.txt': 'second version\n' } },
@@ -76,9 +52,7 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the docker runtime', () 
     expect((await admin.post('/api/v1/repositories', { name: 'github.com/acme/docker-e2e', url: source.path })).status).toBe(201);
   }, 180_000);
   afterAll(async () => {
-    coordinator?.child.kill('SIGKILL');
-    await drop?.();
-    await fs.rm(work, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it.each([

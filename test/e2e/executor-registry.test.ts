@@ -5,17 +5,15 @@
 // pull fails the step with a line that names the source, and no credential reaches the stored log.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DockerAuthConfig } from '../../src/protocol/job.js';
 import { pullAuthFailureLine } from '../../src/executor/runtimes/docker/docker-runtime.js';
 import { AdminApi } from '../helpers/api-client.js';
-import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
 import { dockerTestsEnabled, ensureBusyboxImage } from '../helpers/docker.js';
+import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
 import { spawnExecutor } from '../helpers/executor-process.js';
 import { basicAuth, removeImage, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { createPostgresDatabase } from '../helpers/test-database.js';
 
 interface JobView {
   state: string;
@@ -30,14 +28,12 @@ type Credentials = 'right' | 'wrong' | undefined;
 const DOCKER_REFUSED = 'docker: Error response from daemon: unauthorized: authentication required';
 const DOCKER_NO_CREDENTIALS = /docker: Error response from daemon: Head "http:\/\/127\.0\.0\.1:\d+\/v2\/private\/busybox\/manifests\/[0-9a-f]+": no basic auth credentials/;
 
+// Skipped only where EXECUTORS_TEST_SKIP_DOCKER=1 says a machine has no docker, and never in CI (CI=true).
 describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image with registry credentials', () => {
-  const executorToken = randomBytes(16).toString('hex');
-  const adminToken = randomBytes(16).toString('hex');
   const wrongPassword = `wrong-${randomBytes(9).toString('hex')}`;
-  let coordinator: CoordinatorProcess;
+  let env: E2eEnvironment;
   let admin: AdminApi;
   let registry: TestRegistry;
-  let drop: () => Promise<void>;
   let work: string;
   let image: string;
 
@@ -61,18 +57,15 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
       ...(sources.job ? { dockerAuthConfig: authConfig(sources.job) } : {}),
       dockerSteps: [{ key: 'private', image, commands: ['echo ran in the private image'] }],
     });
-    const executor = spawnExecutor({
-      EXECUTOR_FRONTEND_URL: coordinator.url,
-      EXECUTOR_FRONTEND_PASSWORD: executorToken,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_RUNTIME: 'docker',
-      EXECUTOR_JOB_NUM_CPUS: '1',
-      EXECUTOR_JOB_MEMORY: '256m',
-      EXECUTOR_NUM_TOTAL_JOBS: '1',
-      TMPDIR: work,
-      HOME: await executorHome(sources.home),
-      ...(sources.env ? { EXECUTOR_DOCKER_AUTH_CONFIG: JSON.stringify(authConfig(sources.env)) } : {}),
-    });
+    const executor = spawnExecutor(
+      env.executorEnv({
+        EXECUTOR_JOB_NUM_CPUS: '1',
+        EXECUTOR_JOB_MEMORY: '256m',
+        EXECUTOR_NUM_TOTAL_JOBS: '1',
+        HOME: await executorHome(sources.home),
+        ...(sources.env ? { EXECUTOR_DOCKER_AUTH_CONFIG: JSON.stringify(authConfig(sources.env)) } : {}),
+      }),
+    );
     expect(await executor.exited, executor.log()).toBe(0);
     const job = (await admin.job('batches', id)).json as JobView;
     const step = job.executionLogs.find((e) => e.key === 'step.docker.private');
@@ -84,30 +77,17 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
     await ensureBusyboxImage();
     registry = await startRegistry();
     image = await registry.pushPrivateBusybox();
-    const database = await createPostgresDatabase();
-    drop = database.drop;
-    work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'executors-registry-e2e-')));
-    coordinator = await spawnCoordinator({
-      COORDINATOR_DATABASE_URL: database.url,
-      COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
-      COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
-      COORDINATOR_ADMIN_TOKEN: adminToken,
-      // Longer than the executor's 5 s heartbeat, or running jobs would be reset under it.
-      COORDINATOR_STALLED_JOB_MAX_AGE: '8s',
-      COORDINATOR_RESETTER_INTERVAL: '1s',
-    });
-    admin = new AdminApi(coordinator.url, adminToken);
+    env = await startE2eEnvironment({ name: 'registry-e2e', runtime: 'docker' });
+    ({ admin, work } = env);
   }, 180_000);
   // Every case pulls: an image left by an earlier case would run whatever the credentials.
   beforeEach(async () => {
     if (image) await removeImage(image);
   });
   afterAll(async () => {
-    coordinator?.child.kill('SIGKILL');
+    await env?.stop();
     if (image) await removeImage(image);
     await registry?.stop();
-    await drop?.();
-    if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
   it.each([
@@ -152,20 +132,13 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
     const user = await admin.post('/api/v1/users', { username: 'registry-user' });
     expect(user.status).toBe(201);
     const token = (await admin.post(`/api/v1/users/${user.json.id}/tokens`, { note: 'registry e2e' })).json.token as string;
-    const asUser = new AdminApi(coordinator.url, token);
+    const asUser = new AdminApi(env.coordinator.url, token);
     const secretValue = JSON.stringify(authConfig('right'));
     expect((await asUser.post(`/api/v1/users/${user.json.id}/secrets`, { key: 'DOCKER_AUTH_CONFIG', value: secretValue, scope: 'batches' })).status).toBe(201);
     const id = await asUser.enqueue('batches', { dockerSteps: [{ key: 'private', image, commands: ['echo ran in the private image'] }] });
-    const executor = spawnExecutor({
-      EXECUTOR_FRONTEND_URL: coordinator.url,
-      EXECUTOR_FRONTEND_PASSWORD: executorToken,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_RUNTIME: 'docker',
-      EXECUTOR_NUM_TOTAL_JOBS: '1',
-      TMPDIR: work,
-      HOME: await executorHome(undefined),
-      EXECUTOR_DOCKER_AUTH_CONFIG: JSON.stringify(authConfig('wrong')),
-    });
+    const executor = spawnExecutor(
+      env.executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1', HOME: await executorHome(undefined), EXECUTOR_DOCKER_AUTH_CONFIG: JSON.stringify(authConfig('wrong')) }),
+    );
     expect(await executor.exited, executor.log()).toBe(0);
     const job = (await admin.job('batches', id)).json as JobView;
     expect(job.state, JSON.stringify(job)).toBe('completed');

@@ -1,57 +1,34 @@
 // bin/executor against bin/coordinator, both real processes, on the shell runtime: a job end to end,
 // SIGTERM during a job (it finishes, nothing new is taken), kill -9 during a job (the coordinator resets
-// it and a second executor completes it).
+// it and a second executor completes it), shallow and sparse clones, a failing step, an executor secret.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminApi } from '../helpers/api-client.js';
-import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
+import type { AdminApi } from '../helpers/api-client.js';
+import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
 import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
-import { createPostgresDatabase } from '../helpers/test-database.js';
 
 const run = promisify(execFile);
 
 describe('bin/executor on the shell runtime', () => {
-  const executorToken = randomBytes(16).toString('hex');
-  const adminToken = randomBytes(16).toString('hex');
-  let coordinator: CoordinatorProcess;
+  let env: E2eEnvironment;
   let admin: AdminApi;
-  let drop: () => Promise<void>;
   let work: string;
   let commit: string;
   const marker = `executor-e2e-${randomBytes(4).toString('hex')}`;
   // A fractional sleep unique to this run, so the orphan the killed executor leaves can be found.
   const longSleep = `60.${Math.floor(Math.random() * 1e6)}`;
 
-  const executorEnv = (extra: Record<string, string> = {}) => ({
-    EXECUTOR_FRONTEND_URL: coordinator.url,
-    EXECUTOR_FRONTEND_PASSWORD: executorToken,
-    EXECUTOR_QUEUE_NAME: 'batches',
-    EXECUTOR_RUNTIME: 'shell',
-    TMPDIR: work,
-    ...extra,
-  });
+  const executorEnv = (extra: Record<string, string> = {}) => env.executorEnv(extra);
   const state = async (id: number) => (await admin.job('batches', id)).json as { state: string; numResets: number; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
 
   beforeAll(async () => {
-    const database = await createPostgresDatabase();
-    drop = database.drop;
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-e2e-'));
-    coordinator = await spawnCoordinator({
-      COORDINATOR_DATABASE_URL: database.url,
-      COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
-      COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
-      COORDINATOR_ADMIN_TOKEN: adminToken,
-      // Longer than the executor's 5 s heartbeat, or running jobs would be reset under it.
-      COORDINATOR_STALLED_JOB_MAX_AGE: '8s',
-      COORDINATOR_RESETTER_INTERVAL: '1s',
-    });
-    admin = new AdminApi(coordinator.url, adminToken);
+    env = await startE2eEnvironment({ name: 'shell-e2e', runtime: 'shell' });
+    ({ admin, work } = env);
     const source = await createSourceRepository(path.join(work, 'source'), [
       { message: 'first', files: { 'README.md': 'hello from the repository\n', 'docs/guide.md': 'the guide\n' } },
       { message: 'second', files: { 'README.md': 'a later version\n' } },
@@ -61,9 +38,7 @@ describe('bin/executor on the shell runtime', () => {
   });
   afterAll(async () => {
     await run('pkill', ['-f', `sleep ${longSleep}`]).catch(() => {});
-    coordinator?.child.kill('SIGKILL');
-    await drop?.();
-    await fs.rm(work, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it('clones the repository and runs two steps that see each other\'s files, then exits after EXECUTOR_NUM_TOTAL_JOBS', async () => {

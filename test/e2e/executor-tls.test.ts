@@ -3,27 +3,25 @@
 // with an error naming the TLS problem and the places; with the CA in one of them (SSL_CERT_DIR, as for
 // Go), a job clones its repository through the executor's git proxy and completes, all over HTTPS.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
+import type { CoordinatorProcess } from '../helpers/coordinator-process.js';
+import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
 import { spawnExecutor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
 import { createTestCa, type TestCa } from '../helpers/test-ca.js';
-import { createPostgresDatabase } from '../helpers/test-database.js';
 
 const run = promisify(execFile);
 
 describe('bin/executor and bin/coordinator over HTTPS with a private CA', () => {
-  const executorToken = randomBytes(16).toString('hex');
-  const adminToken = randomBytes(16).toString('hex');
+  let e2e: E2eEnvironment;
   let coordinator: CoordinatorProcess;
-  let drop: () => Promise<void>;
   let work: string;
+  let caDir: string;
   let ca: TestCa;
   let caPem: Buffer;
   let commit: string;
@@ -31,7 +29,7 @@ describe('bin/executor and bin/coordinator over HTTPS with a private CA', () => 
   /** An admin API call over HTTPS, trusting the test's CA. */
   const admin = (method: string, urlPath: string, body?: unknown) =>
     new Promise<{ status: number; json: any }>((resolve, reject) => { // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read fields freely
-      const req = https.request(new URL(urlPath, coordinator.url), { method, ca: caPem, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } }, (res) => {
+      const req = https.request(new URL(urlPath, coordinator.url), { method, ca: caPem, headers: { authorization: `Bearer ${e2e.adminToken}`, 'content-type': 'application/json' } }, (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
@@ -39,38 +37,26 @@ describe('bin/executor and bin/coordinator over HTTPS with a private CA', () => 
       req.on('error', reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });
-  const executorEnv = (extra: Record<string, string>) => ({
-    EXECUTOR_FRONTEND_URL: coordinator.url,
-    EXECUTOR_FRONTEND_PASSWORD: executorToken,
-    EXECUTOR_QUEUE_NAME: 'batches',
-    EXECUTOR_RUNTIME: 'shell',
-    TMPDIR: work,
-    ...extra,
-  });
+  const executorEnv = (extra: Record<string, string>) => e2e.executorEnv(extra);
 
   beforeAll(async () => {
-    work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'executors-tls-e2e-')));
-    ca = await createTestCa(path.join(work, 'ca'));
+    caDir = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-tls-ca-'));
+    ca = await createTestCa(caDir);
     caPem = await fs.readFile(ca.caCertFile);
-    const database = await createPostgresDatabase();
-    drop = database.drop;
-    coordinator = await spawnCoordinator({
-      COORDINATOR_DATABASE_URL: database.url,
-      COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
-      COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
-      COORDINATOR_ADMIN_TOKEN: adminToken,
-      COORDINATOR_TLS_CERT_FILE: ca.serverCertFile,
-      COORDINATOR_TLS_KEY_FILE: ca.serverKeyFile,
+    e2e = await startE2eEnvironment({
+      name: 'tls-e2e',
+      runtime: 'shell',
+      coordinatorEnv: { COORDINATOR_TLS_CERT_FILE: ca.serverCertFile, COORDINATOR_TLS_KEY_FILE: ca.serverKeyFile },
     });
+    ({ coordinator, work } = e2e);
     expect(coordinator.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const source = await createSourceRepository(path.join(work, 'source'), [{ message: 'first', files: { 'README.md': 'cloned over https\n' } }]);
     commit = source.commits[0]!;
     expect((await admin('POST', '/api/v1/repositories', { name: 'github.com/acme/tls', url: source.path })).status).toBe(201);
   });
   afterAll(async () => {
-    coordinator?.child.kill('SIGKILL');
-    await drop?.();
-    await fs.rm(work, { recursive: true, force: true });
+    await e2e?.stop();
+    if (caDir) await fs.rm(caDir, { recursive: true, force: true });
   });
 
   it('without the CA in any searched place, run and validate stop with the TLS problem and the places searched', async () => {

@@ -5,17 +5,16 @@
 // With EXECUTORS_SCREENSHOTS_DIR set, it also saves the screenshots shown in the README.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminApi } from '../helpers/api-client.js';
+import type { AdminApi } from '../helpers/api-client.js';
 import { launchBrowser, newPage, saveScreenshot } from '../helpers/browser.js';
-import { spawnCoordinator, type CoordinatorProcess } from '../helpers/coordinator-process.js';
+import type { CoordinatorProcess } from '../helpers/coordinator-process.js';
+import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
 import { spawnExecutor, waitFor, type ExecutorProcess } from '../helpers/executor-process.js';
-import { createPostgresDatabase } from '../helpers/test-database.js';
 
 const run = promisify(execFile);
 const SCREENSHOTS = process.env.EXECUTORS_SCREENSHOTS_DIR;
@@ -42,25 +41,15 @@ async function expectCount(locator: Locator, n: number, timeoutMs = 10_000): Pro
 }
 
 describe('the web UI in Chromium', () => {
-  const executorToken = randomBytes(16).toString('hex');
-  const adminToken = randomBytes(16).toString('hex');
   const password = 'ui-admin-password-1234';
+  let env: E2eEnvironment;
   let coordinator: CoordinatorProcess;
   let admin: AdminApi;
-  let database: { url: string; drop: () => Promise<void> };
-  let work: string;
   let browser: Browser;
   let page: Page;
   let executor: ExecutorProcess | undefined;
 
-  const executorEnv = (extra: Record<string, string> = {}) => ({
-    EXECUTOR_FRONTEND_URL: coordinator.url,
-    EXECUTOR_FRONTEND_PASSWORD: executorToken,
-    EXECUTOR_QUEUE_NAME: 'batches',
-    EXECUTOR_RUNTIME: 'shell',
-    TMPDIR: work,
-    ...extra,
-  });
+  const executorEnv = (extra: Record<string, string> = {}) => env.executorEnv(extra);
   /** An executor that runs one job and exits; its log in the failure when it does not. */
   const runOneJob = async () => {
     const one = spawnExecutor(executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }));
@@ -82,15 +71,8 @@ describe('the web UI in Chromium', () => {
   };
 
   beforeAll(async () => {
-    work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'executors-ui-e2e-')));
-    database = await createPostgresDatabase();
-    coordinator = await spawnCoordinator({
-      COORDINATOR_DATABASE_URL: database.url,
-      COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
-      COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
-      COORDINATOR_ADMIN_TOKEN: adminToken,
-    });
-    admin = new AdminApi(coordinator.url, adminToken);
+    env = await startE2eEnvironment({ name: 'ui-e2e', runtime: 'shell' });
+    ({ coordinator, admin } = env);
     expect((await admin.post('/api/v1/users', { username: 'ops', password, siteAdmin: true })).status).toBe(201);
     browser = await launchBrowser();
     page = await newPage(browser);
@@ -98,9 +80,7 @@ describe('the web UI in Chromium', () => {
   afterAll(async () => {
     executor?.child.kill('SIGKILL');
     await browser?.close();
-    coordinator?.child.kill('SIGKILL');
-    await database?.drop();
-    await fs.rm(work, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it('signs in with a password into an HTTP-only, SameSite=Strict session, and refuses a wrong one', async () => {
@@ -187,7 +167,7 @@ describe('the web UI in Chromium', () => {
   });
 
   it('pages big lists: 1,000 executors 50 at a time, a 10,000-line log as its last lines and pages of 1,000', async () => {
-    await run('psql', [database.url, '-qc', `INSERT INTO executors (hostname, queue_name, os, architecture, executor_version) SELECT 'bulk-' || g, 'batches', 'linux', 'amd64', '5.3.0' FROM generate_series(1, 1000) g`]);
+    await run('psql', [env.databaseUrl, '-qc', `INSERT INTO executors (hostname, queue_name, os, architecture, executor_version) SELECT 'bulk-' || g, 'batches', 'linux', 'amd64', '5.3.0' FROM generate_series(1, 1000) g`]);
     await page.goto(`${coordinator.url}/site-admin/executors`);
     await expectCount(page.locator('#executors tbody tr'), 50);
     await expectText(page.locator('.filters .muted'), /100\d executors/);
@@ -217,7 +197,7 @@ describe('the web UI in Chromium', () => {
     }
     await phone.close();
     await page.goto(`${coordinator.url}/site-admin/settings`);
-    await expectText(page.locator('#token-state'), `••••${executorToken.slice(-4)}`);
+    await expectText(page.locator('#token-state'), `••••${env.executorToken.slice(-4)}`);
     await shot('settings');
   });
 });

@@ -18,6 +18,7 @@ const run = promisify(execFile);
 const never = new AbortController().signal;
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
+// Skipped only where EXECUTORS_TEST_SKIP_DOCKER=1 says a machine has no docker, and never in CI (CI=true).
 describe.skipIf(!dockerTestsEnabled())('DockerRuntime on a real docker daemon', () => {
   let parent: string;
   let nextJobId = Math.floor(Math.random() * 1e6) * 100;
