@@ -59,7 +59,13 @@ export async function readForm(ctx: RequestContext, s: Pick<HttpServices, 'sessi
   const origin = ctx.req.headers.origin;
   if (origin !== undefined && origin !== 'null') {
     const host = ctx.req.headers.host;
-    if (!host || new URL(origin).host !== host) throw new HttpError(403, 'Cross-origin form submission refused.');
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = undefined;
+    }
+    if (!host || originHost !== host) throw new HttpError(403, 'Cross-origin form submission refused.');
   }
   const form = await readFormBody(ctx.req);
   const token = form.get('_csrf') ?? '';
