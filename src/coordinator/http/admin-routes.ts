@@ -131,8 +131,8 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
       if (!org) throw new HttpError(403, { error: `namespace: you are not a member of an organization named ${JSON.stringify(namespace.org)}` });
       orgId = org.id;
     }
-    const secretRefs = await planJobSecrets(s.secrets, { userId: user.id, orgId, queue, stepSecrets: dockerSteps.map((step) => step.secrets ?? []) });
-    const id = await s.jobs.enqueue(queue, spec, { secretRefs, creatorId: user.id });
+    const secrets = await planJobSecrets(s.secrets, { userId: user.id, orgId, queue, stepSecrets: dockerSteps.map((step) => step.secrets ?? []) });
+    const id = await s.jobs.enqueue(queue, spec, { secrets, creatorId: user.id });
     return { status: 201, body: { id } };
   });
 

@@ -34,26 +34,36 @@ function namespaceOf(refs: Pick<JobSecretRefs, 'userId' | 'orgId'>): SecretNames
 }
 
 /**
- * The refs of a new job, or null when it uses no secret. Every named key must exist in the job's
- * namespace (or globally): `secrets.missing` names those that do not. DOCKER_AUTH_CONFIG is used when
- * it exists, named or not, as the original does.
+ * What a new job stores of its secrets. `refs` when it named some (each must exist in the job's
+ * namespace or globally: `secrets.missing` names those that do not; DOCKER_AUTH_CONFIG goes with them
+ * when it exists). A job that named none gets `ifDockerAuthConfig`: the refs to store should a
+ * DOCKER_AUTH_CONFIG secret exist, which the enqueue statement itself checks (JobStore.enqueue), so
+ * the common job costs no extra round trip.
  */
+export type PlannedJobSecrets =
+  | { refs: JobSecretRefs }
+  | { refs: null; ifDockerAuthConfig: { refs: JobSecretRefs; scope: SecretScope; userId: number | null; orgId: number | null } };
+
 export async function planJobSecrets(
   store: SecretStore,
   input: { userId: number; orgId: number | null; queue: string; stepSecrets: string[][] },
-): Promise<JobSecretRefs | null> {
+): Promise<PlannedJobSecrets> {
   const scope = scopeForQueue(input.queue);
   const named = [...new Set(input.stepSecrets.flat())];
-  const ns = namespaceOf(input);
-  const found = await store.find(ns, scope, [...new Set([...named, DOCKER_AUTH_CONFIG_KEY])]);
+  const steps = input.stepSecrets.map((keys) => keys.filter((k) => k !== DOCKER_AUTH_CONFIG_KEY));
+  const refsWith = (dockerAuthConfig: boolean): JobSecretRefs => ({ userId: input.userId, orgId: input.orgId, scope, steps, dockerAuthConfig });
+  if (named.length === 0) {
+    // codeintel reads global secrets only (reference §7.5).
+    const [userId, orgId] = scope === 'codeintel' ? [null, null] : input.orgId !== null ? [null, input.orgId] : [input.userId, null];
+    return { refs: null, ifDockerAuthConfig: { refs: refsWith(true), scope, userId, orgId } };
+  }
+  const found = await store.find(namespaceOf(input), scope, [...new Set([...named, DOCKER_AUTH_CONFIG_KEY])]);
   const missing = named.filter((k) => !found.has(k));
   if (missing.length > 0) {
     const where = scope === 'codeintel' ? 'as global codeintel secrets' : `as ${scope} secrets in the job's namespace or globally`;
     throw new AppError('secrets.missing', `no executor secret named ${missing.join(', ')} ${where}`);
   }
-  const dockerAuthConfig = found.has(DOCKER_AUTH_CONFIG_KEY);
-  if (named.length === 0 && !dockerAuthConfig) return null;
-  return { userId: input.userId, orgId: input.orgId, scope, steps: input.stepSecrets.map((keys) => keys.filter((k) => k !== DOCKER_AUTH_CONFIG_KEY)), dockerAuthConfig };
+  return { refs: refsWith(found.has(DOCKER_AUTH_CONFIG_KEY)) };
 }
 
 /**

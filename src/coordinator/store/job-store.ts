@@ -3,7 +3,7 @@
 import type { JobSpec } from '../../protocol/job.js';
 import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
 import type { JobState } from '../queues/job-state.js';
-import type { JobSecretRefs } from '../secrets/job-secrets.js';
+import { DOCKER_AUTH_CONFIG_KEY, type JobSecretRefs, type PlannedJobSecrets } from '../secrets/job-secrets.js';
 import type { Database } from './database.js';
 
 /** NOTIFY channel whose payload is the name of a queue that just got a dequeueable job. */
@@ -101,13 +101,33 @@ export class JobStore {
   constructor(private readonly db: Database) {}
 
   /** Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). */
-  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date; secretRefs?: JobSecretRefs | null; creatorId?: number | null } = {}): Promise<number> {
+  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date; secrets?: PlannedJobSecrets; creatorId?: number | null } = {}): Promise<number> {
+    const planned = options.secrets;
+    const fallback = planned && planned.refs === null ? planned.ifDockerAuthConfig : undefined;
+    // A job that named no secret still gets DOCKER_AUTH_CONFIG when one exists for it: checked here, in
+    // the insert itself, rather than by a query of its own before it.
     const rows = await this.db.query<{ id: number }>(
       `WITH inserted AS (
-         INSERT INTO jobs (queue, spec, repository_name, process_after, secret_refs, creator_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, queue
+         INSERT INTO jobs (queue, spec, repository_name, process_after, secret_refs, creator_id)
+         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, CASE WHEN $7::text IS NOT NULL AND EXISTS (
+             SELECT 1 FROM executor_secrets WHERE key = '${DOCKER_AUTH_CONFIG_KEY}' AND scope = $7::text
+               AND ((namespace_user_id IS NULL AND namespace_org_id IS NULL) OR namespace_user_id = $8::bigint OR namespace_org_id = $9::bigint)
+           ) THEN $10::jsonb END), $6)
+         RETURNING id, queue
        )
        SELECT id, pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM inserted`,
-      [queue, spec, spec.repositoryName, options.processAfter ?? null, options.secretRefs ?? null, options.creatorId ?? null],
+      [
+        queue,
+        spec,
+        spec.repositoryName,
+        options.processAfter ?? null,
+        planned?.refs ?? null,
+        options.creatorId ?? null,
+        fallback?.scope ?? null,
+        fallback?.userId ?? null,
+        fallback?.orgId ?? null,
+        fallback?.refs ?? null,
+      ],
     );
     return rows[0]!.id;
   }
