@@ -22,6 +22,13 @@ export const INIT_ERROR_MARKER = 'EXECUTOR-INIT-ERROR';
 /** Kernel command-line parameters that `/init` reads: the command (base64 of a shell script) and the nonce. */
 export const CMDLINE_COMMAND = 'executor.cmd';
 export const CMDLINE_NONCE = 'executor.nonce';
+/**
+ * Set (`vda`, or `vda:ro` for a read-only disk), `/init` mounts that ext4 disk at /work and runs the command
+ * there, then unmounts it, so the host can read the image with debugfs (which replays no journal).
+ */
+export const CMDLINE_WORK = 'executor.work';
+/** Where `/init` mounts the disk named by {@link CMDLINE_WORK}. */
+export const GUEST_WORK_DIR = '/work';
 
 /**
  * The guest's `/init`. The markers carry the nonce the host put on the command line, so a line the kernel
@@ -38,8 +45,10 @@ exec </dev/null >/dev/console 2>&1
 
 cmd=''
 nonce=''
+work=''
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
+    ${CMDLINE_WORK}=*) work="\${arg#${CMDLINE_WORK}=}" ;;
     ${CMDLINE_COMMAND}=*) cmd="\${arg#${CMDLINE_COMMAND}=}" ;;
     ${CMDLINE_NONCE}=*) nonce="\${arg#${CMDLINE_NONCE}=}" ;;
   esac
@@ -66,9 +75,25 @@ done
 
 echo "$cmd" | base64 -d >/tmp/command.sh 2>/dev/null || fail "cannot decode ${CMDLINE_COMMAND}"
 cd /
+if [ -n "$work" ]; then
+  dev="\${work%%:*}"
+  mode=rw
+  [ "$dev" = "$work" ] || mode="\${work#*:}"
+  waited=0
+  while [ ! -b "/dev/$dev" ] && [ $waited -lt 100 ]; do sleep 0.05; waited=$((waited + 1)); done
+  [ -b "/dev/$dev" ] || fail "disk /dev/$dev did not appear"
+  mkdir -p ${GUEST_WORK_DIR}
+  mount -t ext4 -o "$mode" "/dev/$dev" ${GUEST_WORK_DIR} || fail "cannot mount /dev/$dev at ${GUEST_WORK_DIR}"
+  cd ${GUEST_WORK_DIR}
+fi
 echo "${READY_MARKER} $nonce"
 sh /tmp/command.sh </dev/null
 code=$?
+cd /
+if [ -n "$work" ]; then
+  sync
+  umount ${GUEST_WORK_DIR} 2>/dev/null || mount -o remount,ro ${GUEST_WORK_DIR} 2>/dev/null || echo "executor: ${GUEST_WORK_DIR} is busy; not cleanly unmounted"
+fi
 echo "${EXIT_MARKER} $nonce $code"
 sync
 poweroff -f

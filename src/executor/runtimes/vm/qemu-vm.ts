@@ -1,12 +1,12 @@
-// Boots one QEMU `microvm` guest (the cloud kernel and this project's initramfs; no network, no disks yet),
-// runs one shell command in it and returns its output and exit code, read off the serial console between
+// Boots one QEMU `microvm` guest (the cloud kernel and this project's initramfs, raw disks as virtio-blk,
+// no network), runs one shell command in it and returns its output and exit code, read off the serial console between
 // the markers `/init` prints. The caller picks the accelerator: KVM is never swapped for emulation (TCG)
 // behind its back. QEMU runs in its own process group and is stopped like a step (SIGTERM, grace, SIGKILL).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { AppError } from '../../../shared/errors.js';
 import type { GuestKernel } from './guest-kernel.js';
-import { CMDLINE_COMMAND, CMDLINE_NONCE, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
+import { CMDLINE_COMMAND, CMDLINE_NONCE, CMDLINE_WORK, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -33,6 +33,13 @@ export const TCG_KERNEL_ARGS = ['tsc_early_khz=2000000', 'lpj=4000000', 'tsc=rel
 /** x86 COMMAND_LINE_SIZE is 2048 bytes, the terminating NUL included. */
 const MAX_KERNEL_CMDLINE = 2047;
 
+export interface GuestDisk {
+  /** A raw image (e.g. from `createWorkspaceDisk`). */
+  path: string;
+  /** The guest can not write it (QEMU opens it read-only). */
+  readOnly?: boolean;
+}
+
 export interface GuestRunOptions {
   kernel: GuestKernel;
   /** From `ensureInitramfs`. */
@@ -40,6 +47,12 @@ export interface GuestRunOptions {
   accel: Accelerator;
   memoryMiB: number;
   cpus: number;
+  /**
+   * Attached as virtio-blk in this order, so the guest sees /dev/vda, /dev/vdb, … The first must hold an
+   * ext4 file system: `/init` mounts it at /work (read-only for a read-only disk), runs the command there
+   * and unmounts it before it reports the exit code. None: the command runs in `/` of the initramfs.
+   */
+  disks?: GuestDisk[];
   /** A shell script run by busybox `sh` in the guest; it travels base64-encoded on the kernel command line. */
   command: string;
   /** From QEMU's start to the ready marker; past it QEMU is killed and the call fails with `vm.boot_timeout`. */
@@ -71,7 +84,17 @@ export interface GuestRunResult {
 }
 
 /** QEMU's argv (without the binary) for one guest. Exported for diagnostics and tests. */
-export function qemuArgs(options: Pick<GuestRunOptions, 'kernel' | 'initramfsPath' | 'accel' | 'memoryMiB' | 'cpus' | 'name'>, append: string): string[] {
+export function qemuArgs(
+  options: Pick<GuestRunOptions, 'kernel' | 'initramfsPath' | 'accel' | 'memoryMiB' | 'cpus' | 'name' | 'disks'>,
+  append: string,
+): string[] {
+  const disks = (options.disks ?? []).flatMap((disk, i) => [
+    '-drive',
+    // QEMU's option syntax escapes a comma in a value by doubling it.
+    `file=${disk.path.replaceAll(',', ',,')},format=raw,if=none,id=d${i}${disk.readOnly ? ',readonly=on' : ''}`,
+    '-device',
+    `virtio-blk-device,drive=d${i}`,
+  ]);
   return [
     ...(options.name ? ['-name', options.name] : []),
     '-M',
@@ -97,6 +120,7 @@ export function qemuArgs(options: Pick<GuestRunOptions, 'kernel' | 'initramfsPat
     options.initramfsPath,
     '-append',
     append,
+    ...disks,
   ];
 }
 
@@ -113,7 +137,9 @@ export function runInGuest(options: GuestRunOptions): Promise<GuestRunResult> {
   const powerOffGraceMs = options.powerOffGraceMs ?? 2_000;
   const nonce = crypto.randomBytes(8).toString('hex');
   const kernelArgs = [...BASE_KERNEL_ARGS, ...(options.accel === 'tcg' ? TCG_KERNEL_ARGS : [])];
-  const append = [...kernelArgs, `${CMDLINE_NONCE}=${nonce}`, `${CMDLINE_COMMAND}=${Buffer.from(options.command).toString('base64')}`].join(' ');
+  const firstDisk = options.disks?.[0];
+  const workArgs = firstDisk ? [`${CMDLINE_WORK}=vda${firstDisk.readOnly ? ':ro' : ''}`] : [];
+  const append = [...kernelArgs, ...workArgs, `${CMDLINE_NONCE}=${nonce}`, `${CMDLINE_COMMAND}=${Buffer.from(options.command).toString('base64')}`].join(' ');
   if (append.length > MAX_KERNEL_CMDLINE) {
     return Promise.reject(
       new AppError('vm.command_too_long', `the guest command is ${options.command.length} bytes; it must fit base64-encoded on the kernel command line (${MAX_KERNEL_CMDLINE} bytes)`),
