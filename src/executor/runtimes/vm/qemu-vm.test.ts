@@ -11,6 +11,7 @@ import { findGuestKernel, GUEST_MODULES, type GuestKernel } from './guest-kernel
 import { ensureInitramfs } from './initramfs.js';
 import { kvmWorks } from './kvm-probe.js';
 import { runInGuest, type GuestRunOptions } from './qemu-vm.js';
+import { tcgGuest } from '../../../../test/helpers/tcg-guest.js';
 
 const run = promisify(execFile);
 
@@ -29,18 +30,7 @@ describe('QEMU microvm guest (TCG)', () => {
   let cacheDir: string;
   let kernel: GuestKernel;
   let initramfsPath: string;
-  const guest = (extra: Partial<GuestRunOptions>): GuestRunOptions => ({
-    kernel,
-    initramfsPath,
-    accel: 'tcg',
-    memoryMiB: 256,
-    cpus: 1,
-    command: 'true',
-    // Boot to ready is 2–4 s under TCG; 2 busy cores shared with the rest of the suite may slow it a lot.
-    bootTimeoutMs: 30_000,
-    signal: new AbortController().signal,
-    ...extra,
-  });
+  const guest = (extra: Partial<GuestRunOptions>): GuestRunOptions => tcgGuest(kernel, initramfsPath, extra);
 
   beforeAll(async () => {
     cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vm-initramfs-'));

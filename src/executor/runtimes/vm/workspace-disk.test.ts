@@ -11,6 +11,7 @@ import { findGuestKernel, type GuestKernel } from './guest-kernel.js';
 import { ensureInitramfs } from './initramfs.js';
 import { qemuArgs, runInGuest, type GuestRunOptions } from './qemu-vm.js';
 import { createWorkspaceDisk, readFileFromDisk, removeDisk } from './workspace-disk.js';
+import { tcgGuest } from '../../../../test/helpers/tcg-guest.js';
 
 const run = promisify(execFile);
 const DISK_BYTES = 256 * 1024 * 1024;
@@ -21,17 +22,7 @@ describe('workspace disk (e2fsprogs, QEMU microvm under TCG)', () => {
   let initramfsPath: string;
   let fromDir: string;
   let imagePath: string;
-  const guest = (extra: Partial<GuestRunOptions>): GuestRunOptions => ({
-    kernel,
-    initramfsPath,
-    accel: 'tcg',
-    memoryMiB: 256,
-    cpus: 1,
-    command: 'true',
-    bootTimeoutMs: 30_000,
-    signal: new AbortController().signal,
-    ...extra,
-  });
+  const guest = (extra: Partial<GuestRunOptions>): GuestRunOptions => tcgGuest(kernel, initramfsPath, extra);
 
   beforeAll(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'vm-disk-'));
