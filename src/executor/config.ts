@@ -71,6 +71,13 @@ export interface ExecutorConfig {
   vmStartupScriptPath: string | undefined;
   /** Let the `vm` runtime fall back to software emulation (TCG) when KVM does not work. EXECUTOR_VM_ALLOW_EMULATION, default false. */
   vmAllowEmulation: boolean;
+  /**
+   * Where the `vm` runtime keeps its guest initramfs and the step images converted to disks.
+   * EXECUTOR_VM_CACHE_DIR (absolute), default `$XDG_CACHE_HOME/executors/vm` or `~/.cache/executors/vm`.
+   */
+  vmCacheDir: string;
+  /** Bound on the converted step images' disk use, least recently used out. EXECUTOR_VM_IMAGE_CACHE_SIZE, default 20G. */
+  vmImageCacheBytes: number;
   /** Keep job workspaces after the job, for debugging. EXECUTOR_KEEP_WORKSPACES, default false. */
   keepWorkspaces: boolean;
   /** The workspace parent as the docker host sees it (Docker-in-Docker). EXECUTOR_DOCKER_HOST_MOUNT_PATH, default none. */
@@ -314,6 +321,19 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     problems.push(`EXECUTOR_FIRECRACKER_DISK_SPACE=${q(vmDiskSpaceText)}: ${(err as Error).message}`);
   }
 
+  const vmImageCacheText = get('EXECUTOR_VM_IMAGE_CACHE_SIZE') ?? '20G';
+  let vmImageCacheBytes = 20e9;
+  try {
+    vmImageCacheBytes = parseByteSize(vmImageCacheText);
+    if (vmImageCacheBytes === 0) throw new Error('must be positive');
+  } catch (err) {
+    problems.push(`EXECUTOR_VM_IMAGE_CACHE_SIZE=${q(vmImageCacheText)}: ${(err as Error).message}`);
+  }
+  const xdgCache = get('XDG_CACHE_HOME');
+  const vmCacheDir =
+    absolutePath('EXECUTOR_VM_CACHE_DIR') ??
+    path.join(xdgCache !== undefined && path.isAbsolute(xdgCache) ? xdgCache : path.join(get('HOME') ?? os.homedir(), '.cache'), 'executors', 'vm');
+
   const vmPrefix = get('EXECUTOR_VM_PREFIX') ?? 'executor';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(vmPrefix)) {
     problems.push(`EXECUTOR_VM_PREFIX=${q(vmPrefix)}: expected letters, digits, _ . and - (at most 63), starting with a letter or digit`);
@@ -370,6 +390,8 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     vmPrefix,
     vmStartupScriptPath: absolutePath('EXECUTOR_VM_STARTUP_SCRIPT_PATH'),
     vmAllowEmulation,
+    vmCacheDir,
+    vmImageCacheBytes,
     keepWorkspaces,
     dockerHostMountPath: absolutePath('EXECUTOR_DOCKER_HOST_MOUNT_PATH'),
     maximumRuntimePerJobMs: duration('EXECUTOR_MAXIMUM_RUNTIME_PER_JOB', '30m'),

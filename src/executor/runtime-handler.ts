@@ -1,5 +1,6 @@
-// Picks the runtime that EXECUTOR_RUNTIME names and wraps it in the job runner. `vm` and `kubernetes`
-// are not built yet: they refuse with a message that says so instead of falling back silently.
+// Picks the runtime that EXECUTOR_RUNTIME names and wraps it in the job runner. `kubernetes` is not
+// built yet: it refuses with a message that says so instead of falling back silently.
+import path from 'node:path';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { CoordinatorClient } from './client/coordinator-client.js';
@@ -8,6 +9,9 @@ import { dockerCliEnv } from './runtimes/docker/docker-cli.js';
 import { DockerRuntime, dockerHostCpuLimit } from './runtimes/docker/docker-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { ShellRuntime } from './runtimes/shell/shell-runtime.js';
+import { resolveGuestPlatform } from './runtimes/vm/guest-platform.js';
+import { StepImageCache } from './runtimes/vm/step-image-cache.js';
+import { VmRuntime } from './runtimes/vm/vm-runtime.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { JobRunner } from './worker/job-runner.js';
 
@@ -22,15 +26,30 @@ export async function createRuntime(config: ExecutorConfig, logger: Logger): Pro
     case 'docker':
       runtime = new DockerRuntime({ config, numCpus: await dockerHostCpuLimit(config.jobNumCpus, dockerCliEnv(), logger) });
       break;
+    case 'vm': {
+      const platform = await resolveGuestPlatform({ cacheDir: config.vmCacheDir, allowEmulation: config.vmAllowEmulation });
+      if (platform.accel === 'tcg') logger.warn('vm runtime: KVM does not work here; VMs run under software emulation (EXECUTOR_VM_ALLOW_EMULATION=true), many times slower');
+      const images = new StepImageCache({ dir: path.join(config.vmCacheDir, 'images'), maxBytes: config.vmImageCacheBytes, logger });
+      runtime = new VmRuntime({ config, platform, images });
+      break;
+    }
     default:
       throw new AppError(
         'executor.runtime_unavailable',
-        `the ${config.runtime} runtime is not implemented yet in this build; set EXECUTOR_RUNTIME=docker (steps in containers) or EXECUTOR_RUNTIME=shell (host processes, no isolation)`,
+        `the ${config.runtime} runtime is not implemented yet in this build; set EXECUTOR_RUNTIME=vm (a micro-VM per job), docker (steps in containers) or shell (host processes, no isolation)`,
       );
   }
   if (runtime.removeLeftovers) {
-    const removed = await runtime.removeLeftovers(logger);
+    const removeLeftovers = runtime.removeLeftovers.bind(runtime);
+    const removed = await removeLeftovers(logger);
     logger.info(`removed leftovers of earlier executor processes (${runtime.name} runtime)`, { count: removed });
+    // The janitor again every EXECUTOR_CLEANUP_TASK_INTERVAL (reference §6.1); it never keeps the process alive.
+    let sweeping = false;
+    setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      void removeLeftovers(logger).finally(() => (sweeping = false));
+    }, config.cleanupTaskIntervalMs).unref();
   }
   return runtime;
 }

@@ -22,6 +22,14 @@ export interface StepSpec {
   readonly env: readonly string[];
 }
 
+/** A log entry of the job that a runtime writes itself (e.g. `setup.vm.start`, `teardown.vm`). */
+export interface RuntimeLogEntry {
+  write(stream: OutputStream, chunk: Buffer | string): void;
+  /** Sets the exit code and duration; once. */
+  finalize(exitCode: number): void;
+  readonly finalized: boolean;
+}
+
 /** What `Runtime.setup` gets. */
 export interface RuntimeSetupContext {
   job: DequeuedJob;
@@ -29,6 +37,8 @@ export interface RuntimeSetupContext {
   logger: Logger;
   /** The job's signal: aborting it stops setup (rejecting with `signal.reason`). */
   signal: AbortSignal;
+  /** Opens a log entry of the job, shown in order with the others; usable until teardown ends. */
+  openLogEntry(key: string, command: string[]): RuntimeLogEntry;
 }
 
 /** Receives a step's output as it comes, chunk by chunk, split anywhere. */
@@ -44,6 +54,13 @@ export interface RuntimeJob {
    * rejects when the step cannot be started (e.g. its `dir` escapes the workspace).
    */
   runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<{ exitCode: number }>;
+  /**
+   * A file of the workspace as the steps left it, `relativePath` inside the workspace: so that jobs that
+   * produce an index or a diff can hand it over. Call it after the last step and before teardown (the
+   * vm runtime powers the VM off to read its workspace disk). Runtimes whose workspace is the host
+   * directory itself do not need it.
+   */
+  readWorkspaceFile?(relativePath: string): Promise<Buffer>;
   /** Removes what setup created. Always called, also after an abort; never throws (reference §4.13). */
   teardown(): Promise<void>;
 }

@@ -82,7 +82,7 @@ export class JobRunner implements JobHandler {
         },
       });
       const steps = stepSpecsFor(job, workspace, runtime.name);
-      runtimeJob = await runtime.setup({ job, workspace, logger, signal });
+      runtimeJob = await runtime.setup({ job, workspace, logger, signal, openLogEntry: (key, command) => logs.entry(key, command) });
       for (const step of steps) {
         signal.throwIfAborted();
         const entry = logs.entry(step.key, runtimeJob.commandFor(step));

@@ -67,7 +67,7 @@ export async function removeLeftoverWorkspaces(parentDir: string, logger: Logger
 }
 
 /** The marker of `dir`, or undefined when it is missing, a symlink, or not a marker. */
-async function readOwnerMarker(dir: string): Promise<WorkspaceOwner | undefined> {
+export async function readOwnerMarker(dir: string): Promise<WorkspaceOwner | undefined> {
   let text: string;
   try {
     const handle = await fs.open(path.join(dir, OWNER_MARKER_FILE), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);

@@ -13,6 +13,7 @@ import type { DequeuedJob } from '../../client/coordinator-client.js';
 import type { StepSpec } from '../runtime.js';
 import { CONTAINER_LABEL } from './container-labels.js';
 import { DockerRuntime, dockerHostCpuLimit, type DockerRuntimeConfig } from './docker-runtime.js';
+import { recordingLogEntries } from '../../../../test/helpers/runtime-log.js';
 
 const run = promisify(execFile);
 const never = new AbortController().signal;
@@ -42,7 +43,7 @@ describe.skipIf(!dockerTestsEnabled())('DockerRuntime on a real docker daemon', 
     for (const [name, content] of Object.entries(scripts)) await fs.writeFile(path.join(ws, '.sourcegraph-executor', name), content, { mode: 0o755 });
     const runtime = new DockerRuntime({ config: config(options.config) });
     const job = { id, queue: 'batches', ...options.job } as DequeuedJob;
-    const runtimeJob = await runtime.setup({ job, workspace: { path: ws, scriptPaths: [], remove: () => Promise.resolve() }, logger: silentLogger, signal: never });
+    const runtimeJob = await runtime.setup({ job, workspace: { path: ws, scriptPaths: [], remove: () => Promise.resolve() }, logger: silentLogger, signal: never, openLogEntry: recordingLogEntries().openLogEntry });
     return { id, ws, runtime, runtimeJob };
   };
   const step = (script: string, extra: Partial<StepSpec> = {}): StepSpec => ({
@@ -185,6 +186,7 @@ describe.skipIf(!dockerTestsEnabled())('DockerRuntime on a real docker daemon', 
       workspace: { path: parent, scriptPaths: [], remove: () => Promise.resolve() },
       logger: silentLogger,
       signal: never,
+      openLogEntry: recordingLogEntries().openLogEntry,
     });
     expect(lowered.commandFor(step('s.sh'))).toEqual(expect.arrayContaining(['--cpus', String(hostCpus)]));
   });

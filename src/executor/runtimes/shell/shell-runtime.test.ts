@@ -8,6 +8,7 @@ import { silentLogger } from '../../../shared/logger.js';
 import type { DequeuedJob } from '../../client/coordinator-client.js';
 import type { RuntimeJob, StepSpec } from '../runtime.js';
 import { ShellRuntime, shellStepEnv } from './shell-runtime.js';
+import { recordingLogEntries } from '../../../../test/helpers/runtime-log.js';
 
 const never = new AbortController().signal;
 
@@ -23,6 +24,7 @@ describe('ShellRuntime', () => {
       workspace,
       logger: silentLogger,
       signal: never,
+      openLogEntry: recordingLogEntries().openLogEntry,
     });
   });
   afterEach(() => fs.rm(ws, { recursive: true, force: true }));

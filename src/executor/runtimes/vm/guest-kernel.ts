@@ -1,6 +1,7 @@
 // Finds the guest kernel of the vm runtime: Debian's cloud kernel (`linux-image-cloud-amd64`), installed on
 // the host, and the virtio modules a bare initramfs must load to see the micro-VM's virtio-mmio disks (the
-// cloud kernel builds virtio, virtio_ring, virtio_mmio and virtio_blk as modules; ext4 is built in).
+// cloud kernel builds virtio, virtio_ring, virtio_mmio, virtio_blk, virtio_console and overlay as modules;
+// ext4 is built in).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../../shared/errors.js';
@@ -17,6 +18,10 @@ export const GUEST_MODULES = [
   'kernel/drivers/virtio/virtio',
   'kernel/drivers/virtio/virtio_mmio',
   'kernel/drivers/block/virtio_blk',
+  // The agent's control and output channels (virtio-serial ports).
+  'kernel/drivers/char/virtio_console',
+  // A step's writable layer over its read-only image.
+  'kernel/fs/overlayfs/overlay',
 ] as const;
 
 export interface GuestModule {

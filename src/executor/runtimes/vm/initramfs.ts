@@ -31,6 +31,105 @@ export const CMDLINE_WORK = 'executor.work';
 export const GUEST_WORK_DIR = '/work';
 
 /**
+ * Set (`executor.agent=1`), `/init` does not run one command: it mounts the job's disks and serves the
+ * host over virtio-serial ports until told to power off (see {@link AGENT_SCRIPT}).
+ */
+export const CMDLINE_AGENT = 'executor.agent';
+/** The virtio-serial port names of an agent guest: requests and replies, and the current step's output. */
+export const AGENT_PORTS = { control: 'executor.control', stdout: 'executor.stdout', stderr: 'executor.stderr' } as const;
+/** Where an agent guest mounts its scratch disk (the steps' writable layers) and the step images. */
+export const GUEST_SCRATCH_DIR = '/scratch';
+export const GUEST_IMAGES_DIR = '/images';
+/** Number of disks an agent guest waits for before it reports ready (`executor.disks=<n>`). */
+export const CMDLINE_DISKS = 'executor.disks';
+/**
+ * The virtio-blk serial numbers (at most 20 characters) the agent finds its disks by: device names
+ * (vda, vdb, …) follow probe order, which is not guaranteed to be the command line's. Image `i` is
+ * mounted read-only at `/images/<i>`.
+ */
+export const DISK_SERIAL_PREFIX = 'executor-';
+export const DISK_SERIALS = { workspace: 'executor-work', scratch: 'executor-scratch', imagePrefix: 'executor-image-' } as const;
+
+/**
+ * The agent's loop, run by `/init` as PID 1 in an agent guest. Its protocol, one line per message on the
+ * control port:
+ * - guest → host `READY <nonce>` once the disks are mounted and ports open;
+ * - host → guest `RUN <id> <token> <base64 of a shell script>`: the script runs with stdout and stderr on
+ *   the two output ports; when it ends the guest writes `<token>` between NUL bytes to both output ports (so the host knows
+ *   it has all of the step's output: the ports are separate queues) and `EXIT <id> <code>` on control;
+ * - host → guest `POWEROFF`: unmount (so the host can read the workspace disk), `BYE`, power off.
+ * The guest is the sandbox, not a trusted party: a step runs as root in it and could write anything on
+ * these ports; the host treats what arrives as untrusted (bounded lines, strict parsing).
+ */
+export const AGENT_SCRIPT = `
+cd /
+port() {
+  for p in /sys/class/virtio-ports/*; do
+    [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && { echo "/dev/\${p##*/}"; return 0; }
+  done
+  return 1
+}
+disk() {
+  for b in /sys/block/vd*; do
+    [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/\${b##*/}"; return 0; }
+  done
+  return 1
+}
+# sysfs serial files have no trailing newline: read each one on its own.
+serials() {
+  for b in /sys/block/vd*; do [ -e "$b/serial" ] && echo "$(cat "$b/serial")"; done
+}
+waited=0
+until ctl=$(port ${AGENT_PORTS.control}) && out=$(port ${AGENT_PORTS.stdout}) && err=$(port ${AGENT_PORTS.stderr}) \\
+  && [ -c "$ctl" ] && [ -c "$out" ] && [ -c "$err" ] && [ "$(serials | grep -c '^${DISK_SERIAL_PREFIX}')" -ge "$disks" ]; do
+  [ $waited -lt 200 ] || fail "the VM's devices did not appear: expected 3 virtio-serial ports and $disks disks, found ports: $(for p in /sys/class/virtio-ports/*; do echo "$(cat "$p/name" 2>/dev/null)"; done | tr '\\n' ' ') disks: $(serials | tr '\\n' ' ')"
+  sleep 0.02; waited=$((waited + 1))
+done
+mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
+mount -t ext4 "$(disk ${DISK_SERIALS.workspace})" ${GUEST_WORK_DIR} || fail "cannot mount the workspace disk at ${GUEST_WORK_DIR}"
+mount -t ext4 "$(disk ${DISK_SERIALS.scratch})" ${GUEST_SCRATCH_DIR} || fail "cannot mount the scratch disk at ${GUEST_SCRATCH_DIR}"
+for b in /sys/block/vd*; do
+  s="$(cat "$b/serial" 2>/dev/null)"
+  case "$s" in
+    ${DISK_SERIALS.imagePrefix}*)
+      mkdir -p "${GUEST_IMAGES_DIR}/\${s#${DISK_SERIALS.imagePrefix}}"
+      mount -t ext4 -o ro,noload "/dev/\${b##*/}" "${GUEST_IMAGES_DIR}/\${s#${DISK_SERIALS.imagePrefix}}" || fail "cannot mount step image disk $s"
+      ;;
+  esac
+done
+# Steps run with oom_score_adj 0 (their launcher resets it); the agent is the last the OOM killer picks.
+echo -1000 >/proc/self/oom_score_adj
+exec 3<>"$ctl" 4>"$out" 5>"$err"
+echo "${READY_MARKER} $nonce" >&3
+while read -r verb id token payload <&3; do
+  case "$verb" in
+    RUN)
+      if echo "$payload" | base64 -d >/tmp/step.sh 2>/dev/null; then
+        sh /tmp/step.sh </dev/null >&4 2>&5 3<&- 4>&- 5>&-
+        code=$?
+      else
+        echo "executor: the step's launcher did not decode" >&5
+        code=255
+      fi
+      rm -f /tmp/step.sh
+      printf '\\000%s\\000' "$token" >&4
+      printf '\\000%s\\000' "$token" >&5
+      echo "EXIT $id $code" >&3
+      ;;
+    POWEROFF)
+      sync
+      for m in $(grep -o " ${GUEST_IMAGES_DIR}/[^ ]*" /proc/mounts) ${GUEST_SCRATCH_DIR} ${GUEST_WORK_DIR}; do umount "$m" 2>/dev/null; done
+      grep -q " ${GUEST_WORK_DIR} " /proc/mounts && echo "executor: ${GUEST_WORK_DIR} is busy; not cleanly unmounted"
+      echo BYE >&3
+      sync
+      poweroff -f
+      ;;
+  esac
+done
+poweroff -f
+`;
+
+/**
  * The guest's `/init`. The markers carry the nonce the host put on the command line, so a line the kernel
  * or a `cat` happens to print is not taken for one. The exit marker may follow output that has no final
  * newline on the same line; the host splits it off. Modules load in passes until all did (a bare
@@ -46,11 +145,15 @@ exec </dev/null >/dev/console 2>&1
 cmd=''
 nonce=''
 work=''
+agent=''
+disks=0
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     ${CMDLINE_WORK}=*) work="\${arg#${CMDLINE_WORK}=}" ;;
     ${CMDLINE_COMMAND}=*) cmd="\${arg#${CMDLINE_COMMAND}=}" ;;
     ${CMDLINE_NONCE}=*) nonce="\${arg#${CMDLINE_NONCE}=}" ;;
+    ${CMDLINE_AGENT}=*) agent="\${arg#${CMDLINE_AGENT}=}" ;;
+    ${CMDLINE_DISKS}=*) disks="\${arg#${CMDLINE_DISKS}=}" ;;
   esac
 done
 
@@ -73,7 +176,9 @@ while [ -n "$pending" ] && [ $pass -lt 50 ]; do
 done
 [ -z "$pending" ] || fail "kernel modules did not load:$pending"
 
-echo "$cmd" | base64 -d >/tmp/command.sh 2>/dev/null || fail "cannot decode ${CMDLINE_COMMAND}"
+if [ -z "$agent" ]; then
+  echo "$cmd" | base64 -d >/tmp/command.sh 2>/dev/null || fail "cannot decode ${CMDLINE_COMMAND}"
+fi
 cd /
 if [ -n "$work" ]; then
   dev="\${work%%:*}"
@@ -85,6 +190,9 @@ if [ -n "$work" ]; then
   mkdir -p ${GUEST_WORK_DIR}
   mount -t ext4 -o "$mode" "/dev/$dev" ${GUEST_WORK_DIR} || fail "cannot mount /dev/$dev at ${GUEST_WORK_DIR}"
   cd ${GUEST_WORK_DIR}
+fi
+if [ -n "$agent" ]; then
+${AGENT_SCRIPT}
 fi
 echo "${READY_MARKER} $nonce"
 sh /tmp/command.sh </dev/null
@@ -134,6 +242,9 @@ export async function ensureInitramfs(options: EnsureInitramfsOptions): Promise<
 
   const archive = new NewcArchive();
   for (const dir of ['bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'lib', 'lib/modules']) archive.directory(dir);
+  // busybox `poweroff`/`mount` read these when present; /etc/mtab as in any Linux root.
+  archive.directory('etc');
+  archive.symlink('etc/mtab', '/proc/mounts');
   archive.characterDevice('dev/console', 5, 1);
   archive.file('bin/busybox', busybox, 0o755);
   for (const applet of await busyboxApplets(busyboxPath)) {
