@@ -13,3 +13,14 @@ export function parseByteSize(input: string): number {
   if (!m || unit === undefined) throw new Error(`invalid size ${JSON.stringify(input)}: expected a number with an optional unit such as 512M, 12G, 20GB or 1GiB`);
   return Math.round(Number(m[1]) * unit);
 }
+
+/**
+ * A memory size as docker's `--memory` reads it (go-units RAMInBytes): k, m, g, t with or without `b` and
+ * the `i` forms are all powers of 1024, so `256m` is 256 MiB for the vm runtime as for docker's.
+ */
+export function parseMemorySize(input: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b?)\s*$/i.exec(input);
+  if (!m) throw new Error(`invalid memory size ${JSON.stringify(input)}: expected a number with an optional unit such as 512m, 12G or 1GiB`);
+  const power = ['', 'k', 'm', 'g', 't'].indexOf(m[2]!.toLowerCase());
+  return Math.round(Number(m[1]) * 1024 ** power);
+}

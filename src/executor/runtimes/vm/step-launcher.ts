@@ -50,7 +50,10 @@ export interface StepLauncherOptions {
   hostname: string;
 }
 
-/** The step's working directory and script inside its root, as the docker runtime has them. */
+/**
+ * The step's working directory and script inside its root, as the docker runtime has them. Like
+ * `docker run -w`, the working directory is created when the workspace does not have it.
+ */
 export function stepPaths(step: Pick<StepSpec, 'dir' | 'scriptPath'>): { workingDir: string; script: string } {
   const workingDir = containerWorkingDir(step.dir);
   if (workingDir === undefined) throw new AppError('workspace.path_outside', `step dir: ${JSON.stringify(step.dir)} leaves the workspace`);
@@ -83,7 +86,7 @@ export function stepLauncherScript(options: StepLauncherOptions): string {
     // The agent is exempt from the OOM killer; the step is not.
     'echo 0 >/proc/self/oom_score_adj',
     'set +e',
-    `exec env -i ${env.map(shellQuote).join(' ')} chroot ${root} /bin/sh -c 'cd "$1" && exec /bin/sh "$2"' sh ${shellQuote(workingDir)} ${shellQuote(script)}`,
+    `exec env -i ${env.map(shellQuote).join(' ')} chroot ${root} /bin/sh -c 'mkdir -p "$1" && cd "$1" && exec /bin/sh "$2"' sh ${shellQuote(workingDir)} ${shellQuote(script)}`,
   ].join('\n');
   return [
     `if ! [ -d ${lower}/bin ] && ! [ -L ${lower}/bin ]; then echo "executor: the step's image has no /bin" >&2; exit 126; fi`,

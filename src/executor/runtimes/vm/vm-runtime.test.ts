@@ -57,7 +57,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
     name: 'vm-test-executor',
     vmPrefix: 'executor-test',
     jobNumCpus: 1,
-    jobMemoryBytes: 256 * 1024 * 1024,
+    jobMemoryText: '256m',
     vmDiskSpaceBytes: 1024 ** 3,
     workspaceParentDir: parent,
     dockerAuthConfig: undefined,
@@ -154,7 +154,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
       // A string doubled until it is 1 GiB: the guest's 192 MiB run out around 128 MiB.
       ["awk 'BEGIN { s = \"x\"; for (i = 0; i < 30; i++) s = s s; print \"allocated\", length(s) }'\n", 'echo still-alive\n'],
       [BUSYBOX_IMAGE, BUSYBOX_IMAGE],
-      { config: { jobMemoryBytes: 192 * 1024 * 1024 } },
+      { config: { jobMemoryText: '192m' } },
     );
     try {
       const oom = collect();

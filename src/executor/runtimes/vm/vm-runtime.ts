@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { parseMemorySize } from '../../../shared/byte-size.js';
 import { AppError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ExecutorConfig } from '../../config.js';
@@ -28,7 +29,7 @@ const POWER_OFF_TIMEOUT_MS = { kvm: 5_000, tcg: 15_000 } as const;
 
 export type VmRuntimeConfig = Pick<
   ExecutorConfig,
-  'name' | 'vmPrefix' | 'jobNumCpus' | 'jobMemoryBytes' | 'vmDiskSpaceBytes' | 'workspaceParentDir' | 'dockerAuthConfig' | 'vmStartupScriptPath' | 'keepWorkspaces'
+  'name' | 'vmPrefix' | 'jobNumCpus' | 'jobMemoryText' | 'vmDiskSpaceBytes' | 'workspaceParentDir' | 'dockerAuthConfig' | 'vmStartupScriptPath' | 'keepWorkspaces'
 >;
 
 export interface VmRuntimeOptions {
@@ -66,7 +67,9 @@ export class VmRuntime implements Runtime {
       await fs.chmod(runDir, 0o700);
       // Before the disks: a marker-less directory is left alone by every janitor.
       await writeOwnerMarker(runDir, this.owner);
-      const vm = await this.startVm(ctx, vmName, runDir, [...leases.values()]);
+      // One disk per distinct image: two references to the same digest share it.
+      const disks = [...new Set([...leases.values()].map((l) => l.diskPath))];
+      const vm = await this.startVm(ctx, vmName, runDir, disks);
       const job = new VmRuntimeJob({ vm, vmName, runDir, leases, logEntry: ctx.openLogEntry, logger: ctx.logger, platform, keep: config.keepWorkspaces, release: () => this.activeRunDirs.delete(runDir!) });
       if (config.vmStartupScriptPath) await job.runStartupScript(config.vmStartupScriptPath, ctx.signal);
       return job;
@@ -102,7 +105,7 @@ export class VmRuntime implements Runtime {
   }
 
   /** `setup.vm.start`: the disks, then QEMU until the guest's agent is ready. */
-  private async startVm(ctx: RuntimeSetupContext, vmName: string, runDir: string, images: StepImageLease[]): Promise<AgentVm> {
+  private async startVm(ctx: RuntimeSetupContext, vmName: string, runDir: string, imageDisks: string[]): Promise<AgentVm> {
     const { config, platform } = this.options;
     const workspaceDisk = path.join(runDir, 'workspace.ext4');
     const scratchDisk = path.join(runDir, 'scratch.ext4');
@@ -119,13 +122,14 @@ export class VmRuntime implements Runtime {
       kernel: platform.kernel,
       initramfsPath: platform.initramfsPath,
       accel: platform.accel,
-      memoryMiB: Math.floor(config.jobMemoryBytes / 1024 / 1024),
+      // As docker reads --memory: EXECUTOR_JOB_MEMORY=256m is 256 MiB on either runtime.
+      memoryMiB: Math.floor(parseMemorySize(config.jobMemoryText) / 1024 / 1024),
       cpus: config.jobNumCpus,
       name: vmName,
       runDir,
       workspaceDisk,
       scratchDisk,
-      imageDisks: images.map((i) => i.diskPath),
+      imageDisks,
       bootTimeoutMs: BOOT_TIMEOUT_MS[platform.accel],
       qemuBinary: platform.qemuPath,
       wrapper: platform.qemuWrapper,
@@ -165,7 +169,8 @@ class VmRuntimeJob implements RuntimeJob {
   private poweredOff: Promise<boolean> | undefined;
 
   constructor(private readonly options: VmRuntimeJobOptions) {
-    this.imageIndex = new Map([...options.leases.keys()].map((reference, i) => [reference, i]));
+    const disks = [...new Set([...options.leases.values()].map((l) => l.diskPath))];
+    this.imageIndex = new Map([...options.leases].map(([reference, lease]) => [reference, disks.indexOf(lease.diskPath)]));
   }
 
   commandFor(step: StepSpec): string[] {
