@@ -5,6 +5,8 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
 import { CoordinatorFatalError } from './client/client-errors.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
+import { runInstallCommand } from './commands/install-command.js';
+import { runTestVmCommand } from './commands/test-vm-command.js';
 import { loadExecutorConfig, type ExecutorConfig } from './config.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { trustedCertificatesFor } from './tls/coordinator-trust.js';
@@ -34,8 +36,9 @@ const USAGE = `Usage: executor [command]
 Commands:
   run        Run the executor: dequeue jobs from the coordinator and run them (default)
   validate   Check the configuration, git, the runtime's tools and the coordinator's password
-  install    Install ignite, CNI plugins, src-cli or images (not implemented yet)
-  test-vm    Start a test VM (not implemented yet)
+  install    Install what the vm runtime needs: install tools|kernel|initramfs|image REF...|all
+  test-vm    Boot a VM as a job would and leave it running with a shell: test-vm [--repo NAME --revision REV]
+             [--name-only]; test-vm --remove NAME stops it
   help       Show this help
 
 Main settings (environment):
@@ -48,6 +51,7 @@ Main settings (environment):
   EXECUTOR_NUM_TOTAL_JOBS        stop after this many jobs (default 0: never)
   EXECUTOR_MAX_ACTIVE_TIME       stop dequeuing after this long (default 0: never)
   EXECUTOR_RUNTIME               vm | docker | shell | kubernetes
+  EXECUTOR_VM_PRELOAD_IMAGES     step images \`install all\` converts for the vm runtime ahead of the first job (comma-separated)
 
 Signals: the first SIGTERM/SIGINT stops dequeuing and lets running jobs finish, the second cancels
 them (their logs are flushed), the third exits at once.
@@ -80,9 +84,9 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
       }
       return runValidate(env, { stdout, stderr });
     case 'install':
+      return runInstallCommand(rest, env, { stdout, stderr, logger: options.logger });
     case 'test-vm':
-      stderr(`executor ${command}: not implemented yet\n`);
-      return 2;
+      return runTestVmCommand(rest, env, { stdout, stderr, logger: options.logger });
     default:
       stderr(`executor: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;

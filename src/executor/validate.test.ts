@@ -1,8 +1,14 @@
 // `executor validate` against the real coordinator (PGlite) over HTTP, with the real git on PATH.
+import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from '../../test/helpers/test-coordinator.js';
 import { runExecutorCli } from './main.js';
+import { findGuestKernel } from './runtimes/vm/guest-kernel.js';
+import { ensureInitramfs } from './runtimes/vm/initramfs.js';
+import { kvmWorks } from './runtimes/vm/kvm-probe.js';
 import { versionAtLeast } from './validate.js';
 
 /** Runs `executor validate` and collects what it printed. */
@@ -81,10 +87,50 @@ describe('executor validate', () => {
   });
 
   it('fails a runtime that is not built yet and says so', async () => {
-    const { code, out, err } = await validate(env({ EXECUTOR_RUNTIME: 'vm' }));
+    const { code, out, err } = await validate(env({ EXECUTOR_RUNTIME: 'kubernetes' }));
     expect(code).toBe(1);
-    expect(out).toMatch(/^FAIL {2}runtime vm: the vm runtime is not built yet/m);
-    expect(err).toContain('EXECUTOR_RUNTIME=shell');
+    expect(out).toMatch(/^FAIL {2}runtime kubernetes: the kubernetes runtime is not built yet/m);
+    expect(err).toContain('EXECUTOR_RUNTIME=vm');
+  });
+
+  describe('on the vm runtime (real QEMU, the guest kernel, e2fsprogs, skopeo and umoci)', () => {
+    let cacheDir: string;
+    /** Whether KVM runs a guest here; on these machines it does not (nested virtualization is broken). */
+    let kvmHere: boolean;
+    const vmEnv = (extra: Record<string, string> = {}) => env({ EXECUTOR_RUNTIME: 'vm', EXECUTOR_VM_CACHE_DIR: cacheDir, ...extra });
+
+    beforeAll(async () => {
+      cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'validate-vm-'));
+      const kernel = await findGuestKernel();
+      kvmHere = await kvmWorks({ kernel, initramfsPath: await ensureInitramfs({ kernel, cacheDir: path.join(cacheDir, 'initramfs') }) });
+    });
+    afterAll(async () => {
+      if (cacheDir) await fs.rm(cacheDir, { recursive: true, force: true });
+    });
+
+    it('fails the KVM check where KVM does not run a guest, naming KVM and EXECUTOR_VM_ALLOW_EMULATION', async (t) => {
+      if (kvmHere) t.skip('KVM works on this host');
+      const { code, out, err } = await validate(vmEnv());
+      expect(out).toMatch(/^ok {4}qemu: qemu-system-x86_64 \d+\.\d+/m);
+      expect(out).toMatch(/^ok {4}guest kernel: \S+-cloud-amd64 /m);
+      expect(out).toMatch(new RegExp(`^ok {4}initramfs: ${cacheDir}/initramfs/initramfs-`, 'm'));
+      expect(out).toMatch(/^ok {4}e2fsprogs: mkfs\.ext4 and debugfs/m);
+      expect(out).toMatch(/^ok {4}skopeo, umoci: /m);
+      expect(out).toMatch(/^FAIL {2}kvm: KVM does not work here/m);
+      expect(out).not.toMatch(/not built yet/);
+      expect(err).toContain('- kvm: KVM does not work here');
+      expect(err).toContain('EXECUTOR_VM_ALLOW_EMULATION=true');
+      expect(out).toContain('ok    coordinator:');
+      expect(code).toBe(1);
+    });
+
+    it('passes with EXECUTOR_VM_ALLOW_EMULATION=true, saying whether KVM or emulation will run the VMs', async () => {
+      const { code, out, err } = await validate(vmEnv({ EXECUTOR_VM_ALLOW_EMULATION: 'true' }));
+      expect(err).toBe('');
+      expect(out).toMatch(kvmHere ? /^ok {4}kvm: KVM works/m : /^ok {4}kvm: KVM does not work here; emulation allowed \(TCG/m);
+      expect(out.trimEnd().split('\n').at(-1)).toBe('All checks passed!');
+      expect(code).toBe(0);
+    });
   });
 
   it('lists the configuration problems and exits 2 as run does', async () => {

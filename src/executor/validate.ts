@@ -1,13 +1,19 @@
 // `executor validate` (reference §6.3): checks the configuration, git, what the runtime needs and the
 // coordinator's answer to the password, one line per check, and says what to do about each failure.
 import { execFile } from 'node:child_process';
-import { ConfigError } from '../shared/errors.js';
+import path from 'node:path';
+import { AppError, ConfigError } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
 import { CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorizedError } from './client/client-errors.js';
 import { trustedCertificatesFor } from './tls/coordinator-trust.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
 import { loadExecutorConfig, type ExecutorConfig } from './config.js';
+import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest-kernel.js';
+import { QEMU_BINARY } from './runtimes/vm/guest-platform.js';
+import { ensureInitramfs } from './runtimes/vm/initramfs.js';
+import { kvmWorks } from './runtimes/vm/kvm-probe.js';
 import { EXECUTOR_VERSION, parseToolVersion } from './worker/telemetry.js';
+import { findVmHostTool, GUEST_BUSYBOX_PATH, VM_HOST_TOOLS } from './commands/vm-host-tools.js';
 
 /** The oldest git the workspace clone supports (reference §6.3, §6.4). */
 export const MINIMUM_GIT_VERSION = [2, 26] as const;
@@ -46,7 +52,8 @@ export async function runValidate(env: Record<string, string | undefined>, { std
   // On Kubernetes the job's pod clones, so the host needs no git (reference §6.3: tool checks skipped there).
   if (config.runtime !== 'kubernetes') checks.push(['git', checkGit]);
   if (config.runtime === 'docker') checks.push(['docker', checkDocker]);
-  checks.push([`runtime ${config.runtime}`, () => Promise.resolve(checkRuntimeBuilt(config))]);
+  if (config.runtime === 'vm') checks.push(...vmChecks(config));
+  else checks.push([`runtime ${config.runtime}`, () => Promise.resolve(checkRuntimeBuilt(config))]);
   checks.push(['coordinator', () => checkCoordinatorAuth(config)]);
 
   const failures: Array<{ name: string; detail: string; fix: string }> = [];
@@ -98,14 +105,107 @@ async function checkDocker(): Promise<CheckResult> {
   return { ok: true, detail: `docker daemon ${res.stdout.trim()} answers` };
 }
 
-/** Only `shell` runs jobs in this build; `run` refuses the others (runtime-handler.ts), so validate fails them too. */
+/** `kubernetes` is not built yet: `run` refuses it (runtime-handler.ts), so validate fails it too. The vm runtime has its own checks. */
 function checkRuntimeBuilt(config: ExecutorConfig): CheckResult {
   if (config.runtime === 'shell') return { ok: true, detail: 'steps run as host processes; nothing more is needed' };
+  if (config.runtime === 'docker') return { ok: true, detail: 'steps run in containers of the docker daemon checked above' };
   return {
     ok: false,
     detail: `the ${config.runtime} runtime is not built yet in this executor`,
-    fix: 'set EXECUTOR_RUNTIME=shell to run steps as host processes (no isolation: only where the executor itself is sandboxed)',
+    fix: 'set EXECUTOR_RUNTIME=vm (a micro-VM per job), docker (steps in containers) or shell (host processes, no isolation: only where the executor itself is sandboxed)',
   };
+}
+
+/**
+ * The vm runtime's checks, in the order they depend on each other: QEMU, the guest kernel, the initramfs
+ * built from it (busybox), the disk tools, the image tools, and KVM by booting a guest (kvm-probe.ts).
+ */
+function vmChecks(config: ExecutorConfig): Array<[name: string, run: () => Promise<CheckResult>]> {
+  let kernel: GuestKernel | undefined;
+  let initramfsPath: string | undefined;
+  let qemuFound = false;
+  const installHint = (target: 'tools' | 'kernel', packages: string) => `run \`executor install ${target}\` as root, or \`apt-get install -y ${packages}\``;
+  return [
+    [
+      'qemu',
+      async () => {
+        const res = await runTool(QEMU_BINARY, ['--version']);
+        if (res.missing) return { ok: false, detail: `${QEMU_BINARY} is not on PATH`, fix: installHint('tools', 'qemu-system-x86') };
+        if (res.error) return { ok: false, detail: `${QEMU_BINARY} --version failed: ${res.error}`, fix: 'check the QEMU installation (apt-get install --reinstall qemu-system-x86)' };
+        qemuFound = true;
+        const version = /version (\S+)/.exec(res.stdout)?.[1] ?? res.stdout.split('\n')[0]!.trim();
+        return { ok: true, detail: `${QEMU_BINARY} ${version}` };
+      },
+    ],
+    [
+      'guest kernel',
+      async () => {
+        try {
+          kernel = await findGuestKernel();
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          return { ok: false, detail: err.message, fix: installHint('kernel', 'linux-image-cloud-amd64') };
+        }
+        return { ok: true, detail: `${kernel.version} (${kernel.kernelPath}) with its ${kernel.modules.length} virtio and overlay modules` };
+      },
+    ],
+    [
+      'initramfs',
+      async () => {
+        if (!kernel) return { ok: false, detail: 'not built: no guest kernel', fix: 'fix the guest kernel first' };
+        const busybox = await findVmHostTool(VM_HOST_TOOLS.find((t) => t.binary === 'busybox')!, '');
+        if (busybox.state !== 'found') {
+          return { ok: false, detail: `${GUEST_BUSYBOX_PATH} is ${busybox.state === 'missing' ? 'missing' : 'dynamically linked'}; the guest needs a static busybox`, fix: installHint('tools', 'busybox-static') };
+        }
+        try {
+          initramfsPath = await ensureInitramfs({ kernel, cacheDir: path.join(config.vmCacheDir, 'initramfs') });
+        } catch (err) {
+          if (!(err instanceof Error)) throw err;
+          return { ok: false, detail: `cannot build it: ${err.message}`, fix: 'install what the message names, and check that EXECUTOR_VM_CACHE_DIR is writable' };
+        }
+        return { ok: true, detail: initramfsPath };
+      },
+    ],
+    [
+      'e2fsprogs',
+      async () => {
+        const missing: string[] = [];
+        for (const binary of ['mkfs.ext4', 'debugfs']) if ((await runTool(binary, ['-V'])).missing) missing.push(binary);
+        if (missing.length > 0) {
+          return { ok: false, detail: `${missing.join(' and ')} not on PATH (they build the disks and read files back from them)`, fix: `${installHint('tools', 'e2fsprogs')}; Debian puts them in /usr/sbin: make sure it is on PATH` };
+        }
+        return { ok: true, detail: 'mkfs.ext4 and debugfs' };
+      },
+    ],
+    [
+      'skopeo, umoci',
+      async () => {
+        const missing: string[] = [];
+        for (const binary of ['skopeo', 'umoci']) if ((await runTool(binary, ['--version'])).missing) missing.push(binary);
+        if (missing.length > 0) {
+          return {
+            ok: false,
+            detail: `${missing.join(' and ')} not on PATH: only step images already in this host's docker image store can be used`,
+            fix: `${installHint('tools', missing.join(' '))}; they fetch and unpack step images from registries (not needed if every step image is in the local docker store)`,
+          };
+        }
+        return { ok: true, detail: 'step images can be fetched from registries' };
+      },
+    ],
+    [
+      'kvm',
+      async () => {
+        if (!kernel || !initramfsPath || !qemuFound) return { ok: false, detail: 'not probed: QEMU, the guest kernel or the initramfs is missing', fix: 'fix the checks above first' };
+        if (await kvmWorks({ kernel, initramfsPath, qemuBinary: QEMU_BINARY })) return { ok: true, detail: 'KVM works: a guest booted under it' };
+        if (config.vmAllowEmulation) return { ok: true, detail: 'KVM does not work here; emulation allowed (TCG, EXECUTOR_VM_ALLOW_EMULATION=true): VMs run many times slower' };
+        return {
+          ok: false,
+          detail: 'KVM does not work here: a guest started with -accel kvm did not run (no /dev/kvm, no access to it, or broken nested virtualization)',
+          fix: 'run the executor on a host with KVM (bare metal, or nested virtualization enabled), set EXECUTOR_RUNTIME=docker, or set EXECUTOR_VM_ALLOW_EMULATION=true to run VMs under software emulation (TCG: many times slower; for tests)',
+        };
+      },
+    ],
+  ];
 }
 
 async function checkCoordinatorAuth(config: ExecutorConfig): Promise<CheckResult> {

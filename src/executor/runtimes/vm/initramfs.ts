@@ -51,6 +51,33 @@ export const DISK_SERIAL_PREFIX = 'executor-';
 export const DISK_SERIALS = { workspace: 'executor-work', scratch: 'executor-scratch', imagePrefix: 'executor-image-' } as const;
 
 /**
+ * Set (`executor.debug=1`), `/init` runs no command: it mounts the disk named by {@link CMDLINE_WORK} (if
+ * any) at /work, prints `EXECUTOR-DEBUG-SHELL <nonce>` and keeps an interactive root shell on the serial
+ * console, started again whenever it exits (`executor test-vm`, reference §5.3 "Debugging").
+ */
+export const CMDLINE_DEBUG = 'executor.debug';
+/** Printed by a debug guest as `EXECUTOR-DEBUG-SHELL <nonce>` once its console shell is about to start. */
+export const DEBUG_SHELL_MARKER = 'EXECUTOR-DEBUG-SHELL';
+
+/**
+ * A debug guest's console loop: a login shell with the serial console as its controlling terminal
+ * (busybox `cttyhack` reopens the console's real device, so Ctrl-C and job control work), started again
+ * when it exits, so `exit` in an attached session does not power the VM off.
+ */
+export const DEBUG_SHELL_SCRIPT = `
+export PS1='[executor-test-vm \\w]# '
+echo
+echo "executor test VM: a root shell on the serial console; the workspace disk is at ${GUEST_WORK_DIR} (if any)."
+echo "The guest has no network. 'poweroff -f' stops the VM."
+echo "${DEBUG_SHELL_MARKER} $nonce"
+while :; do
+  setsid cttyhack sh -l
+  echo "executor: the shell exited; starting a new one"
+  sleep 0.2
+done
+`;
+
+/**
  * The agent's loop, run by `/init` as PID 1 in an agent guest. Its protocol, one line per message on the
  * control port:
  * - guest → host `READY <nonce>` once the disks are mounted and ports open;
@@ -146,6 +173,7 @@ cmd=''
 nonce=''
 work=''
 agent=''
+debug=''
 disks=0
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
@@ -153,6 +181,7 @@ for arg in $(cat /proc/cmdline); do
     ${CMDLINE_COMMAND}=*) cmd="\${arg#${CMDLINE_COMMAND}=}" ;;
     ${CMDLINE_NONCE}=*) nonce="\${arg#${CMDLINE_NONCE}=}" ;;
     ${CMDLINE_AGENT}=*) agent="\${arg#${CMDLINE_AGENT}=}" ;;
+    ${CMDLINE_DEBUG}=*) debug="\${arg#${CMDLINE_DEBUG}=}" ;;
     ${CMDLINE_DISKS}=*) disks="\${arg#${CMDLINE_DISKS}=}" ;;
   esac
 done
@@ -176,7 +205,7 @@ while [ -n "$pending" ] && [ $pass -lt 50 ]; do
 done
 [ -z "$pending" ] || fail "kernel modules did not load:$pending"
 
-if [ -z "$agent" ]; then
+if [ -z "$agent" ] && [ -z "$debug" ]; then
   echo "$cmd" | base64 -d >/tmp/command.sh 2>/dev/null || fail "cannot decode ${CMDLINE_COMMAND}"
 fi
 cd /
@@ -193,6 +222,9 @@ if [ -n "$work" ]; then
 fi
 if [ -n "$agent" ]; then
 ${AGENT_SCRIPT}
+fi
+if [ -n "$debug" ]; then
+${DEBUG_SHELL_SCRIPT}
 fi
 echo "${READY_MARKER} $nonce"
 sh /tmp/command.sh </dev/null
