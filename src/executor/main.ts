@@ -7,7 +7,8 @@ import { CoordinatorFatalError } from './client/client-errors.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
 import { runInstallCommand } from './commands/install-command.js';
 import { runTestVmCommand } from './commands/test-vm-command.js';
-import { loadExecutorConfig, type ExecutorConfig } from './config.js';
+import type { ExecutorConfig } from './config.js';
+import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { trustedCertificatesFor } from './tls/coordinator-trust.js';
 import { runValidate } from './validate.js';
@@ -96,7 +97,7 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
 async function runCommand(env: Record<string, string | undefined>, options: ExecutorCliOptions, stderr: (text: string) => void): Promise<number> {
   let config: ExecutorConfig;
   try {
-    config = loadExecutorConfig(env);
+    config = await loadExecutorConfigWithDefaultRuntime(env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     stderr(`executor: ${err.message}\n`);

@@ -7,7 +7,8 @@ import { silentLogger } from '../shared/logger.js';
 import { CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorizedError } from './client/client-errors.js';
 import { trustedCertificatesFor } from './tls/coordinator-trust.js';
 import { CoordinatorClient } from './client/coordinator-client.js';
-import { loadExecutorConfig, type ExecutorConfig } from './config.js';
+import type { ExecutorConfig } from './config.js';
+import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
 import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest-kernel.js';
 import { QEMU_BINARY } from './runtimes/vm/guest-platform.js';
 import { ensureInitramfs } from './runtimes/vm/initramfs.js';
@@ -38,7 +39,7 @@ export interface ValidateOptions {
 export async function runValidate(env: Record<string, string | undefined>, { stdout, stderr }: ValidateOptions): Promise<number> {
   let config: ExecutorConfig;
   try {
-    config = loadExecutorConfig(env);
+    config = await loadExecutorConfigWithDefaultRuntime(env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     stdout('FAIL  config\n');
