@@ -220,7 +220,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
 
     stderr = '';
     expect(await runExecutorCli(['install'], {}, capture)).toBe(2);
-    expect(stderr).toContain('not implemented yet');
+    expect(stderr).toContain('Usage: executor install <what>');
     await expect(runExecutorCli(['run'], env('cli'), capture)).rejects.toThrow('runtime not available');
     expect(await runExecutorCli(['help'], {}, capture)).toBe(0);
   });
