@@ -41,8 +41,10 @@ export async function removeLeftoverVms(options: RemoveLeftoverVmsOptions): Prom
     const owner = await readOwnerMarker(dir);
     // No marker: not (yet) a run directory of an executor; a new one gets its marker before its disks.
     if (!owner) continue;
-    if (owner.pid !== process.pid && processOwnerIsAlive(owner)) continue;
-    if (owner.pid === process.pid && !processOwnerIsAlive(owner)) continue;
+    // This process's own, not in use: leaked. Another live executor's: its business. Otherwise its owner
+    // is gone (a pid equal to ours but an earlier start is a previous process, e.g. PID 1 of a restarted container).
+    const ours = owner.pid === process.pid && processOwnerIsAlive(owner);
+    if (!ours && processOwnerIsAlive(owner)) continue;
     await killQemuOf(dir, logger);
     try {
       await fs.rm(dir, { recursive: true, force: true });

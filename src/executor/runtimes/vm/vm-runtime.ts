@@ -12,7 +12,7 @@ import { AppError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ExecutorConfig } from '../../config.js';
 import { currentProcessOwner, type ProcessOwner } from '../../process-owner.js';
-import { writeOwnerMarker } from '../../workspace/leftover-workspaces.js';
+import { OWNER_MARKER_FILE, writeOwnerMarker } from '../../workspace/leftover-workspaces.js';
 import { chooseDockerAuthConfig } from '../docker-auth.js';
 import type { Runtime, RuntimeJob, RuntimeLogEntry, RuntimeSetupContext, StepOutput, StepSpec } from '../runtime.js';
 import { AgentVm } from './agent-vm.js';
@@ -225,7 +225,9 @@ class VmRuntimeJob implements RuntimeJob {
       const clean = await this.powerOff();
       entry.write('stdout', clean ? 'VM powered off\n' : 'VM stopped\n');
       if (this.options.keep) {
+        // Without its pid file and owner marker no janitor touches the directory again.
         await fs.rm(path.join(runDir, QEMU_PID_FILE), { force: true });
+        await fs.rm(path.join(runDir, OWNER_MARKER_FILE), { force: true });
         entry.write('stdout', `Preserving the VM's disks (${runDir}) as requested\n`);
       } else {
         await fs.rm(runDir, { recursive: true, force: true });
