@@ -169,7 +169,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
     }
   }, 120_000);
 
-  it('gives a step no network and none of the host files', async () => {
+  it('runs the startup script first, and gives a step no network and none of the host files', async () => {
     let connections = 0;
     const server = net.createServer((socket) => {
       connections++;
@@ -180,9 +180,13 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
     const hostAddress = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address ?? '10.0.2.2';
     const secret = path.join(parent, `host-only-${process.pid}.txt`);
     await fs.writeFile(secret, 'host secret\n');
-    const { steps, runtimeJob } = await setUp(
+    // EXECUTOR_VM_STARTUP_SCRIPT_PATH runs in the guest before the steps.
+    const startupScript = path.join(parent, 'startup.sh');
+    await fs.writeFile(startupScript, 'echo hello-from-startup; echo ran > /work/startup.txt\n');
+    const { steps, runtimeJob, log } = await setUp(
       [
         [
+          'cat /work/startup.txt',
           'ls /sys/class/net',
           `for h in ${hostAddress} 10.0.2.2 127.0.0.1 169.254.169.254; do wget -q -T 2 -O - "http://$h:${port}/" && echo "REACHED $h"; done`,
           `cat ${secret} || echo "no host file"`,
@@ -190,12 +194,15 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
         ].join('\n') + '\n',
       ],
       [BUSYBOX_IMAGE],
+      { config: { vmStartupScriptPath: startupScript } },
     );
     try {
+      expect(log.find('setup.startup-script')).toMatchObject({ exitCode: 0, out: 'stdout: hello-from-startup\n' });
       const out = collect();
       expect((await runtimeJob.runStep(steps[0]!, out.write, never)).exitCode).toBe(0);
+      expect(out.out.stdout.split('\n')[0]).toBe('ran');
       // Only the loopback interface exists in the guest.
-      expect(out.out.stdout.split('\n')[0]).toBe('lo');
+      expect(out.out.stdout.split('\n')[1]).toBe('lo');
       expect(out.out.stdout).not.toContain('REACHED');
       expect(out.out.stdout).toContain('no host file');
       expect(connections).toBe(0);
