@@ -13,6 +13,7 @@ import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environ
 import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
+import { qemuProcessesWith } from '../helpers/qemu-processes.js';
 
 /** Only in the host's docker store, with an ENV of its own (so a digest of its own). */
 const LOCAL_IMAGE = 'executors-test/busybox-vm-e2e:1';
@@ -22,17 +23,6 @@ interface JobView {
   failureMessage: string | null;
   numResets: number;
   executionLogs: Array<{ key: string; command: string[]; out: string | null; exitCode: number | null }>;
-}
-
-/** PIDs of live QEMU processes whose command line mentions `needle`. */
-async function qemuProcessesWith(needle: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('qemu-system') && cmdline.includes(needle)) pids.push(Number(entry));
-  }
-  return pids;
 }
 
 // The step images come from docker and a registry: skipped only where EXECUTORS_TEST_SKIP_DOCKER=1 says a

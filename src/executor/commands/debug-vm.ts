@@ -11,7 +11,7 @@ import path from 'node:path';
 import { AppError } from '../../shared/errors.js';
 import type { GuestPlatform } from '../runtimes/vm/guest-platform.js';
 import { CMDLINE_DEBUG, CMDLINE_NONCE, CMDLINE_WORK, DEBUG_SHELL_MARKER, INIT_ERROR_MARKER } from '../runtimes/vm/initramfs.js';
-import { BASE_KERNEL_ARGS, TCG_KERNEL_ARGS } from '../runtimes/vm/qemu-vm.js';
+import { BASE_KERNEL_ARGS, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs } from '../runtimes/vm/qemu-vm.js';
 import { QEMU_PID_FILE } from '../runtimes/vm/vm-janitor.js';
 
 /** Test VMs' names and run directories; unlike `executor-vm-` the janitor leaves them alone. */
@@ -57,24 +57,9 @@ export function debugVmArgs(options: StartDebugVmOptions, nonce: string): string
     `${CMDLINE_DEBUG}=1`,
     `${CMDLINE_NONCE}=${nonce}`,
   ].join(' ');
-  // QEMU's option syntax escapes a comma in a value by doubling it.
-  const q = (value: string) => value.replaceAll(',', ',,');
+  const q = qemuOptionValue;
   return [
-    '-name',
-    options.name,
-    '-M',
-    'microvm',
-    '-accel',
-    options.platform.accel,
-    '-cpu',
-    'max',
-    '-m',
-    String(options.memoryMiB),
-    '-smp',
-    String(options.cpus),
-    '-nodefaults',
-    '-no-user-config',
-    '-nographic',
+    ...microvmArgs({ ...options, accel: options.platform.accel }),
     // A server socket that does not wait for a client: the guest runs whether or not a terminal is attached,
     // and what it prints while none is goes to the log file only.
     '-chardev',
@@ -90,7 +75,7 @@ export function debugVmArgs(options: StartDebugVmOptions, nonce: string): string
     options.platform.initramfsPath,
     '-append',
     append,
-    ...(options.workspaceDisk ? ['-drive', `file=${q(options.workspaceDisk)},format=raw,if=none,id=work`, '-device', 'virtio-blk-device,drive=work'] : []),
+    ...(options.workspaceDisk ? virtioDiskArgs('work', options.workspaceDisk) : []),
   ];
 }
 

@@ -12,7 +12,7 @@ import { AppError } from '../../../shared/errors.js';
 import type { OutputStream } from '../../worker/log-entry-stream.js';
 import type { GuestKernel } from './guest-kernel.js';
 import { AGENT_PORTS, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_NONCE, DISK_SERIALS, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
-import { BASE_KERNEL_ARGS, TCG_KERNEL_ARGS, type Accelerator } from './qemu-vm.js';
+import { BASE_KERNEL_ARGS, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs, type Accelerator } from './qemu-vm.js';
 import { TokenScanner } from './token-scanner.js';
 
 /** Longest control line the host accepts from the guest, in bytes; a longer one is a protocol violation. */
@@ -62,35 +62,14 @@ export const MAX_IMAGE_DISKS = MICROVM_TRANSPORTS - 3;
 
 /** QEMU's argv for an agent VM, without the binary. Exported for the setup log entry and tests. */
 export function agentVmArgs(options: AgentVmOptions, append: string): string[] {
-  const drive = (id: string, file: string, serial: string, readOnly: boolean) => [
-    '-drive',
-    // QEMU's option syntax escapes a comma in a value by doubling it.
-    `file=${file.replaceAll(',', ',,')},format=raw,if=none,id=${id}${readOnly ? ',readonly=on' : ''}`,
-    '-device',
-    `virtio-blk-device,drive=${id},serial=${serial}`,
-  ];
   const port = (id: string, name: string) => [
     '-chardev',
-    `socket,id=${id},path=${socketPath(options.runDir, id).replaceAll(',', ',,')}`,
+    `socket,id=${id},path=${qemuOptionValue(socketPath(options.runDir, id))}`,
     '-device',
     `virtserialport,chardev=${id},name=${name}`,
   ];
   return [
-    '-name',
-    options.name,
-    '-M',
-    'microvm',
-    '-accel',
-    options.accel,
-    '-cpu',
-    'max',
-    '-m',
-    String(options.memoryMiB),
-    '-smp',
-    String(options.cpus),
-    '-nodefaults',
-    '-no-user-config',
-    '-nographic',
+    ...microvmArgs(options),
     '-serial',
     'stdio',
     '-no-reboot',
@@ -102,9 +81,9 @@ export function agentVmArgs(options: AgentVmOptions, append: string): string[] {
     options.initramfsPath,
     '-append',
     append,
-    ...drive('work', options.workspaceDisk, DISK_SERIALS.workspace, false),
-    ...drive('scratch', options.scratchDisk, DISK_SERIALS.scratch, false),
-    ...options.imageDisks.flatMap((disk, i) => drive(`image${i}`, disk, `${DISK_SERIALS.imagePrefix}${i}`, true)),
+    ...virtioDiskArgs('work', options.workspaceDisk, { serial: DISK_SERIALS.workspace }),
+    ...virtioDiskArgs('scratch', options.scratchDisk, { serial: DISK_SERIALS.scratch }),
+    ...options.imageDisks.flatMap((disk, i) => virtioDiskArgs(`image${i}`, disk, { readOnly: true, serial: `${DISK_SERIALS.imagePrefix}${i}` })),
     '-device',
     'virtio-serial-device',
     ...port('ctl', AGENT_PORTS.control),

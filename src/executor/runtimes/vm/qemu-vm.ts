@@ -83,18 +83,16 @@ export interface GuestRunResult {
   totalMs: number;
 }
 
-/** QEMU's argv (without the binary) for one guest. Exported for diagnostics and tests. */
-export function qemuArgs(
-  options: Pick<GuestRunOptions, 'kernel' | 'initramfsPath' | 'accel' | 'memoryMiB' | 'cpus' | 'name' | 'disks'>,
-  append: string,
-): string[] {
-  const disks = (options.disks ?? []).flatMap((disk, i) => [
-    '-drive',
-    // QEMU's option syntax escapes a comma in a value by doubling it.
-    `file=${disk.path.replaceAll(',', ',,')},format=raw,if=none,id=d${i}${disk.readOnly ? ',readonly=on' : ''}`,
-    '-device',
-    `virtio-blk-device,drive=d${i}`,
-  ]);
+/** A value in QEMU's option syntax, which escapes a comma by doubling it. */
+export function qemuOptionValue(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+/**
+ * The machine part of every guest's argv: `microvm` with the accelerator, vCPUs and memory, no default
+ * devices, no user config, no display. The caller adds the console, kernel and devices.
+ */
+export function microvmArgs(options: { accel: Accelerator; memoryMiB: number; cpus: number; name?: string }): string[] {
   return [
     ...(options.name ? ['-name', options.name] : []),
     '-M',
@@ -110,6 +108,26 @@ export function qemuArgs(
     '-nodefaults',
     '-no-user-config',
     '-nographic',
+  ];
+}
+
+/** A raw image as a virtio-blk disk: `-drive … -device virtio-blk-device,…` (with a serial number the guest can find it by). */
+export function virtioDiskArgs(id: string, file: string, options: { readOnly?: boolean; serial?: string } = {}): string[] {
+  return [
+    '-drive',
+    `file=${qemuOptionValue(file)},format=raw,if=none,id=${id}${options.readOnly ? ',readonly=on' : ''}`,
+    '-device',
+    `virtio-blk-device,drive=${id}${options.serial ? `,serial=${options.serial}` : ''}`,
+  ];
+}
+
+/** QEMU's argv (without the binary) for one guest. Exported for diagnostics and tests. */
+export function qemuArgs(
+  options: Pick<GuestRunOptions, 'kernel' | 'initramfsPath' | 'accel' | 'memoryMiB' | 'cpus' | 'name' | 'disks'>,
+  append: string,
+): string[] {
+  return [
+    ...microvmArgs(options),
     '-serial',
     'stdio',
     // A guest panic (init died) reboots per `panic=1`; this turns that into QEMU's exit.
@@ -120,7 +138,7 @@ export function qemuArgs(
     options.initramfsPath,
     '-append',
     append,
-    ...disks,
+    ...(options.disks ?? []).flatMap((disk, i) => virtioDiskArgs(`d${i}`, disk.path, { readOnly: disk.readOnly })),
   ];
 }
 

@@ -17,21 +17,11 @@ import { VM_RUN_DIR_PREFIX } from './vm-janitor.js';
 import { VmRuntime, type VmRuntimeConfig } from './vm-runtime.js';
 import { BUSYBOX_IMAGE, dockerTestsEnabled, ensureBusyboxImage } from '../../../../test/helpers/docker.js';
 import { recordingLogEntries } from '../../../../test/helpers/runtime-log.js';
+import { qemuProcessesWith } from '../../../../test/helpers/qemu-processes.js';
 
 const never = new AbortController().signal;
 /** A second image: the same busybox with its own ENV, so a step can tell which image it runs in. */
 const ENV_IMAGE = 'executors-test/busybox-vm-env:1';
-
-/** PIDs of live QEMU processes whose command line mentions `needle`. */
-async function qemuProcessesWith(needle: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('qemu-system') && cmdline.includes(needle)) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 // Skipped only where EXECUTORS_TEST_SKIP_DOCKER=1 says a machine has no docker (the images come from it), never in CI.
 describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
