@@ -213,7 +213,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
     const abortedAt = await new Promise<number>((resolve) => controller.signal.addEventListener('abort', () => resolve(performance.now())));
     await expect(running).rejects.toBe('canceled');
     expect(performance.now() - abortedAt).toBeLessThan(2_000);
-    expect(await qemuProcessesWith(`executor-test-${id}-`)).toEqual([]);
+    expect(await qemuProcessesWith(`${parent}/${VM_RUN_DIR_PREFIX}${id}-`)).toEqual([]);
     await runtimeJob.teardown();
     expect(await runDirs()).toEqual([]);
   }, 120_000);
