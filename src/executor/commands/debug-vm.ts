@@ -11,7 +11,7 @@ import path from 'node:path';
 import { AppError } from '../../shared/errors.js';
 import type { GuestPlatform } from '../runtimes/vm/guest-platform.js';
 import { CMDLINE_DEBUG, CMDLINE_NONCE, CMDLINE_WORK, DEBUG_SHELL_MARKER, INIT_ERROR_MARKER } from '../runtimes/vm/initramfs.js';
-import { BASE_KERNEL_ARGS, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs } from '../runtimes/vm/qemu-vm.js';
+import { BASE_KERNEL_ARGS, checkSocketPath, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs } from '../runtimes/vm/qemu-vm.js';
 import { QEMU_PID_FILE } from '../runtimes/vm/vm-janitor.js';
 
 /** Test VMs' names and run directories; unlike `executor-vm-` the janitor leaves them alone. */
@@ -21,8 +21,6 @@ const TEST_VM_NAME = /^executor-test-vm-[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export const CONSOLE_SOCKET = 'console.sock';
 export const CONSOLE_LOG = 'console.log';
 const QEMU_LOG = 'qemu.log';
-/** Linux's sun_path holds 108 bytes with the NUL; QEMU refuses a longer socket path. */
-const MAX_SOCKET_PATH = 107;
 
 export interface StartDebugVmOptions {
   platform: Pick<GuestPlatform, 'kernel' | 'initramfsPath' | 'accel' | 'qemuPath'>;
@@ -86,9 +84,7 @@ export function debugVmArgs(options: StartDebugVmOptions, nonce: string): string
  */
 export async function startDebugVm(options: StartDebugVmOptions): Promise<DebugVm> {
   const consoleSocket = path.join(options.runDir, CONSOLE_SOCKET);
-  if (Buffer.byteLength(consoleSocket) > MAX_SOCKET_PATH) {
-    throw new AppError('vm.socket_path_too_long', `the console socket path ${consoleSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter TMPDIR`);
-  }
+  checkSocketPath(consoleSocket);
   const nonce = crypto.randomBytes(8).toString('hex');
   const log = await fs.open(path.join(options.runDir, QEMU_LOG), 'a', 0o600);
   const startedAt = performance.now();

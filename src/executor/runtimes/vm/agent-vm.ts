@@ -12,7 +12,7 @@ import { AppError } from '../../../shared/errors.js';
 import type { OutputStream } from '../../worker/log-entry-stream.js';
 import type { GuestKernel } from './guest-kernel.js';
 import { AGENT_PORTS, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_NONCE, DISK_SERIALS, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
-import { BASE_KERNEL_ARGS, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs, type Accelerator } from './qemu-vm.js';
+import { BASE_KERNEL_ARGS, checkSocketPath, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs, type Accelerator } from './qemu-vm.js';
 import { TokenScanner } from './token-scanner.js';
 
 /** Longest control line the host accepts from the guest, in bytes; a longer one is a protocol violation. */
@@ -250,6 +250,7 @@ export class AgentVm {
 
   private async boot(): Promise<void> {
     const { options } = this;
+    for (const id of ['ctl', 'out', 'err']) checkSocketPath(socketPath(options.runDir, id));
     await Promise.all(['ctl', 'out', 'err'].map((id) => this.listen(id)));
     const [binary, ...args] = this.argv;
     const startedAt = performance.now();

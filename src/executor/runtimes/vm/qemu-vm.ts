@@ -83,6 +83,16 @@ export interface GuestRunResult {
   totalMs: number;
 }
 
+/** The longest unix socket path Linux takes (`sun_path` is 108 bytes, NUL included). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Throws `vm.socket_path_too_long` for a socket path Linux cannot bind, naming the fix. */
+export function checkSocketPath(socketPath: string): void {
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new AppError('vm.socket_path_too_long', `the VM socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter TMPDIR`);
+  }
+}
+
 /** A value in QEMU's option syntax, which escapes a comma by doubling it. */
 export function qemuOptionValue(value: string): string {
   return value.replaceAll(',', ',,');
