@@ -1,6 +1,7 @@
 // `executor test-vm` with real QEMU under TCG (EXECUTOR_VM_ALLOW_EMULATION=true: KVM guests hang on these
 // machines): the VM outlives the command, its console socket answers shell commands, the workspace disk is at
 // /work (empty, or a repository cloned through a real coordinator), and `--remove` stops QEMU and deletes it.
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,13 +19,18 @@ async function cli(args: string[], env: Record<string, string>): Promise<{ code:
   return { code, out, err };
 }
 
+/**
+ * Whether `pid` runs. A zombie does not: QEMU started by the command in this test process stays one until
+ * this process reaps it, which on a loaded machine can come after `--remove` returned.
+ */
 function isAlive(pid: number): boolean {
+  let stat: string;
   try {
-    process.kill(pid, 0);
-    return true;
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return false;
   }
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 /** Sends `input` on the VM's console and resolves with what came back once `expected` shows up. */
