@@ -4,15 +4,14 @@ import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
 import { CoordinatorFatalError } from './client/client-errors.js';
-import { CoordinatorClient } from './client/coordinator-client.js';
+import type { CoordinatorClient } from './client/coordinator-client.js';
 import { runInstallCommand } from './commands/install-command.js';
 import { runTestVmCommand } from './commands/test-vm-command.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
 import type { JobHandler } from './worker/job-handler.js';
-import { trustedCertificatesFor } from './tls/coordinator-trust.js';
+import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import { runValidate } from './validate.js';
-import { EXECUTOR_VERSION } from './worker/telemetry.js';
 import { WorkerLoop, type WorkerLoopOptions } from './worker/worker-loop.js';
 import { removeLeftoverWorkspaces } from './workspace/leftover-workspaces.js';
 
@@ -107,19 +106,10 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
   if (!options.handlerFactory) {
     throw new Error(`executor run: runtime not available: no job runner is wired for the ${config.runtime} runtime in this build`);
   }
-  const trust = trustedCertificatesFor(config);
-  if (trust) logger.info('trusting CA certificates for the coordinator', { count: trust.pems.length, from: trust.foundIn.join(',') || 'none' });
-  const client = new CoordinatorClient({
-    ca: trust?.pems,
-    trustDescription: trust?.describe(),
-    baseUrl: config.frontendUrl,
-    password: config.frontendPassword,
-    executorName: config.name,
-    executorVersion: EXECUTOR_VERSION,
-    queues: config.queueNames,
-    logger,
+  const { client, trust } = coordinatorClientFor(config, logger, {
     resources: { numCPUs: config.jobNumCpus, memory: config.jobMemoryText, diskSpace: config.vmDiskSpaceText },
   });
+  if (trust) logger.info('trusting CA certificates for the coordinator', { count: trust.pems.length, from: trust.foundIn.join(',') || 'none' });
   let removeLadder = () => {};
   try {
     // Workspaces of an earlier executor process on this host that died before its teardown (reference

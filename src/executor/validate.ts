@@ -5,15 +5,14 @@ import path from 'node:path';
 import { AppError, ConfigError } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
 import { CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorizedError } from './client/client-errors.js';
-import { trustedCertificatesFor } from './tls/coordinator-trust.js';
-import { CoordinatorClient } from './client/coordinator-client.js';
+import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
 import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest-kernel.js';
 import { QEMU_BINARY } from './runtimes/vm/guest-platform.js';
 import { ensureInitramfs } from './runtimes/vm/initramfs.js';
 import { kvmWorks } from './runtimes/vm/kvm-probe.js';
-import { EXECUTOR_VERSION, parseToolVersion } from './worker/telemetry.js';
+import { parseToolVersion } from './worker/telemetry.js';
 import { findVmHostTool, GUEST_BUSYBOX_PATH, VM_HOST_TOOLS } from './commands/vm-host-tools.js';
 
 /** The oldest git the workspace clone supports (reference §6.3, §6.4). */
@@ -211,18 +210,8 @@ function vmChecks(config: ExecutorConfig): Array<[name: string, run: () => Promi
 
 async function checkCoordinatorAuth(config: ExecutorConfig): Promise<CheckResult> {
   const url = config.frontendUrl;
-  const trust = trustedCertificatesFor(config);
-  const client = new CoordinatorClient({
-    ca: trust?.pems,
-    trustDescription: trust?.describe(),
-    baseUrl: url,
-    password: config.frontendPassword,
-    executorName: config.name,
-    executorVersion: EXECUTOR_VERSION,
-    queues: config.queueNames,
-    logger: silentLogger,
-    requestTimeoutMs: AUTH_TEST_TIMEOUT_MS,
-  });
+  const { client } = coordinatorClientFor(config, silentLogger, { requestTimeoutMs: AUTH_TEST_TIMEOUT_MS });
+
   try {
     await client.testAuth(new AbortController().signal);
     return { ok: true, detail: `${url} accepted EXECUTOR_FRONTEND_PASSWORD` };

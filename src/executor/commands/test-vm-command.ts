@@ -7,12 +7,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, ConfigError } from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
-import { CoordinatorClient, type DequeuedJob } from '../client/coordinator-client.js';
+import type { DequeuedJob } from '../client/coordinator-client.js';
 import { loadExecutorConfig, type ExecutorConfig } from '../config.js';
 import { resolveGuestPlatform } from '../runtimes/vm/guest-platform.js';
 import { createWorkspaceDisk, MIN_DISK_BYTES } from '../runtimes/vm/workspace-disk.js';
-import { trustedCertificatesFor } from '../tls/coordinator-trust.js';
-import { EXECUTOR_VERSION } from '../worker/telemetry.js';
+import { coordinatorClientFor } from '../tls/coordinator-trust.js';
 import { prepareWorkspace } from '../workspace/workspace.js';
 import { removeDebugVm, startDebugVm, TEST_VM_PREFIX, type DebugVm } from './debug-vm.js';
 import { loadLenientConfig } from './lenient-config.js';
@@ -167,17 +166,8 @@ async function bootTestVm(config: ExecutorConfig, args: TestVmArgs, env: Record<
 
 /** A job's workspace (reference §4.5) for `repo` at `revision`, authenticated with the executor's own token; removed after `use`. */
 async function withClonedWorkspace(config: ExecutorConfig, repo: string, revision: string, logger: Logger, use: (dir: string) => Promise<void>): Promise<void> {
-  const trust = trustedCertificatesFor(config);
-  const client = new CoordinatorClient({
-    ca: trust?.pems,
-    trustDescription: trust?.describe(),
-    baseUrl: config.frontendUrl,
-    password: config.frontendPassword,
-    executorName: config.name,
-    executorVersion: EXECUTOR_VERSION,
-    queues: config.queueNames,
-    logger,
-  });
+  const { client, trust } = coordinatorClientFor(config, logger);
+
   // No job was dequeued: no job token, so the git proxy sends the executor's token (the coordinator lets
   // it clone any repository, as the original's test-vm does).
   const job: DequeuedJob = {
