@@ -31,3 +31,13 @@ const CLIENT_ERROR_STATUS: Record<string, number> = {
 export function clientErrorStatus(code: string): number | undefined {
   return CLIENT_ERROR_STATUS[code];
 }
+
+/**
+ * A client mistake in one input: `{"error": "<what was wrong and what is allowed>", "field": "<input>"}`.
+ * `field` names the body field (dotted path, e.g. `dockerSteps.0.image`), query parameter, header or path
+ * parameter at fault, so a client can point at it. Admin and UI API routes answer errors in this shape;
+ * executor routes keep the bodies the original protocol fixes.
+ */
+export function fieldError(status: number, field: string, message: string): HttpError {
+  return new HttpError(status, { error: message, field });
+}
