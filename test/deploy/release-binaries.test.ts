@@ -1,7 +1,8 @@
 // The release binaries (`npm run release`): built from this checkout into a scratch directory, then run
 // as a host without Node.js would run them — a PATH with no node on it. The coordinator binary starts its
-// embedded database from the WebAssembly inside it; the executor binary passes `validate` against it and
-// runs a shell job on loopback.
+// embedded database from the WebAssembly inside it and publishes queue sizes with the bundled cloud SDKs
+// (to local stand-ins for CloudWatch and Cloud Monitoring: no cloud is reachable here); the executor binary
+// passes `validate` against it and runs a shell job on loopback.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -12,6 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceCommit } from '../../scripts/build/bundle.js';
 import { buildRelease, type ReleaseInfo } from '../../scripts/build/release.js';
 import { AdminApi } from '../helpers/api-client.js';
+import { startCloudMonitoringStandIn, type CloudMonitoringStandIn } from '../helpers/cloud-monitoring-stand-in.js';
+import { startCloudWatchStandIn, type CloudWatchStandIn } from '../helpers/cloudwatch-stand-in.js';
+import { waitFor } from '../helpers/executor-process.js';
 
 const run = promisify(execFile);
 
@@ -34,11 +38,16 @@ describe('the release binaries', () => {
   let coordinator: { url: string; log: () => string; stop: () => Promise<void> };
   const executorToken = randomBytes(16).toString('hex');
   const adminToken = randomBytes(16).toString('hex');
+  const awsKeys = { accessKeyId: 'AKIASTANDIN000000003', secretAccessKey: 'stand-in-secret-for-the-release-test' };
+  let cloudwatch: CloudWatchStandIn;
+  let monitoring: CloudMonitoringStandIn;
 
   beforeAll(async () => {
     work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'executors-release-')));
     release = await buildRelease(path.join(work, 'release'));
     nodelessPath = await pathWithoutNode(path.join(work, 'bin-without-node'));
+    cloudwatch = await startCloudWatchStandIn(awsKeys, 'us-west-2');
+    monitoring = await startCloudMonitoringStandIn('release-test');
     const child = spawn(release.binaries.coordinator, ['serve'], {
       env: {
         PATH: nodelessPath,
@@ -47,6 +56,14 @@ describe('the release binaries', () => {
         COORDINATOR_DATA_DIR: path.join(work, 'coordinator'),
         COORDINATOR_EXECUTORS_ACCESS_TOKEN: executorToken,
         COORDINATOR_ADMIN_TOKEN: adminToken,
+        EXECUTOR_METRIC_AWS_NAMESPACE: 'sourcegraph-executor',
+        EXECUTOR_METRIC_AWS_REGION: 'us-west-2',
+        EXECUTOR_METRIC_AWS_ACCESS_KEY_ID: awsKeys.accessKeyId,
+        EXECUTOR_METRIC_AWS_SECRET_ACCESS_KEY: awsKeys.secretAccessKey,
+        EXECUTOR_METRIC_AWS_ENDPOINT: cloudwatch.url,
+        EXECUTOR_METRIC_GCP_PROJECT_ID: 'release-test',
+        EXECUTOR_METRIC_GOOGLE_APPLICATION_CREDENTIALS_FILE_CONTENT: JSON.stringify(monitoring.serviceAccountKey),
+        EXECUTOR_METRIC_GCP_ENDPOINT: monitoring.url,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -79,6 +96,8 @@ describe('the release binaries', () => {
 
   afterAll(async () => {
     await coordinator?.stop();
+    await cloudwatch?.close();
+    await monitoring?.close();
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
@@ -118,6 +137,13 @@ describe('the release binaries', () => {
     expect(coordinator.log()).toContain('creating the embedded database');
     expect(coordinator.log()).toMatch(/coordinator listening url=\S+ database=pglite/);
     await fs.stat(path.join(work, 'coordinator/pglite/PG_VERSION'));
+  });
+
+  it('the coordinator binary publishes queue sizes to CloudWatch and Cloud Monitoring with the SDKs inside it', async () => {
+    await waitFor('a round to each cloud', async () => cloudwatch.requests.length > 0 && monitoring.requests.length > 0, 30_000);
+    expect(cloudwatch.requests[0]!.body.MetricData.map((d) => d.Dimensions[0]!.Value)).toEqual(['batches', 'codeintel', 'batches_codeintel']);
+    expect(monitoring.requests[0]!.body.timeSeries.map((t) => t.metric.type)).toEqual(Array(3).fill('custom.googleapis.com/executors/queue/size'));
+    expect(coordinator.log()).not.toContain('could not publish');
   });
 
   it('the executor binary passes validate against the coordinator on loopback', async () => {
