@@ -6,6 +6,8 @@ import type { MetricSink, QueueSizeSample } from './queue-size-reporter.js';
 
 /** The metric name the original publishes and the AWS module's alarms query. */
 export const CLOUDWATCH_METRIC_NAME = 'src_executors_queue_size';
+/** The namespace the Terraform modules' alarms read and the credentials module lets the metric writer write. */
+export const TERRAFORM_CLOUDWATCH_NAMESPACE = 'sourcegraph-executor';
 
 /** Creates the sink; the SDK is loaded only here, so a coordinator without AWS settings never loads it. */
 export async function createCloudWatchSink(config: AwsMetricConfig, environmentLabel: string): Promise<MetricSink> {
