@@ -52,13 +52,14 @@ describe.each(BACKENDS)('what a user may put in a job, on %s', (backend) => {
   };
 
   it("refuses a job naming a stored file that is neither the caller's nor one of their organizations', naming the file", async () => {
-    // A site admin's file, and Alice's own.
+    // A site admin's file: Bob may not have it copied into his job's workspace.
     expect((await admin.put('/api/v1/files/batch-changes/admin-spec/secret.txt', 'the admin file')).status).toBe(204);
-    expect((await alice.api.put('/api/v1/files/batch-changes/alice-spec/input.txt', 'alice file')).status).toBe(204);
-
     const stolen = await enqueue(bob.api, { files: { 'steal.txt': { bucket: 'batch-changes', key: 'admin-spec/secret.txt' } } });
     expect(stolen.status).toBe(403);
     expect(stolen.json).toMatchObject({ field: 'files.steal.txt', error: expect.stringContaining('batch-changes/admin-spec/secret.txt') });
+
+    // Alice's own file: neither may Bob use it.
+    expect((await alice.api.put('/api/v1/files/batch-changes/alice-spec/input.txt', 'alice file')).status).toBe(204);
     const fromAlice = await enqueue(bob.api, { files: { 'x.txt': { bucket: 'batch-changes', key: 'alice-spec/input.txt' } } });
     expect(fromAlice.status).toBe(403);
     expect(fromAlice.json.field).toBe('files.x.txt');

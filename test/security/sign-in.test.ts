@@ -29,8 +29,9 @@ describe.each(BACKENDS)('sign-in on %s', (backend) => {
     bob = await createTestUser(admin, 'bob');
   });
   beforeEach(async () => {
-    // Each test starts from no failures (the users' sign-ins above counted none).
-    await c.database.db.query('DELETE FROM sign_in_failures');
+    // Each test starts from no failures (the users' sign-ins above counted none). Without the table (the
+    // code before the throttle) there is nothing to reset, and the tests fail where the attack succeeds.
+    await c.database.db.query(`DO $$ BEGIN IF to_regclass('sign_in_failures') IS NOT NULL THEN DELETE FROM sign_in_failures; END IF; END $$`);
   });
   afterAll(async () => {
     await c?.stop();
