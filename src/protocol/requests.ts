@@ -9,7 +9,9 @@ const ExecutorNameSchema = z.string().min(1, 'worker hostname cannot be empty');
  * Job IDs arrive as numbers from old executors and as strings from new ones; either way at most 2^53 - 1
  * (a string of 15 digits), so that a larger one is refused here rather than by PostgreSQL's bigint.
  */
-const JobIdSchema = z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,15}$/, 'expected a decimal job id of at most 15 digits').transform(Number)]);
+const JobIdSchema = z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,15}$/).transform(Number)], {
+  error: 'expected a job id: a non-negative integer, or a decimal string of at most 15 digits',
+});
 
 export const DequeueRequestSchema = z.object({
   /** Only on the multi-queue route. */
