@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobSpecSchema } from '../../src/protocol/job.js';
 import { AdminApi, ExecutorApi } from '../helpers/api-client.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
@@ -101,6 +102,18 @@ describe.each(BACKENDS)('what a user may put in a job, on %s', (backend) => {
     expect(view.state).toBe('failed');
     expect(view.failureMessage).toContain('batch-changes/org-spec/shared.txt');
     expect(view.failureMessage).toContain('bob');
+  });
+
+  it("keeps a producer's files from users, and lets the producer's own jobs for a user use them", async () => {
+    await c.services.files.put('batch-changes', 'producer-spec/input.json', Buffer.from('{}'), { kind: 'producer', producer: 'batches' });
+    const named = await enqueue(alice.api, { files: { 'input.json': { bucket: 'batch-changes', key: 'producer-spec/input.json' } } });
+    expect(named.status).toBe(403);
+    expect(named.json.field).toBe('files.input.json');
+    // The producer queues a job on Alice's behalf (it talks to the job store, not the API).
+    const id = await c.services.jobs.enqueue('batches', { ...JobSpecSchema.parse({ dockerSteps: [STEP] }), files: { 'input.json': { bucket: 'batch-changes', key: 'producer-spec/input.json' } } }, { creatorId: alice.id });
+    const job = await dequeueJob(id);
+    expect(job?.id).toBe(id);
+    expect((await executor.markComplete('batches', job!)).status).toBe(204);
   });
 
   it('keeps a restricted repository to the users and organizations granted, at enqueue and again at dequeue', async () => {

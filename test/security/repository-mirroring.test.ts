@@ -84,28 +84,28 @@ async function authenticatedGitServer(bareDir: string, username: string, passwor
 
 describe.each(BACKENDS)('repository mirroring on %s', (backend) => {
   let c: TestCoordinator;
-  /** The same, with the default deadline, for the client-abort test. */
-  let patient: TestCoordinator;
+  /** One with a 2 s deadline, for the deadline test (a real clone may take longer on a loaded machine). */
+  let hasty: TestCoordinator;
   let admin: AdminApi;
   let workDir: string;
   let sourceDir: string;
   const serverLog: string[] = [];
 
   beforeAll(async () => {
-    c = await startTestCoordinator(backend, { COORDINATOR_MIRROR_TIMEOUT: '2s' }, { logger: createLogger({ level: 'debug', name: 'coordinator', write: (line) => serverLog.push(line) }) });
-    patient = await startTestCoordinator(backend);
+    c = await startTestCoordinator(backend, {}, { logger: createLogger({ level: 'debug', name: 'coordinator', write: (line) => serverLog.push(line) }) });
+    hasty = await startTestCoordinator(backend, { COORDINATOR_MIRROR_TIMEOUT: '2s' });
     admin = new AdminApi(c.url, c.adminToken);
     workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'repository-mirroring-'));
     sourceDir = (await createSourceRepository(path.join(workDir, 'source'), [{ message: 'first', files: { 'a.txt': 'a\n' } }])).path;
   });
   afterAll(async () => {
     await c?.stop();
-    await patient?.stop();
+    await hasty?.stop();
     if (workDir) await fs.rm(workDir, { recursive: true, force: true });
   });
 
-  const register = (name: string, url: string, signal = AbortSignal.timeout(30_000)) =>
-    fetch(`${c.url}/api/v1/repositories`, { method: 'POST', headers: { authorization: `Bearer ${c.adminToken}` }, body: JSON.stringify({ name, url }), signal });
+  const register = (name: string, url: string, signal = AbortSignal.timeout(30_000), on = c) =>
+    fetch(`${on.url}/api/v1/repositories`, { method: 'POST', headers: { authorization: `Bearer ${on.adminToken}` }, body: JSON.stringify({ name, url }), signal });
 
   it('refuses git transport helpers and other schemes with a 400 naming the URL, starting no git', async () => {
     for (const url of ['fd::17', 'ext::sh -c touch% /tmp/pwned', 'fd::0,1', 'ftp://127.0.0.1/x.git', 'x::whatever']) {
@@ -122,15 +122,15 @@ describe.each(BACKENDS)('repository mirroring on %s', (backend) => {
   it('kills git and its helpers at COORDINATOR_MIRROR_TIMEOUT, answering 502 with the reason', async () => {
     const silent = await silentServer();
     try {
-      const res = await register('github.com/acme/silent', `http://127.0.0.1:${silent.port}/repo.git`);
+      const res = await register('github.com/acme/silent', `http://127.0.0.1:${silent.port}/repo.git`, AbortSignal.timeout(30_000), hasty);
       expect(res.status).toBe(502);
       const body = (await res.json()) as { field: string; error: string };
       expect(body).toMatchObject({ field: 'url', error: expect.stringMatching(/did not finish within 2s/) });
       expect(silent.connections()).toBeGreaterThan(0);
       // git, and git-remote-http with the URL on its command line, are gone with the answer.
       expect(await processesMentioning(`127.0.0.1:${silent.port}`)).toEqual([]);
-      expect(await fs.readdir(path.join(c.dataDir, 'repositories'))).toEqual(['github.com']);
-      expect((await admin.get('/api/v1/repositories')).json.repositories).toEqual([]);
+      expect(await fs.readdir(path.join(hasty.dataDir, 'repositories'))).toEqual(['github.com']);
+      expect((await new AdminApi(hasty.url, hasty.adminToken).get('/api/v1/repositories')).json.repositories).toEqual([]);
     } finally {
       await silent.close();
     }
@@ -140,9 +140,9 @@ describe.each(BACKENDS)('repository mirroring on %s', (backend) => {
     const silent = await silentServer();
     try {
       const abort = new AbortController();
-      const asked = fetch(`${patient.url}/api/v1/repositories`, {
+      const asked = fetch(`${c.url}/api/v1/repositories`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${patient.adminToken}` },
+        headers: { authorization: `Bearer ${c.adminToken}` },
         body: JSON.stringify({ name: 'github.com/acme/abandoned', url: `http://127.0.0.1:${silent.port}/repo.git` }),
         signal: abort.signal,
       }).catch((err: unknown) => err);

@@ -52,7 +52,7 @@ export class JobAccess {
     const refs = row.secretRefs;
     if (row.repositoryName === '' && files.length === 0 && !refs) return null;
     const orgId = refs?.orgId ?? null;
-    const facts = await this.store.jobAccess({ userId: row.creatorId, repositoryName: row.repositoryName, files, orgId });
+    const facts = await this.store.jobAccess({ userId: row.creatorId, repositoryName: row.repositoryName, files, orgId, producerFilesReadable: true });
     return describeDequeueProblem(row, facts, files);
   }
 }

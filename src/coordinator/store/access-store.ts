@@ -13,6 +13,11 @@ export interface JobAccessQuestion {
   files: ReadonlyArray<{ bucket: string; key: string }>;
   /** The organization whose namespace the job runs in, or null for the user's own. */
   orgId: number | null;
+  /**
+   * Count files a producer stored as readable. At dequeue: only a producer (or a site admin) can have
+   * queued a job naming one, and a producer's file never changes hands.
+   */
+  producerFilesReadable?: boolean;
 }
 
 export interface JobAccessFacts {
@@ -43,11 +48,12 @@ export class AccessStore {
          CASE WHEN $2::text = '' THEN NULL ELSE EXISTS (SELECT 1 FROM repositories r WHERE r.name = $2) END AS "repositoryRegistered",
          CASE WHEN $2::text = '' THEN NULL ELSE EXISTS (SELECT 1 FROM repositories r WHERE r.name = $2 AND ${USER_READS_REPOSITORY('$1::bigint')}) END AS "repositoryReadable",
          ARRAY(SELECT (w.ord - 1)::int FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS w(bucket, key, ord)
-               WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket = w.bucket AND f.key = w.key AND ${USER_READS_FILE('$1::bigint')})
+               WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.bucket = w.bucket AND f.key = w.key
+                 AND (${USER_READS_FILE('$1::bigint')} OR ($6::boolean AND f.owner_producer IS NOT NULL)))
                ORDER BY w.ord) AS "unreadableFiles",
          CASE WHEN $5::bigint IS NULL THEN NULL ELSE EXISTS (SELECT 1 FROM org_members WHERE org_id = $5 AND user_id = $1) END AS "orgMember"
        FROM (SELECT $1::bigint AS id) AS asked LEFT JOIN users u ON u.id = asked.id`,
-      [q.userId, q.repositoryName, q.files.map((f) => f.bucket), q.files.map((f) => f.key), q.orgId],
+      [q.userId, q.repositoryName, q.files.map((f) => f.bucket), q.files.map((f) => f.key), q.orgId, q.producerFilesReadable ?? false],
     );
     const row = rows[0]!;
     return {

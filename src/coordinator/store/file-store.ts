@@ -3,7 +3,10 @@
 // that stored it, or the producer (batches, codeintel) that did — which decides who may name it in a job.
 import type { Database } from './database.js';
 
-/** Who stored a file. `none`: stored before owners existed; only site admins may use it. */
+/**
+ * Who stored a file. `producer`: a producer (batches, codeintel) stored it for the jobs it queues itself;
+ * users cannot name it. `none`: stored before owners existed; only site admins may use it.
+ */
 export type FileOwner = { kind: 'user'; userId: number } | { kind: 'org'; orgId: number } | { kind: 'producer'; producer: string } | { kind: 'none' };
 
 function ownerColumns(owner: FileOwner): [number | null, number | null, string | null] {
