@@ -9,6 +9,7 @@ import type { CoordinatorConfig } from './config.js';
 import { openDatabase } from './coordinator.js';
 import { createKeyFile, KEY_FILE, loadKeyring, PREVIOUS_KEY_FILE } from './secrets/encryption-keys.js';
 import { migrate } from './store/migrator.js';
+import { RepositoryStore } from './store/repository-store.js';
 import { SecretStore } from './store/secret-store.js';
 import { UserStore } from './store/user-store.js';
 
@@ -36,7 +37,7 @@ export async function createUserCommand(args: readonly string[], config: Coordin
 }
 
 /**
- * `rotate-encryption-key`: re-encrypts every executor secret under the current key. With
+ * `rotate-encryption-key`: re-encrypts every executor secret (and repository credential) under the current key. With
  * COORDINATOR_ENCRYPTION_KEY set, that key is the new one and the old ones come from
  * COORDINATOR_OLD_ENCRYPTION_KEYS (and the data directory's key file). Without it, the key file is
  * replaced by a new random key; the old file is kept as `encryption.key.previous` until every value
@@ -56,6 +57,8 @@ export async function rotateEncryptionKeyCommand(config: CoordinatorConfig, logg
     await migrate(db, logger);
     const moved = await new SecretStore(db, keyring).reencryptAll();
     out(`re-encrypted ${moved} executor secret(s) under key ${keyring.current.id}\n`);
+    const movedCredentials = await new RepositoryStore(db, keyring).reencryptAll();
+    out(`re-encrypted ${movedCredentials} repository credential(s) under key ${keyring.current.id}\n`);
   } finally {
     await db.close();
   }

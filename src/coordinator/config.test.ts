@@ -91,4 +91,26 @@ describe('loadCoordinatorConfig: TLS', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+  it('has the documented quotas, sign-in limits and mirror deadline, 0 turning a quota off', () => {
+    const c = loadCoordinatorConfig({}, '/srv');
+    expect(c.quotas).toEqual({ maxQueuedJobs: 1000, maxQueuedJobsPerQueue: 500, maxQueuedInlineFilesBytes: 256 * 1024 * 1024 });
+    expect(c.jobMaxInlineFilesBytes).toBe(8 * 1024 * 1024);
+    expect(c.signIn).toEqual({ maxFailuresPerUser: 10, maxFailuresPerAddress: 50, lockoutMs: 15 * 60_000 });
+    expect(c.mirrorTimeoutMs).toBe(10 * 60_000);
+    const off = loadCoordinatorConfig({ COORDINATOR_USER_MAX_QUEUED_JOBS: '0', COORDINATOR_USER_MAX_QUEUED_INLINE_FILES_SIZE: '0', COORDINATOR_SIGN_IN_MAX_FAILURES_PER_ADDRESS: '0' });
+    expect(off.quotas.maxQueuedJobs).toBe(0);
+    expect(off.quotas.maxQueuedInlineFilesBytes).toBe(0);
+    expect(off.signIn.maxFailuresPerAddress).toBe(0);
+  });
+
+  it('names each bad quota, limit and deadline', () => {
+    expect(() =>
+      loadCoordinatorConfig({
+        COORDINATOR_USER_MAX_QUEUED_JOBS: 'many',
+        COORDINATOR_JOB_MAX_INLINE_FILES_SIZE: '0',
+        COORDINATOR_SIGN_IN_LOCKOUT: '15',
+        COORDINATOR_MIRROR_TIMEOUT: 'never',
+      }),
+    ).toThrow(/COORDINATOR_USER_MAX_QUEUED_JOBS="many".*\n.*COORDINATOR_JOB_MAX_INLINE_FILES_SIZE="0": must be positive.*\n.*COORDINATOR_SIGN_IN_LOCKOUT.*\n.*COORDINATOR_MIRROR_TIMEOUT/s);
+  });
 });

@@ -68,6 +68,34 @@ export interface CoordinatorConfig {
    * variables; off unless EXECUTOR_METRIC_AWS_NAMESPACE or EXECUTOR_METRIC_GCP_PROJECT_ID is set.
    */
   autoscaling: AutoscalingConfig;
+  /** Per-user quotas on what waits in the queues (site admins are exempt); 0 = no limit. 429 past them. */
+  quotas: JobQuotas;
+  /** A job's inline file contents above this many bytes are refused with 413. COORDINATOR_JOB_MAX_INLINE_FILES_SIZE, default 8MiB. */
+  jobMaxInlineFilesBytes: number;
+  /** Throttling of failed password sign-ins (API and web UI). */
+  signIn: SignInLimits;
+  /** Deadline of each git command that mirrors a repository. COORDINATOR_MIRROR_TIMEOUT, default 10m. */
+  mirrorTimeoutMs: number;
+}
+
+/** What one user may have waiting (queued, or errored until retried) at once; 0 = no limit. */
+export interface JobQuotas {
+  /** Jobs in all queues. COORDINATOR_USER_MAX_QUEUED_JOBS, default 1000. */
+  maxQueuedJobs: number;
+  /** Jobs in one queue. COORDINATOR_USER_MAX_QUEUED_JOBS_PER_QUEUE, default 500. */
+  maxQueuedJobsPerQueue: number;
+  /** Bytes of inline file contents of those jobs together. COORDINATOR_USER_MAX_QUEUED_INLINE_FILES_SIZE, default 256MiB. */
+  maxQueuedInlineFilesBytes: number;
+}
+
+/** Failed sign-ins within `lockoutMs` that lock a user name or a client address out for `lockoutMs`; 0 = no limit. */
+export interface SignInLimits {
+  /** COORDINATOR_SIGN_IN_MAX_FAILURES_PER_USER, default 10. */
+  maxFailuresPerUser: number;
+  /** COORDINATOR_SIGN_IN_MAX_FAILURES_PER_ADDRESS, default 50 (behind a proxy every client has the proxy's address). */
+  maxFailuresPerAddress: number;
+  /** COORDINATOR_SIGN_IN_LOCKOUT, default 15m: the window failures are counted in, and how long a lock-out lasts. */
+  lockoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -127,6 +155,19 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
   } catch (err) {
     problems.push(`COORDINATOR_QUEUES: ${(err as Error).message}`);
   }
+
+  const size = (name: string, fallback: string, { allowZero = false } = {}) => {
+    const raw = get(name) ?? fallback;
+    try {
+      const bytes = parseByteSize(raw);
+      if (!allowZero && bytes === 0) throw new Error('must be positive');
+      if (bytes > 2 ** 50) throw new Error('is too large');
+      return bytes;
+    } catch (err) {
+      problems.push(`${name}=${JSON.stringify(raw)}: ${(err as Error).message}`);
+      return 0;
+    }
+  };
 
   let maxBodyBytes = 16 * 1024 * 1024;
   const rawBody = get('COORDINATOR_MAX_BODY_SIZE');
@@ -191,6 +232,18 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     encryptionKey,
     oldEncryptionKeys,
     autoscaling: loadAutoscalingConfig(get, problems, cwd),
+    quotas: {
+      maxQueuedJobs: integer('COORDINATOR_USER_MAX_QUEUED_JOBS', 1000, 0),
+      maxQueuedJobsPerQueue: integer('COORDINATOR_USER_MAX_QUEUED_JOBS_PER_QUEUE', 500, 0),
+      maxQueuedInlineFilesBytes: size('COORDINATOR_USER_MAX_QUEUED_INLINE_FILES_SIZE', '256MiB', { allowZero: true }),
+    },
+    jobMaxInlineFilesBytes: size('COORDINATOR_JOB_MAX_INLINE_FILES_SIZE', '8MiB'),
+    signIn: {
+      maxFailuresPerUser: integer('COORDINATOR_SIGN_IN_MAX_FAILURES_PER_USER', 10, 0),
+      maxFailuresPerAddress: integer('COORDINATOR_SIGN_IN_MAX_FAILURES_PER_ADDRESS', 50, 0),
+      lockoutMs: duration('COORDINATOR_SIGN_IN_LOCKOUT', '15m'),
+    },
+    mirrorTimeoutMs: duration('COORDINATOR_MIRROR_TIMEOUT', '10m'),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -28,6 +28,20 @@ import { UserStore } from './store/user-store.js';
 import { loadKeyring } from './secrets/encryption-keys.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 import { ensureBootstrapAdmin } from './users/bootstrap-admin.js';
+import { SignInThrottle } from './users/sign-in-throttle.js';
+import { AccessStore } from './store/access-store.js';
+import { SignInFailureStore } from './store/sign-in-failure-store.js';
+import { JobAccess } from './queues/job-access.js';
+import { parseRepositorySource } from './git/repository-url.js';
+
+/** A stored source URL taken apart into the URL and its credential; null when it does not parse. */
+function splitLegacySource(url: string) {
+  try {
+    return parseRepositorySource(url);
+  } catch {
+    return null;
+  }
+}
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
 export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
@@ -103,8 +117,14 @@ export class Coordinator {
 
     const users = new UserStore(db);
     const sessions = new SessionStore(db);
-    const secrets = new SecretStore(db, loadKeyring(config, logger));
+    const keyring = loadKeyring(config, logger);
+    const secrets = new SecretStore(db, keyring);
+    const repositories = new RepositoryStore(db, keyring);
     const bootstrapAdmin = config.adminToken ? await ensureBootstrapAdmin(users, logger) : undefined;
+    const movedCredentials = await repositories.encryptLegacyCredentials(splitLegacySource);
+    if (movedCredentials > 0) logger.info('moved credentials out of repository source URLs into encrypted storage', { repositories: movedCredentials });
+    const access = new JobAccess(new AccessStore(db));
+    const signInFailures = new SignInFailureStore(db);
 
     const services: HttpServices = (this.services = {
       config,
@@ -112,13 +132,15 @@ export class Coordinator {
       settings,
       jobs,
       executors,
-      repositories: new RepositoryStore(db),
+      repositories,
       files: new FileStore(db),
       users,
       sessions,
       secrets,
       bootstrapAdmin,
-      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger),
+      access,
+      signIn: new SignInThrottle(signInFailures, config.signIn, logger),
+      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, access),
       executorAuth: new ExecutorAuth(settings, jobs),
       metrics: new CoordinatorMetrics(config.queues, jobs, executors),
       repositoriesDir,
@@ -151,10 +173,12 @@ export class Coordinator {
     const statisticsKeeper = new PeriodicTask('jobs table statistics', config.statisticsIntervalMs, async () => {
       if (await jobs.analyzeIfStale()) logger.debug('analyzed the jobs table');
     }, logger);
-    // Another replica may have changed a setting through the web UI; expired sessions go too.
+    // Another replica may have changed a setting through the web UI; expired sessions and sign-in
+    // failures go too.
     const settingsReloader = new PeriodicTask('site settings and sessions', 5_000, async () => {
       await settings.reload();
       await sessions.deleteExpired();
+      await signInFailures.deleteExpired(config.signIn.lockoutMs);
     }, logger);
     this.tasks = [this.resetter, executorCleaner, statisticsKeeper, settingsReloader];
     for (const task of this.tasks) task.start();

@@ -5,8 +5,13 @@ import { ExecutionLogEntrySchema } from './execution-log-entry.js';
 /** Every request names its executor; the original's message for an empty name. */
 const ExecutorNameSchema = z.string().min(1, 'worker hostname cannot be empty');
 
-/** Job IDs arrive as numbers from old executors and as strings from new ones. */
-const JobIdSchema = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a decimal job id').transform(Number)]);
+/**
+ * Job IDs arrive as numbers from old executors and as strings from new ones; either way at most 2^53 - 1
+ * (a string of 15 digits), so that a larger one is refused here rather than by PostgreSQL's bigint.
+ */
+const JobIdSchema = z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,15}$/).transform(Number)], {
+  error: 'expected a job id: a non-negative integer, or a decimal string of at most 15 digits',
+});
 
 export const DequeueRequestSchema = z.object({
   /** Only on the multi-queue route. */
@@ -40,7 +45,8 @@ export const AddExecutionLogEntryRequestSchema = JobOperationRequestSchema.exten
 export type AddExecutionLogEntryRequest = z.infer<typeof AddExecutionLogEntryRequestSchema>;
 
 export const UpdateExecutionLogEntryRequestSchema = AddExecutionLogEntryRequestSchema.extend({
-  entryId: z.number().int().positive(),
+  /** 1-based; stored as a 32-bit integer. */
+  entryId: z.number().int().positive().max(2147483647),
 });
 export type UpdateExecutionLogEntryRequest = z.infer<typeof UpdateExecutionLogEntryRequestSchema>;
 

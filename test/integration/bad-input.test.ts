@@ -148,7 +148,7 @@ describe.each(BACKENDS)('bad input on %s', (backend) => {
     expect(unknown.text).toContain('id');
     expect((await post({ files: { '../../etc/passwd': { content: 'x' } } })).status).toBe(400);
     expect((await post({ files: { '/abs': { content: 'x' } } })).status).toBe(400);
-    const repo = await post({ repositoryName: 'github.com/not/registered' });
+    const repo = await post({ repositoryName: 'github.com/not/registered', commit: 'main', dockerSteps: [{ image: 'alpine', commands: ['true'] }] });
     expect(repo.status).toBe(400);
     expect(repo.text).toContain('not registered');
     expect((await post({ dockerSteps: [{ image: 5 }] })).text).toContain('dockerSteps.0.image');

@@ -123,7 +123,7 @@ describe('mirrorRepository', () => {
     const second = await commit(source, 'second');
 
     const created = await mirrorRepository({ repositoriesDir, name: 'github.com/foo/bar', sourceUrl: source, logger: silentLogger });
-    expect(created).toEqual({ repositoryDir: path.join(repositoriesDir, 'github.com/foo/bar.git'), created: true });
+    expect(created).toMatchObject({ repositoryDir: path.join(repositoriesDir, 'github.com/foo/bar.git'), created: true });
     const mirror = created.repositoryDir;
     expect(await git(mirror, 'rev-parse', '--is-bare-repository')).toBe('true');
     expect(await git(mirror, 'rev-parse', 'refs/heads/main', 'refs/tags/v1', 'refs/heads/doomed')).toBe(
@@ -135,7 +135,7 @@ describe('mirrorRepository', () => {
     const third = await commit(source, 'third');
     await git(source, 'branch', '-D', 'doomed');
     const again = await mirrorRepository({ repositoriesDir, name: 'github.com/foo/bar', sourceUrl: source, logger: silentLogger });
-    expect(again).toEqual({ repositoryDir: mirror, created: false });
+    expect(again).toMatchObject({ repositoryDir: mirror, created: false });
     expect(await git(mirror, 'rev-parse', 'refs/heads/main')).toBe(third);
     expect(await git(mirror, 'for-each-ref', '--format=%(refname)')).toBe('refs/heads/main\nrefs/tags/v1');
   });

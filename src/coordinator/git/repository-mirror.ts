@@ -1,11 +1,14 @@
 // Keeps bare mirrors of source repositories under the coordinator's data directory, for jobs to clone.
 // A first mirror is cloned into a temporary directory and renamed into place, so readers never see half of one.
+// Every git command runs in its own process group under a deadline, is killed with its helpers when the
+// deadline passes or the caller gives up, and may use only the protocols of ALLOWED_GIT_PROTOCOLS.
 
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { ALLOWED_GIT_PROTOCOLS, parseRepositorySource, redactSourceUrl, RepositoryUrlError, type RepositorySource } from './repository-url.js';
 
 /** Longest repository name accepted, in characters. */
 const NAME_MAX_CHARS = 255;
@@ -14,6 +17,10 @@ const SEGMENT_PATTERN = /^[A-Za-z0-9._-]+$/;
 const STDERR_MAX_BYTES = 2048;
 /** Temporary clones live beside the mirrors (same filesystem, so the rename is atomic). */
 const TEMP_PREFIX = '.mirror-tmp-';
+/** Default deadline of one git command (COORDINATOR_MIRROR_TIMEOUT). */
+export const DEFAULT_MIRROR_TIMEOUT_MS = 10 * 60_000;
+/** Between SIGTERM to a git command's process group and SIGKILL. */
+const KILL_GRACE_MS = 1_000;
 
 /**
  * Why `name` is not a valid repository name, or null when it is. Valid: `/`-separated relative segments
@@ -51,9 +58,19 @@ export interface MirrorRepositoryOptions {
   repositoriesDir: string;
   /** Repository name, e.g. `github.com/foo/bar`; the mirror lands at `<repositoriesDir>/<name>.git`. */
   name: string;
-  /** What to clone: a URL or a local path. Must not start with `-`. */
+  /**
+   * What to clone: a URL (https, http, ssh, git, file), `[user@]host:path`, or a local path. An http(s)
+   * URL may carry a credential (`https://user:token@host/…`): it is given to git through a credential
+   * helper and never written into the mirror's config.
+   */
   sourceUrl: string;
+  /** The stored credential of `sourceUrl` (which then has none of its own). */
+  credential?: { username: string; password: string };
   logger: Logger;
+  /** Deadline of each git command, in ms (default 10 minutes); past it git and its helpers are killed. */
+  timeoutMs?: number;
+  /** Aborted when the caller gives up (the client went away): the running git command is killed. */
+  signal?: AbortSignal;
 }
 
 // Mirror operations on one directory run one at a time: two fetches would race on ref locks.
@@ -63,33 +80,41 @@ const inFlight = new Map<string, Promise<unknown>>();
  * Creates or refreshes the bare mirror of `sourceUrl` at `<repositoriesDir>/<name>.git`: `git clone
  * --mirror` when absent (into a temporary directory, then renamed into place), otherwise
  * `git fetch --prune origin '+refs/*:refs/*'` from `sourceUrl`.
- * @returns the mirror's directory, and whether this call created it.
- * @throws AppError `repository.invalid_name`, `repository.invalid_source_url`, or `repository.clone_failed`
- *   (its message carries git's stderr, at most 2 KB).
+ * @returns the mirror's directory, whether this call created it, and the source as parsed.
+ * @throws AppError `repository.invalid_name`, `repository.invalid_source_url` (a source git must not be
+ *   asked to fetch), `repository.clone_failed` (its message carries git's stderr, at most 2 KB),
+ *   `repository.clone_timeout` or `repository.clone_aborted`.
  */
-export async function mirrorRepository(options: MirrorRepositoryOptions): Promise<{ repositoryDir: string; created: boolean }> {
+export async function mirrorRepository(options: MirrorRepositoryOptions): Promise<{ repositoryDir: string; created: boolean; source: RepositorySource }> {
   const repositoryDir = repositoryDirFor(options.repositoriesDir, options.name);
-  const { sourceUrl } = options;
-  if (sourceUrl === '' || sourceUrl.startsWith('-')) {
-    throw new AppError('repository.invalid_source_url', `invalid source URL ${JSON.stringify(sourceUrl)}: must be a URL or path not starting with '-'`);
+  let source: RepositorySource;
+  try {
+    source = parseRepositorySource(options.sourceUrl);
+  } catch (err) {
+    if (!(err instanceof RepositoryUrlError)) throw err;
+    throw new AppError('repository.invalid_source_url', `invalid source URL ${JSON.stringify(redactSourceUrl(options.sourceUrl))}: ${err.message}`);
   }
+  if (!source.credential && options.credential) source = { ...source, credential: options.credential };
   const previous = inFlight.get(repositoryDir) ?? Promise.resolve();
-  const current = previous
-    .catch(() => undefined)
-    .then(() => mirrorUnlocked(repositoryDir, { ...options, sourceUrl: absoluteSource(sourceUrl) }));
+  const current = previous.catch(() => undefined).then(() => mirrorUnlocked(repositoryDir, source, options));
   inFlight.set(repositoryDir, current);
   try {
-    return await current;
+    return { ...(await current), source };
   } finally {
     if (inFlight.get(repositoryDir) === current) inFlight.delete(repositoryDir);
   }
 }
 
-async function mirrorUnlocked(repositoryDir: string, options: MirrorRepositoryOptions): Promise<{ repositoryDir: string; created: boolean }> {
-  const logger = options.logger.with({ repository: options.name, source: redactUrl(options.sourceUrl) });
+async function mirrorUnlocked(repositoryDir: string, source: RepositorySource, options: MirrorRepositoryOptions): Promise<{ repositoryDir: string; created: boolean }> {
+  const logger = options.logger.with({ repository: options.name, source: source.url });
+  const run = (args: string[], what: string) =>
+    runGit(args, what, { timeoutMs: options.timeoutMs ?? DEFAULT_MIRROR_TIMEOUT_MS, signal: options.signal, credential: source.credential });
+  options.signal?.throwIfAborted();
   const started = Date.now();
   if (await exists(repositoryDir)) {
-    await fetchInto(repositoryDir, options.sourceUrl);
+    // The source may have moved (or its credential changed) since the clone; the remote never holds a credential.
+    await run(['-C', repositoryDir, 'config', 'remote.origin.url', source.url], 'git config remote.origin.url');
+    await run(['-C', repositoryDir, 'fetch', '--prune', '--quiet', 'origin', '+refs/*:refs/*'], 'git fetch');
     logger.info('repository mirror fetched', { durationMs: Date.now() - started });
     return { repositoryDir, created: false };
   }
@@ -98,7 +123,7 @@ async function mirrorUnlocked(repositoryDir: string, options: MirrorRepositoryOp
   const tempDir = await mkdtemp(path.join(options.repositoriesDir, TEMP_PREFIX));
   try {
     const tempRepository = path.join(tempDir, 'repository.git');
-    await runGit(['clone', '--mirror', '--quiet', '--', options.sourceUrl, tempRepository], 'git clone --mirror');
+    await run(['clone', '--mirror', '--quiet', '--', source.url, tempRepository], 'git clone --mirror');
     try {
       await rename(tempRepository, repositoryDir);
     } catch (err) {
@@ -117,12 +142,6 @@ async function mirrorUnlocked(repositoryDir: string, options: MirrorRepositoryOp
   return { repositoryDir, created: true };
 }
 
-async function fetchInto(repositoryDir: string, sourceUrl: string): Promise<void> {
-  // The source may have moved (or its URL's credentials rotated) since the clone.
-  await runGit(['-C', repositoryDir, 'config', 'remote.origin.url', sourceUrl], 'git config remote.origin.url');
-  await runGit(['-C', repositoryDir, 'fetch', '--prune', '--quiet', 'origin', '+refs/*:refs/*'], 'git fetch');
-}
-
 async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);
@@ -133,19 +152,75 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Runs git without a terminal prompt; a non-zero exit becomes `repository.clone_failed` with its stderr. */
-function runGit(args: string[], what: string): Promise<void> {
-  // `ext::` URLs run arbitrary commands; git already refuses them by default, this makes it explicit.
-  const fullArgs = ['-c', 'protocol.ext.allow=never', ...args];
+/**
+ * `-c` options before every mirror command: no protocol but the allowed ones (git's `fd::` and `ext::`
+ * transports, or any `<helper>::` remote, never run), and no credential helper of the host's.
+ */
+const PROTOCOL_CONFIG = ['protocol.allow=never', ...ALLOWED_GIT_PROTOCOLS.map((p) => `protocol.${p}.allow=always`)].flatMap((c) => ['-c', c]);
+
+/** Answers git's `get` with the username and password from the environment, never from a file or argv. */
+const CREDENTIAL_HELPER = '!f() { test "$1" = get || return 0; printf "username=%s\\npassword=%s\\n" "$EXECUTORS_MIRROR_USERNAME" "$EXECUTORS_MIRROR_PASSWORD"; }; f';
+
+/** The environment of a git command: the coordinator's, no prompts, and the credential for its helper. */
+function gitEnv(credential: RepositorySource['credential']): NodeJS.ProcessEnv {
+  // Passed through, not read: clones over the network may need proxies, CA bundles, an SSH agent.
+  // eslint-disable-next-line no-restricted-properties
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
+  // ssh would ask about an unknown host key or a passphrase on a terminal that is not there.
+  if (env.GIT_SSH_COMMAND === undefined && env.GIT_SSH === undefined) env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
+  if (credential) {
+    // Command-line-scope config (git >= 2.31), after whatever the operator set the same way. The empty
+    // value first resets the helpers of the host's config, so the credential goes to this helper only.
+    const base = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
+    env[`GIT_CONFIG_KEY_${base}`] = 'credential.helper';
+    env[`GIT_CONFIG_VALUE_${base}`] = '';
+    env[`GIT_CONFIG_KEY_${base + 1}`] = 'credential.helper';
+    env[`GIT_CONFIG_VALUE_${base + 1}`] = CREDENTIAL_HELPER;
+    env.GIT_CONFIG_COUNT = String(base + 2);
+    env.EXECUTORS_MIRROR_USERNAME = credential.username;
+    env.EXECUTORS_MIRROR_PASSWORD = credential.password;
+  }
+  return env;
+}
+
+interface RunGitOptions {
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  credential: RepositorySource['credential'];
+}
+
+/**
+ * Runs git in a process group of its own; a non-zero exit becomes `repository.clone_failed` with its
+ * stderr. Past `timeoutMs`, or once `signal` aborts, the whole group (git, git-remote-https, ssh) gets
+ * SIGTERM, then SIGKILL, and the promise settles only after git has exited.
+ */
+function runGit(args: string[], what: string, options: RunGitOptions): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', fullArgs, {
-      // Passed through, not read: clones over the network may need proxies, CA bundles, an SSH agent.
-      // eslint-disable-next-line no-restricted-properties
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    if (options.signal?.aborted) {
+      reject(new AppError('repository.clone_aborted', `${what} was not started: the request was aborted`));
+      return;
+    }
+    const child = spawn('git', [...PROTOCOL_CONFIG, ...args], { env: gitEnv(options.credential), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = Buffer.alloc(0);
     let truncated = false;
+    let stopped: 'timeout' | 'aborted' | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // The group is gone already.
+      }
+    };
+    const stop = (why: 'timeout' | 'aborted') => {
+      if (stopped) return;
+      stopped = why;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+    };
+    const deadline = setTimeout(() => stop('timeout'), options.timeoutMs);
+    const onAbort = () => stop('aborted');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     child.stderr.on('data', (chunk: Buffer) => {
       // Keep the tail: git's `fatal:` line comes last.
       stderr = Buffer.concat([stderr, chunk]);
@@ -154,25 +229,29 @@ function runGit(args: string[], what: string): Promise<void> {
         truncated = true;
       }
     });
-    child.once('error', (err) => reject(new AppError('repository.clone_failed', `${what} could not start: ${err.message}`, { cause: err })));
+    const settle = () => {
+      clearTimeout(deadline);
+      clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    child.once('error', (err) => {
+      settle();
+      reject(new AppError('repository.clone_failed', `${what} could not start: ${err.message}`, { cause: err }));
+    });
     child.once('close', (code, signal) => {
+      settle();
+      // A helper left behind by git (it should not happen) goes with the group.
+      killGroup('SIGKILL');
+      const output = redactSourceUrl((truncated ? '…' : '') + stderr.toString('utf8').trim());
+      if (stopped === 'timeout') return reject(new AppError('repository.clone_timeout', `${what} did not finish within ${formatMs(options.timeoutMs)} (COORDINATOR_MIRROR_TIMEOUT) and was killed${output ? `: ${output}` : ''}`));
+      if (stopped === 'aborted') return reject(new AppError('repository.clone_aborted', `${what} was killed: the request was aborted`));
       if (code === 0) return resolve();
-      const output = redactUrl((truncated ? '…' : '') + stderr.toString('utf8').trim());
       const how = signal !== null ? `was killed by ${signal}` : `exited with ${code}`;
       reject(new AppError('repository.clone_failed', `${what} ${how}${output ? `: ${output}` : ''}`));
     });
   });
 }
 
-/** Text with the userinfo of any URL in it removed: `https://user:token@host/x` → `https://host/x`. */
-function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1');
-}
-
-/**
- * A relative local path made absolute (the fetch runs with `-C <mirror>`, where it would mean something
- * else); URLs and scp-like `host:path` sources, which have a `:`, are kept as they are.
- */
-function absoluteSource(sourceUrl: string): string {
-  return path.isAbsolute(sourceUrl) || sourceUrl.includes(':') ? sourceUrl : path.resolve(sourceUrl);
+function formatMs(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
 }

@@ -10,13 +10,14 @@ import type { HttpServices } from './services.js';
 
 const UNAUTHENTICATED = 'missing or unknown token: send Authorization: Bearer <an API token, or COORDINATOR_ADMIN_TOKEN>';
 
-function bearer(req: IncomingMessage): string | undefined {
+/** The token of `Authorization: Bearer <token>`, or undefined. */
+export function bearerToken(req: IncomingMessage): string | undefined {
   return /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
 }
 
 /** The calling user; 401 without a known token. */
 export async function authenticateUser(req: IncomingMessage, s: Pick<HttpServices, 'config' | 'users' | 'bootstrapAdmin'>): Promise<UserRow> {
-  const token = bearer(req);
+  const token = bearerToken(req);
   if (token !== undefined) {
     const { adminToken } = s.config;
     if (adminToken && s.bootstrapAdmin && constantTimeEquals(token, adminToken)) return s.bootstrapAdmin;

@@ -73,11 +73,15 @@ export class ExecutorAuth {
     return { kind: 'job', jobId, executorName, tokenSha256 };
   }
 
-  /** Job routes that read (git proxy, files store): headers, then the token looked up and scoped. */
+  /**
+   * Job routes that read (git proxy, files store): headers, then the token looked up and scoped, and
+   * the executor named in the headers must be the one that holds the job — as the acting routes' own
+   * statement requires. (The original accepts any heartbeating executor's name here.)
+   */
   async requireJobToken(req: IncomingMessage, scope: JobRouteScope): Promise<JobAuth> {
     const credentials = this.jobCredentials(req);
     if (credentials.kind === 'executor') return { kind: 'executor', jobId: credentials.jobId, executorName: credentials.executorName };
-    return this.checkToken(credentials, scope);
+    return this.checkToken(credentials, scope, { requireHolder: true });
   }
 
   /**
@@ -85,13 +89,14 @@ export class ExecutorAuth {
    * §2.2). Used directly by reading routes, and by acting routes to explain a statement that matched
    * nothing; returns the token's scope when nothing is wrong with it.
    */
-  async checkToken(credentials: JobCredentials & { kind: 'job' }, scope: JobRouteScope): Promise<JobAuth & { kind: 'job' }> {
+  async checkToken(credentials: JobCredentials & { kind: 'job' }, scope: JobRouteScope, options: { requireHolder?: boolean } = {}): Promise<JobAuth & { kind: 'job' }> {
     const found = await this.jobs.lookupToken(credentials.tokenSha256, credentials.executorName);
     if (!found) throw new HttpError(401, 'invalid token');
     if (found.jobId !== credentials.jobId) throw new HttpError(403, 'invalid token');
     if ('queue' in scope && found.queue !== scope.queue) throw new HttpError(403, 'invalid token: it belongs to another queue');
     if ('repositoryName' in scope && found.repositoryName !== scope.repositoryName) throw new HttpError(403, 'invalid token: it belongs to another repository');
     if (!found.executorKnown) throw new HttpError(401, 'invalid token');
+    if (options.requireHolder && !found.heldByExecutor) throw new HttpError(403, 'invalid token: the job is held by another executor');
     return { kind: 'job', jobId: found.jobId, executorName: credentials.executorName, queue: found.queue, repositoryName: found.repositoryName };
   }
 }

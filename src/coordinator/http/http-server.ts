@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
 import { addExecutorRoutes } from './executor-routes.js';
 import { AppError } from '../../shared/errors.js';
-import { clientErrorStatus, HttpError } from './http-error.js';
+import { clientErrorStatus, fieldError, HttpError } from './http-error.js';
 import { addJobResourceRoutes } from './job-resource-routes.js';
 import { addSecretRoutes } from './secret-routes.js';
 import { addUserRoutes } from './user-routes.js';
@@ -57,6 +57,16 @@ export function createRouter(s: HttpServices): Router {
   return router;
 }
 
+/**
+ * A NUL in a path or query parameter (`%00`) would reach PostgreSQL, which cannot store it in text and
+ * answers an error: refuse it here, naming the parameter.
+ */
+function refuseNul(url: URL, params: Record<string, string>): void {
+  for (const [name, value] of [...Object.entries(params), ...url.searchParams.entries()]) {
+    if (value.includes('\u0000')) throw fieldError(400, name, `${name} must not contain NUL (%00)`);
+  }
+}
+
 export interface CoordinatorHttpServer {
   server: http.Server;
   /** `http://host:port` as actually bound (port 0 picks a free one). */
@@ -80,12 +90,17 @@ export async function startHttpServer(s: HttpServices, options: { host: string; 
       }
       return abort.signal;
     };
+    // Every answer, streamed ones too: no browser guesses a type (a job's output served as text stays
+    // text), and no page of this coordinator is shown in another site's frame.
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('x-frame-options', 'DENY');
     try {
       const url = new URL(req.url ?? '/', 'http://coordinator');
       const match = router.match(req.method ?? 'GET', url.pathname);
       if (!match) throw new HttpError(404, { error: `no route for ${req.method} ${url.pathname}` });
       if ('methodNotAllowed' in match) throw new HttpError(405, { error: `${req.method} is not allowed here; use ${match.methodNotAllowed.join(', ')}` }, { allow: match.methodNotAllowed.join(', ') });
       routeName = match.route.name;
+      refuseNul(url, match.params);
       const ctx: RequestContext = {
         req,
         res,

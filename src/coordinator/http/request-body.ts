@@ -4,7 +4,16 @@ import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { HttpError } from './http-error.js';
 
-/** Reads the whole body, refusing with 413 as soon as it passes `maxBytes`. */
+/**
+ * The body limit of the sign-in routes (POST /api/v1/tokens, POST /sign-in), which anyone may call: a
+ * user name, a password of at most 256 characters and a note fit many times over.
+ */
+export const SIGN_IN_MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * Reads the whole body, refusing with 413 as soon as it passes `maxBytes`. A body the client cut off
+ * (it aborted, or the connection dropped) is a 400 that nobody will read: not a server error.
+ */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -13,14 +22,21 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw new HttpError(413, `request body is over the limit of ${maxBytes} bytes`);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.resume();
+        throw new HttpError(413, `request body is over the limit of ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    // Node's `aborted` / ECONNRESET while the body streamed in.
+    throw new HttpError(400, `the request body ended early (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the client aborted it`);
   }
+  if (req.readableAborted) throw new HttpError(400, 'the request body ended early: the client aborted it');
   return Buffer.concat(chunks, size);
 }
 
@@ -32,8 +48,26 @@ export function describeZodError(error: z.ZodError): string {
     .join('; ');
 }
 
-function replaceNul(_key: string, value: unknown): unknown {
-  return typeof value === 'string' ? value.replaceAll('\u0000', '\uFFFD') : value;
+/**
+ * PostgreSQL text cannot hold NUL. In a string value (a job's output may have one) it becomes U+FFFD;
+ * in an object key, which names something, the body is refused naming where (`files.a\u0000b` was a 500).
+ */
+function replaceNul(value: unknown, path: string[]): unknown {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD');
+  if (Array.isArray(value)) return value.map((v, i) => replaceNul(v, [...path, String(i)]));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000')) {
+        const field = [...path, k.replaceAll('\u0000', '\\u0000')].join('.');
+        throw new HttpError(400, `invalid request body: ${field}: an object key must not contain NUL (\\u0000)`);
+      }
+      // defineProperty: a `__proto__` key stays a key, not the object's prototype.
+      Object.defineProperty(out, k, { value: replaceNul(v, [...path, k]), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return value;
 }
 
 /** Reads and validates a JSON body. An empty body is read as `{}` (Go's decoder errors instead; this is kinder). */
@@ -42,11 +76,11 @@ export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema
   let value: unknown;
   try {
     const text = raw.toString('utf8');
-    // PostgreSQL text cannot hold NUL; a job's output may. Replace it rather than fail the request.
-    value = text.length === 0 ? {} : text.includes('\\u0000') ? JSON.parse(text, replaceNul) : JSON.parse(text);
+    value = text.length === 0 ? {} : JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, `Failed to unmarshal payload: ${(err as Error).message}`);
   }
+  if (raw.includes('\\u0000')) value = replaceNul(value, []);
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new HttpError(400, `invalid request body: ${describeZodError(parsed.error)}`);
   return parsed.data;

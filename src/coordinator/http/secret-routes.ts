@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { canManageSecrets } from '../secrets/secret-access.js';
 import type { SecretAccessLogRow, SecretNamespace, SecretRow } from '../store/secret-store.js';
+import type { UserRow } from '../store/user-store.js';
 import { authenticateUser } from './admin-auth.js';
 import { HttpError } from './http-error.js';
 import { readJson } from './request-body.js';
@@ -40,27 +41,24 @@ export function addSecretRoutes(router: Router, s: HttpServices): void {
    * The caller, when they may manage secrets of `ns`: site admins the global namespace, a user their
    * own, members their organization's. Anyone else gets 404, which tells nothing about what exists.
    */
-  const authorize = async (ctx: RequestContext, ns: SecretNamespace) => {
-    const user = await authenticateUser(ctx.req, s);
+  const authorize = async (user: UserRow, ns: SecretNamespace) => {
     if (!(await canManageSecrets(s.users, user, ns))) {
       if (ns.kind === 'global') throw new HttpError(403, { error: 'only site admins manage global executor secrets' });
       throw new HttpError(404, { error: `no ${ns.kind === 'user' ? 'user' : 'organization'} namespace ${ns.kind === 'user' ? ns.userId : ns.orgId} of yours` });
     }
     return user;
   };
-  /** The secret of path parameter `id`, when the caller may manage its namespace (404 otherwise). */
+  /**
+   * The secret of path parameter `id`, when the caller may manage its namespace (404 otherwise). The
+   * caller is authenticated before anything is looked up, so a 401 tells nothing of which ids exist.
+   */
   const ownedSecret = async (ctx: RequestContext) => {
+    const user = await authenticateUser(ctx.req, s);
     const id = idParam(ctx.params.id!, 'secret');
     const secret = await s.secrets.get(id);
-    if (!secret) throw new HttpError(404, { error: `no secret ${id}` });
-    try {
-      const user = await authorize(ctx, secret.namespace);
-      return { user, secret };
-    } catch (err) {
-      // Someone else's secret does not exist, as far as this caller can tell.
-      if (err instanceof HttpError && err.status !== 401) throw new HttpError(404, { error: `no secret ${id}` });
-      throw err;
-    }
+    // Someone else's secret does not exist, as far as this caller can tell.
+    if (!secret || !(await canManageSecrets(s.users, user, secret.namespace))) throw new HttpError(404, { error: `no secret ${id}` });
+    return { user, secret };
   };
 
   const namespaces: Array<[string, string, (ctx: RequestContext) => SecretNamespace]> = [
@@ -70,16 +68,18 @@ export function addSecretRoutes(router: Router, s: HttpServices): void {
   ];
   for (const [pattern, name, namespaceOf] of namespaces) {
     router.add('GET', pattern, `secrets.${name}.list`, async (ctx) => {
+      const user = await authenticateUser(ctx.req, s);
       const ns = namespaceOf(ctx);
-      await authorize(ctx, ns);
+      await authorize(user, ns);
       const rawScope = ctx.url.searchParams.get('scope');
       const scope = rawScope === null ? undefined : ScopeSchema.safeParse(rawScope).data;
       if (rawScope !== null && scope === undefined) throw new HttpError(400, { error: `query parameter scope=${JSON.stringify(rawScope)}: expected batches or codeintel` });
       return { status: 200, body: { secrets: (await s.secrets.list(ns, scope)).map(secretView) } };
     });
     router.add('POST', pattern, `secrets.${name}.create`, async (ctx) => {
+      const user = await authenticateUser(ctx.req, s);
       const ns = namespaceOf(ctx);
-      const user = await authorize(ctx, ns);
+      await authorize(user, ns);
       const body = await readJson(ctx.req, CreateSecretSchema, s.config.maxBodyBytes);
       if (ns.kind !== 'global' && body.scope === 'codeintel') throw new HttpError(400, { error: 'codeintel secrets are global only (auto-indexing reads no user or organization secrets)' });
       return { status: 201, body: secretView(await s.secrets.create(ns, { ...body, creatorId: user.id })) };

@@ -3,6 +3,8 @@ import type { Logger } from '../../shared/logger.js';
 import type { CoordinatorConfig } from '../config.js';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
 import type { Dequeuer } from '../queues/dequeuer.js';
+import type { JobAccess } from '../queues/job-access.js';
+import type { SignInThrottle } from '../users/sign-in-throttle.js';
 import type { SiteSettings } from '../settings/site-settings.js';
 import type { ExecutorStore } from '../store/executor-store.js';
 import type { FileStore } from '../store/file-store.js';
@@ -27,6 +29,10 @@ export interface HttpServices {
   /** The site admin that COORDINATOR_ADMIN_TOKEN acts as (user `admin`); undefined without that token. */
   bootstrapAdmin: UserRow | undefined;
   dequeuer: Dequeuer;
+  /** Who may use which repository, files and secrets in a job. */
+  access: JobAccess;
+  /** Counts failed sign-ins and locks names and addresses out. */
+  signIn: SignInThrottle;
   executorAuth: ExecutorAuth;
   metrics: CoordinatorMetrics;
   /** Directory of the bare repositories served to jobs. */

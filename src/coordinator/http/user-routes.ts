@@ -3,9 +3,11 @@
 // those they belong to. A password exchanges for an API token at POST /api/v1/tokens.
 import { z } from 'zod';
 import type { OrgRow, UserRow } from '../store/user-store.js';
-import { authenticateUser, requireSiteAdmin } from './admin-auth.js';
-import { HttpError } from './http-error.js';
-import { readJson } from './request-body.js';
+import { accessTokenSha256, ACCESS_TOKEN_PREFIX } from '../users/access-token.js';
+import { MAX_PASSWORD_LENGTH } from '../users/password-hash.js';
+import { authenticateUser, bearerToken, requireSiteAdmin } from './admin-auth.js';
+import { fieldError, HttpError } from './http-error.js';
+import { readJson, SIGN_IN_MAX_BODY_BYTES } from './request-body.js';
 import type { RequestContext, Router } from './router.js';
 import type { HttpServices } from './services.js';
 
@@ -16,7 +18,11 @@ const CreateUserSchema = z.strictObject({
 });
 const PasswordLoginSchema = z.strictObject({ username: z.string(), password: z.string(), note: z.string().max(200).optional() });
 const TokenSchema = z.strictObject({ note: z.string().max(200).optional() });
-const PasswordSchema = z.strictObject({ password: z.string() });
+const PasswordSchema = z.strictObject({
+  password: z.string(),
+  /** When users change their own password: keep the API token of this request (default), or end it too (false). */
+  keepCallerToken: z.boolean().default(true),
+});
 const CreateOrgSchema = z.strictObject({ name: z.string() });
 const AddMemberSchema = z.strictObject({ username: z.string() });
 
@@ -50,10 +56,23 @@ export function addUserRoutes(router: Router, s: HttpServices): void {
     return { user, org };
   };
 
+  // Anyone may try a password here: the body is small, and failures are throttled per user name and per
+  // address (429 with Retry-After while locked out, whatever the password).
   router.add('POST', '/api/v1/tokens', 'users.tokens.login', async (ctx) => {
-    const body = await readJson(ctx.req, PasswordLoginSchema, s.config.maxBodyBytes);
+    const body = await readJson(ctx.req, PasswordLoginSchema, SIGN_IN_MAX_BODY_BYTES);
+    const address = ctx.req.socket.remoteAddress;
+    const retryAfter = await s.signIn.retryAfterSeconds(body.username, address);
+    if (retryAfter > 0) {
+      throw new HttpError(429, { error: `too many wrong passwords for this user or from this address: try again in ${retryAfter} s` }, { 'retry-after': String(retryAfter) });
+    }
+    // Never hashed: scrypt's cost grows with the length, and no stored password is this long.
+    if (body.password.length > MAX_PASSWORD_LENGTH) throw fieldError(400, 'password', `at most ${MAX_PASSWORD_LENGTH} characters`);
     const user = await s.users.verifyPassword(body.username, body.password);
-    if (!user) throw new HttpError(401, { error: 'wrong username or password' });
+    if (!user) {
+      await s.signIn.failed(body.username, address);
+      throw new HttpError(401, { error: 'wrong username or password' });
+    }
+    await s.signIn.succeeded(body.username);
     const { id, token } = await s.users.createToken(user.id, body.note ?? 'password login');
     return { status: 201, body: { id, token, user: userView(user) } };
   });
@@ -75,16 +94,27 @@ export function addUserRoutes(router: Router, s: HttpServices): void {
     const admin = await requireSiteAdmin(ctx.req, s);
     const id = idParam(ctx.params.id!, 'user');
     if (id === admin.id) throw new HttpError(409, { error: 'a site admin cannot delete themselves' });
-    if (!(await s.users.delete(id))) throw new HttpError(404, { error: `no user ${id}` });
+    // COORDINATOR_ADMIN_TOKEN acts as this user: without it, the token would act as nobody.
+    if (s.bootstrapAdmin && id === s.bootstrapAdmin.id) {
+      throw new HttpError(409, { error: `the bootstrap site admin ${s.bootstrapAdmin.username} cannot be deleted while COORDINATOR_ADMIN_TOKEN is set: unset it and restart first` });
+    }
+    const deleted = await s.users.delete(id);
+    if (!deleted) throw new HttpError(404, { error: `no user ${id}` });
+    s.logger.info('deleted a user; their unfinished jobs are canceled', { userId: id, by: admin.username, canceledJobs: deleted.canceledJobs });
     return { status: 204 };
   });
 
+  // A new password ends every web session and API token of the user — but, when users change their own,
+  // the token of this request (unless keepCallerToken is false), so the script doing it goes on.
   router.add('PUT', '/api/v1/users/:id/password', 'users.password', async (ctx) => {
     const id = idParam(ctx.params.id!, 'user');
-    await selfOrSiteAdmin(ctx, id);
+    const caller = await selfOrSiteAdmin(ctx, id);
     const body = await readJson(ctx.req, PasswordSchema, s.config.maxBodyBytes);
     if (!(await s.users.get(id))) throw new HttpError(404, { error: `no user ${id}` });
-    await s.users.setPassword(id, body.password);
+    const token = bearerToken(ctx.req);
+    const keep = caller.id === id && body.keepCallerToken && token?.startsWith(ACCESS_TOKEN_PREFIX) ? accessTokenSha256(token) : undefined;
+    const ended = await s.users.setPassword(id, body.password, { keepTokenSha256: keep });
+    s.logger.info('password changed; sessions and API tokens ended', { userId: id, by: caller.username, ...ended });
     return { status: 204 };
   });
 

@@ -10,6 +10,7 @@ import type { SecretStore } from '../store/secret-store.js';
 import { toWireJob } from './job-payload.js';
 import { newJobToken } from './job-token.js';
 import type { JobWaker } from './job-waker.js';
+import type { JobAccess } from './job-access.js';
 import type { MultiQueueSelector } from './multi-queue-selector.js';
 
 export interface DequeueOptions {
@@ -32,6 +33,8 @@ export class Dequeuer {
     /** Resolves jobs' executor secrets into their payloads; without it, such jobs fail at dequeue. */
     private readonly secrets?: SecretStore,
     private readonly logger?: Logger,
+    /** Re-checks that a job's creator may still use its repository, files and secrets; without it, nothing is re-checked. */
+    private readonly access?: JobAccess,
   ) {}
 
   /** Resolves to the dequeued job, or null when there was none (within the wait). */
@@ -60,12 +63,22 @@ export class Dequeuer {
     } else {
       queue = options.queues[0]!;
     }
-    // A job whose secrets cannot be resolved fails here, and the next one is tried at once.
+    // A job whose creator may no longer use what it names, or whose secrets cannot be resolved, fails
+    // here, and the next one is tried at once.
     for (;;) {
       const token = newJobToken();
       const row = await this.jobs.dequeue(queue, options.executorName, token.sha256);
       if (!row) return null;
       if (options.multiQueue) this.selector.record(queue);
+      const fail = async (message: string, why: string) => {
+        this.logger?.warn(why, { jobId: row.id, queue: row.queue, err: message });
+        await this.jobs.markFailed({ jobId: row.id, queue: row.queue, executorName: options.executorName, tokenSha256: null }, message);
+      };
+      const denied = await this.access?.dequeueProblem(row);
+      if (denied) {
+        await fail(denied, 'a job\'s creator may no longer use what it names; the job fails');
+        continue;
+      }
       const job = toWireJob(row, token.value, payloadVersionFor(options.executorVersion), { includeQueue: options.multiQueue });
       if (!row.secretRefs) return job;
       try {
@@ -74,8 +87,7 @@ export class Dequeuer {
         return job;
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
-        this.logger?.warn('a job\'s executor secrets cannot be resolved; the job fails', { jobId: row.id, queue: row.queue, err: err.message });
-        await this.jobs.markFailed({ jobId: row.id, queue: row.queue, executorName: options.executorName, tokenSha256: null }, err.message);
+        await fail(err.message, 'a job\'s executor secrets cannot be resolved; the job fails');
       }
     }
   }

@@ -4,7 +4,26 @@ import type { JobSpec } from '../../protocol/job.js';
 import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
 import type { JobState } from '../queues/job-state.js';
 import { DOCKER_AUTH_CONFIG_KEY, type JobSecretRefs, type PlannedJobSecrets } from '../secrets/job-secrets.js';
+import { AppError } from '../../shared/errors.js';
 import type { Database } from './database.js';
+
+/** What one user may have waiting at once (config `quotas`); 0 = no limit. */
+export interface JobQuotaLimits {
+  maxQueuedJobs: number;
+  maxQueuedJobsPerQueue: number;
+  maxQueuedInlineFilesBytes: number;
+}
+
+/** An enqueue refused because its creator has as much waiting as a quota allows. Code `jobs.quota_exceeded`. */
+export class QuotaExceededError extends AppError {
+  constructor(
+    /** Which limit of JobQuotaLimits. */
+    readonly limit: keyof JobQuotaLimits,
+    message: string,
+  ) {
+    super('jobs.quota_exceeded', message);
+  }
+}
 
 /** NOTIFY channel whose payload is the name of a queue that just got a dequeueable job. */
 export const JOB_QUEUED_CHANNEL = 'executors_job_queued';
@@ -65,6 +84,8 @@ export interface TokenLookup {
   repositoryName: string;
   /** Whether the executor named in the request has heartbeated at least once (reference §2.2). */
   executorKnown: boolean;
+  /** Whether that executor is the one the job was dequeued by. */
+  heldByExecutor: boolean;
 }
 
 export type CancelOutcome = 'canceled' | 'cancel-requested' | 'already-finished' | 'not-found';
@@ -100,22 +121,42 @@ export class JobStore {
 
   constructor(private readonly db: Database) {}
 
-  /** Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). */
-  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date; secrets?: PlannedJobSecrets; creatorId?: number | null } = {}): Promise<number> {
+  /**
+   * Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). With `quota`, the
+   * insert happens only while the creator's waiting jobs (queued, or errored until retried) stay within
+   * it — counted by the same statement, so a quota costs no extra round trip; QuotaExceededError says
+   * which limit stopped it. (Concurrent enqueues of one user may each see the other's job as not yet
+   * there, so a burst can pass a limit by the few requests in flight at once.)
+   */
+  async enqueue(
+    queue: string,
+    spec: JobSpec,
+    options: { processAfter?: Date; secrets?: PlannedJobSecrets; creatorId?: number | null; inlineFilesBytes?: number; quota?: JobQuotaLimits } = {},
+  ): Promise<number> {
     const planned = options.secrets;
     const fallback = planned && planned.refs === null ? planned.ifDockerAuthConfig : undefined;
+    const quota = options.creatorId !== undefined && options.creatorId !== null ? options.quota : undefined;
+    const limit = (n: number | undefined) => (n === undefined || n === 0 ? null : n);
     // A job that named no secret still gets DOCKER_AUTH_CONFIG when one exists for it: checked here, in
     // the insert itself, rather than by a query of its own before it.
-    const rows = await this.db.query<{ id: number }>(
-      `WITH inserted AS (
-         INSERT INTO jobs (queue, spec, repository_name, process_after, secret_refs, creator_id)
-         VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, CASE WHEN $7::text IS NOT NULL AND EXISTS (
+    const rows = await this.db.query<{ id: number | null; waiting: number; waitingInQueue: number; waitingBytes: number }>(
+      `WITH waiting AS (
+         SELECT count(*)::int AS total, (count(*) FILTER (WHERE queue = $1))::int AS in_queue, coalesce(sum(inline_files_bytes), 0)::bigint AS bytes
+         FROM jobs WHERE $12::boolean AND creator_id = $6 AND state IN ('queued', 'errored')
+       ), inserted AS (
+         INSERT INTO jobs (queue, spec, repository_name, process_after, secret_refs, creator_id, inline_files_bytes)
+         SELECT $1, $2, $3, $4, COALESCE($5::jsonb, CASE WHEN $7::text IS NOT NULL AND EXISTS (
              SELECT 1 FROM executor_secrets WHERE key = '${DOCKER_AUTH_CONFIG_KEY}' AND scope = $7::text
                AND ((namespace_user_id IS NULL AND namespace_org_id IS NULL) OR namespace_user_id = $8::bigint OR namespace_org_id = $9::bigint)
-           ) THEN $10::jsonb END), $6)
+           ) THEN $10::jsonb END), $6, $11::int
+         FROM waiting
+         WHERE ($13::int IS NULL OR total < $13) AND ($14::int IS NULL OR in_queue < $14) AND ($15::bigint IS NULL OR bytes + $11::int <= $15)
          RETURNING id, queue
+       ), woken AS (
+         SELECT pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM inserted
        )
-       SELECT id, pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM inserted`,
+       SELECT (SELECT id FROM inserted) AS id, (SELECT count(*) FROM woken) AS woken,
+         total AS waiting, in_queue AS "waitingInQueue", bytes AS "waitingBytes" FROM waiting`,
       [
         queue,
         spec,
@@ -127,9 +168,24 @@ export class JobStore {
         fallback?.userId ?? null,
         fallback?.orgId ?? null,
         fallback?.refs ?? null,
+        options.inlineFilesBytes ?? 0,
+        quota !== undefined,
+        limit(quota?.maxQueuedJobs),
+        limit(quota?.maxQueuedJobsPerQueue),
+        limit(quota?.maxQueuedInlineFilesBytes),
       ],
     );
-    return rows[0]!.id;
+    const row = rows[0]!;
+    if (row.id !== null) return row.id;
+    const q = quota!;
+    if (q.maxQueuedJobs > 0 && row.waiting >= q.maxQueuedJobs) throw new QuotaExceededError('maxQueuedJobs', `you have ${row.waiting} jobs waiting, the most one user may have in all queues (COORDINATOR_USER_MAX_QUEUED_JOBS=${q.maxQueuedJobs})`);
+    if (q.maxQueuedJobsPerQueue > 0 && row.waitingInQueue >= q.maxQueuedJobsPerQueue) {
+      throw new QuotaExceededError('maxQueuedJobsPerQueue', `you have ${row.waitingInQueue} jobs waiting in queue ${queue}, the most one user may have in one queue (COORDINATOR_USER_MAX_QUEUED_JOBS_PER_QUEUE=${q.maxQueuedJobsPerQueue})`);
+    }
+    throw new QuotaExceededError(
+      'maxQueuedInlineFilesBytes',
+      `your waiting jobs hold ${Number(row.waitingBytes)} bytes of inline files; this job's ${options.inlineFilesBytes ?? 0} more would pass the limit of ${q.maxQueuedInlineFilesBytes} (COORDINATOR_USER_MAX_QUEUED_INLINE_FILES_SIZE)`,
+    );
   }
 
   /**
@@ -192,7 +248,8 @@ export class JobStore {
   async lookupToken(tokenSha256: Buffer, executorName: string): Promise<TokenLookup | null> {
     const rows = await this.db.query<TokenLookup>(
       `SELECT id AS "jobId", queue, repository_name AS "repositoryName",
-         EXISTS (SELECT 1 FROM executors WHERE hostname = $2) AS "executorKnown"
+         EXISTS (SELECT 1 FROM executors WHERE hostname = $2) AS "executorKnown",
+         worker_hostname = $2 AS "heldByExecutor"
        FROM jobs WHERE token_sha256 = $1`,
       [tokenSha256, executorName],
     );

@@ -1,7 +1,7 @@
 // Users, their API tokens, organizations and their members: the people that executor secrets belong to.
 import { AppError } from '../../shared/errors.js';
 import { accessTokenSha256, newAccessToken } from '../users/access-token.js';
-import { dummyPasswordHash, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../users/password-hash.js';
+import { dummyPasswordHash, hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verifyPassword } from '../users/password-hash.js';
 import type { Database } from './database.js';
 
 export interface UserRow {
@@ -28,13 +28,19 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === '23505';
 }
 
+/** `users.invalid` for a password shorter than MIN_PASSWORD_LENGTH or longer than MAX_PASSWORD_LENGTH. */
+function checkPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) throw new AppError('users.invalid', `password: at least ${MIN_PASSWORD_LENGTH} characters`);
+  if (password.length > MAX_PASSWORD_LENGTH) throw new AppError('users.invalid', `password: at most ${MAX_PASSWORD_LENGTH} characters`);
+}
+
 export class UserStore {
   constructor(private readonly db: Database) {}
 
   /** Creates a user; `users.name_taken` when the username exists, `users.invalid` for a bad name or short password. */
   async create(input: { username: string; password?: string; siteAdmin?: boolean }): Promise<UserRow> {
     if (!NAME_PATTERN.test(input.username)) throw new AppError('users.invalid', `username ${JSON.stringify(input.username)}: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63`);
-    if (input.password !== undefined && input.password.length < MIN_PASSWORD_LENGTH) throw new AppError('users.invalid', `password: at least ${MIN_PASSWORD_LENGTH} characters`);
+    if (input.password !== undefined) checkPassword(input.password);
     const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
     try {
       const rows = await this.db.query<UserRow>(`INSERT INTO users (username, password_hash, site_admin) VALUES ($1, $2, $3) RETURNING ${USER_COLUMNS}`, [
@@ -61,13 +67,43 @@ export class UserStore {
     return this.db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY id`);
   }
 
-  async delete(id: number): Promise<boolean> {
-    return (await this.db.query(`DELETE FROM users WHERE id = $1 RETURNING id`, [id])).length > 0;
+  /**
+   * Deletes a user (their tokens, sessions, memberships and secrets go with them) and, in the same
+   * statement, cancels the jobs they queued: waiting ones at once, running ones through the next
+   * heartbeat, as an admin's cancel does. Null when there is no such user.
+   */
+  async delete(id: number): Promise<{ canceledJobs: number } | null> {
+    const rows = await this.db.query<{ canceledJobs: number }>(
+      `WITH canceled AS (
+         UPDATE jobs SET
+           state = CASE WHEN state IN ('queued', 'errored') THEN 'canceled' ELSE state END,
+           finished_at = CASE WHEN state IN ('queued', 'errored') THEN now() ELSE finished_at END,
+           failure_message = CASE WHEN state IN ('queued', 'errored') THEN 'canceled: the user who queued it was deleted' ELSE failure_message END,
+           cancel = true
+         WHERE creator_id = $1 AND state IN ('queued', 'errored', 'processing')
+         RETURNING id
+       ), deleted AS (
+         DELETE FROM users WHERE id = $1 RETURNING id
+       )
+       SELECT (SELECT count(*) FROM canceled)::int AS "canceledJobs" FROM deleted`,
+      [id],
+    );
+    return rows[0] ?? null;
   }
 
-  async setPassword(id: number, password: string): Promise<void> {
-    if (password.length < MIN_PASSWORD_LENGTH) throw new AppError('users.invalid', `password: at least ${MIN_PASSWORD_LENGTH} characters`);
-    await this.db.query(`UPDATE users SET password_hash = $2 WHERE id = $1`, [id, await hashPassword(password)]);
+  /**
+   * Sets a user's password and ends their web sessions and API tokens, but the token whose SHA-256 is
+   * `keepTokenSha256` (the caller's own, when they changed their own password). One transaction.
+   */
+  async setPassword(id: number, password: string, options: { keepTokenSha256?: Buffer } = {}): Promise<{ endedSessions: number; revokedTokens: number }> {
+    checkPassword(password);
+    const hash = await hashPassword(password);
+    return this.db.transaction(async (tx) => {
+      await tx.query(`UPDATE users SET password_hash = $2 WHERE id = $1`, [id, hash]);
+      const sessions = await tx.query(`DELETE FROM sessions WHERE user_id = $1 RETURNING 1`, [id]);
+      const tokens = await tx.query(`DELETE FROM access_tokens WHERE user_id = $1 AND ($2::bytea IS NULL OR token_sha256 <> $2) RETURNING 1`, [id, options.keepTokenSha256 ?? null]);
+      return { endedSessions: sessions.length, revokedTokens: tokens.length };
+    });
   }
 
   /**

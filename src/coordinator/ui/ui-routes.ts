@@ -11,6 +11,8 @@ import { addSecretsPage } from './secrets-page.js';
 import { addSettingsPage } from './settings-page.js';
 import { htmlReply, redirect, safeNext } from './ui-reply.js';
 import { constantTimeEquals } from '../http/constant-time.js';
+import { SIGN_IN_MAX_BODY_BYTES } from '../http/request-body.js';
+import { MAX_PASSWORD_LENGTH } from '../users/password-hash.js';
 import { cookieValue, currentSession, readForm, readFormBody, sessionCookie, sessionCookieHeader } from './ui-session.js';
 
 const SESSION_MAX_AGE_SECONDS = 12 * 3600;
@@ -57,15 +59,30 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
     return signInPage(next);
   });
 
+  // The same throttle and limits as POST /api/v1/tokens: a small body, a password maximum, and a
+  // lock-out (429 with Retry-After) after repeated wrong passwords for a user name or from an address.
   router.add('POST', '/sign-in', 'ui.sign_in.post', async (ctx) => {
-    const form = await readFormBody(ctx.req);
+    const form = await readFormBody(ctx.req, SIGN_IN_MAX_BODY_BYTES);
     const cookieToken = cookieValue(ctx.req, SIGN_IN_CSRF_COOKIE) ?? '';
     if (cookieToken.length < 20 || !constantTimeEquals(cookieToken, form.get('_csrf') ?? '')) {
       return signInPage(safeNext(form.get('next'), '/'), 'The sign-in form expired or did not come from this site. Try again.', 403);
     }
     const next = safeNext(form.get('next'), '/');
-    const user = await s.users.verifyPassword(form.get('username') ?? '', form.get('password') ?? '');
-    if (!user) return signInPage(next, 'Wrong username or password.', 401);
+    const username = form.get('username') ?? '';
+    const password = form.get('password') ?? '';
+    const address = ctx.req.socket.remoteAddress;
+    const retryAfter = await s.signIn.retryAfterSeconds(username, address);
+    if (retryAfter > 0) {
+      const page = signInPage(next, `Too many wrong passwords for this user or from this address. Try again in ${Math.ceil(retryAfter / 60)} min.`, 429)!;
+      return { ...page, headers: { ...page.headers, 'retry-after': String(retryAfter) } };
+    }
+    if (password.length > MAX_PASSWORD_LENGTH) return signInPage(next, `A password has at most ${MAX_PASSWORD_LENGTH} characters.`, 400);
+    const user = await s.users.verifyPassword(username, password);
+    if (!user) {
+      await s.signIn.failed(username, address);
+      return signInPage(next, 'Wrong username or password.', 401);
+    }
+    await s.signIn.succeeded(username);
     const { cookie } = await s.sessions.create(user.id);
     return redirect(next, { 'set-cookie': sessionCookieHeader(cookie, secure, SESSION_MAX_AGE_SECONDS) });
   });

@@ -73,8 +73,8 @@ export async function readForm(ctx: RequestContext, s: Pick<HttpServices, 'sessi
   return { session, form };
 }
 
-export async function readFormBody(req: IncomingMessage): Promise<URLSearchParams> {
+export async function readFormBody(req: IncomingMessage, maxBytes = MAX_FORM_BYTES): Promise<URLSearchParams> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
   if (type !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'Expected a form (application/x-www-form-urlencoded).');
-  return new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8'));
+  return new URLSearchParams((await readBody(req, maxBytes)).toString('utf8'));
 }

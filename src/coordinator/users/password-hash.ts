@@ -8,6 +8,11 @@ const COST = { N: 2 ** 15, r: 8, p: 1 };
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 export const MIN_PASSWORD_LENGTH = 12;
+/**
+ * Longer passwords are refused (and, at sign-in, not hashed at all): scrypt's cost grows with the
+ * password's length, and nobody types 257 characters. In characters.
+ */
+export const MAX_PASSWORD_LENGTH = 256;
 
 function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -7,20 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { IMAGE_REFERENCE_FORM, IMAGE_REFERENCE_PATTERN, isImageReference } from '../../../protocol/image-reference.js';
 import type { DockerAuthConfig } from '../../../protocol/job.js';
 import { AppError } from '../../../shared/errors.js';
 import { toProcessEnv, type DockerCliEnv } from '../docker/docker-cli.js';
-
-// Docker's reference grammar (distribution/reference): `[host[:port]/]path[:tag][@sha256:hex]`. Anchored and
-// without spaces or a leading `-`, so a reference can never be read as an option by docker or skopeo.
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]{1,5})?`;
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REFERENCE = new RegExp(
-  `^(?:(?<domain>${DOMAIN})/)?(?<path>${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(?<tag>[\\w][\\w.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$`,
-);
-/** distribution/reference's limit on the name (host and path). */
-const MAX_NAME_CHARS = 255;
 
 export interface ImageReference {
   /** As the step named it. */
@@ -33,13 +23,9 @@ export interface ImageReference {
 
 /** Parses `reference`; throws `vm.image_reference_invalid` for anything outside docker's grammar. */
 export function parseImageReference(reference: string): ImageReference {
-  const match = REFERENCE.exec(reference);
-  const groups = match?.groups;
-  if (!groups || `${groups.domain ? groups.domain + '/' : ''}${groups.path}`.length > MAX_NAME_CHARS) {
-    throw new AppError(
-      'vm.image_reference_invalid',
-      `step image ${JSON.stringify(reference)} is not an image reference: expected [host[:port]/]path[:tag][@sha256:<64 hex>], e.g. alpine:3.20 or registry.example.com:5000/team/tool@sha256:…`,
-    );
+  const groups = IMAGE_REFERENCE_PATTERN.exec(reference)?.groups;
+  if (!groups || !isImageReference(reference)) {
+    throw new AppError('vm.image_reference_invalid', `step image ${JSON.stringify(reference)} is not an image reference: expected ${IMAGE_REFERENCE_FORM}`);
   }
   let domain = groups.domain;
   let repoPath = groups.path!;
