@@ -8,6 +8,7 @@ import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
 import { parseByteSize } from '../shared/byte-size.js';
 import { parseQueueSpecs, type QueueConfig } from './queues/queue-config.js';
+import { loadCodeIntelConfig, type CodeIntelConfig } from './codeintel/codeintel-config.js';
 
 /** `executors.accessToken` must be at least this long (reference §2.2, site schema `^(.{20,}|REDACTED)$`). */
 export const MIN_ACCESS_TOKEN_LENGTH = 20;
@@ -62,6 +63,8 @@ export interface CoordinatorConfig {
   encryptionKey: Buffer | undefined;
   /** Keys that only decrypt, while `rotate-encryption-key` moves values to the current key. COORDINATOR_OLD_ENCRYPTION_KEYS (comma-separated base64). */
   oldEncryptionKeys: Buffer[];
+  /** Auto-indexing and code navigation (COORDINATOR_CODEINTEL_*; see codeintel/codeintel-config.ts). */
+  codeintel: CodeIntelConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -184,6 +187,7 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     tls,
     encryptionKey,
     oldEncryptionKeys,
+    codeintel: loadCodeIntelConfig(get, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -26,6 +26,7 @@ import { UserStore } from './store/user-store.js';
 import { loadKeyring } from './secrets/encryption-keys.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 import { ensureBootstrapAdmin } from './users/bootstrap-admin.js';
+import { createCodeIntelServices, type CodeIntelServices } from './codeintel/codeintel-services.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
 export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
@@ -62,6 +63,7 @@ export class Coordinator {
   private http: CoordinatorHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
+  private codeintel: CodeIntelServices | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
   /** Stores, for tests and tools that run beside the HTTP API. */
@@ -103,19 +105,35 @@ export class Coordinator {
     const secrets = new SecretStore(db, loadKeyring(config, logger));
     const bootstrapAdmin = config.adminToken ? await ensureBootstrapAdmin(users, logger) : undefined;
 
+    const repositories = new RepositoryStore(db);
+    const files = new FileStore(db);
+    const codeintel = (this.codeintel = createCodeIntelServices({
+      db,
+      config: config.codeintel,
+      jobs,
+      files,
+      repositories,
+      secrets,
+      settings,
+      repositoriesDir,
+      logger,
+      ownUrl: () => this.http?.url,
+      maxNumResets: config.maxNumResets,
+    }));
     const services: HttpServices = (this.services = {
       config,
       logger,
       settings,
       jobs,
       executors,
-      repositories: new RepositoryStore(db),
-      files: new FileStore(db),
+      repositories,
+      files,
+      codeintel,
       users,
       sessions,
       secrets,
       bootstrapAdmin,
-      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger),
+      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, new Map([['codeintel', codeintel.transformer]])),
       executorAuth: new ExecutorAuth(settings, jobs),
       metrics: new CoordinatorMetrics(config.queues, jobs, executors),
       repositoriesDir,
@@ -157,6 +175,7 @@ export class Coordinator {
     for (const task of this.tasks) task.start();
 
     this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
+    codeintel.start();
     logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
   }
 
@@ -166,6 +185,7 @@ export class Coordinator {
       this.shutdown.abort();
       await this.waker?.stop();
       await this.http?.close();
+      await this.codeintel?.stop();
       await Promise.all(this.tasks.map((t) => t.stop()));
       await this.db?.close();
     })();

@@ -4,7 +4,7 @@ import type { JobSpec } from '../../protocol/job.js';
 import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
 import type { JobState } from '../queues/job-state.js';
 import { DOCKER_AUTH_CONFIG_KEY, type JobSecretRefs, type PlannedJobSecrets } from '../secrets/job-secrets.js';
-import type { Database } from './database.js';
+import type { Database, Queryable } from './database.js';
 
 /** NOTIFY channel whose payload is the name of a queue that just got a dequeueable job. */
 export const JOB_QUEUED_CHANNEL = 'executors_job_queued';
@@ -101,12 +101,16 @@ export class JobStore {
   constructor(private readonly db: Database) {}
 
   /** Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). */
-  async enqueue(queue: string, spec: JobSpec, options: { processAfter?: Date; secrets?: PlannedJobSecrets; creatorId?: number | null } = {}): Promise<number> {
+  async enqueue(
+    queue: string,
+    spec: JobSpec,
+    options: { processAfter?: Date; secrets?: PlannedJobSecrets; creatorId?: number | null; /** Enqueue inside this transaction (a producer's). */ db?: Queryable } = {},
+  ): Promise<number> {
     const planned = options.secrets;
     const fallback = planned && planned.refs === null ? planned.ifDockerAuthConfig : undefined;
     // A job that named no secret still gets DOCKER_AUTH_CONFIG when one exists for it: checked here, in
     // the insert itself, rather than by a query of its own before it.
-    const rows = await this.db.query<{ id: number }>(
+    const rows = await (options.db ?? this.db).query<{ id: number }>(
       `WITH inserted AS (
          INSERT INTO jobs (queue, spec, repository_name, process_after, secret_refs, creator_id)
          VALUES ($1, $2, $3, $4, COALESCE($5::jsonb, CASE WHEN $7::text IS NOT NULL AND EXISTS (

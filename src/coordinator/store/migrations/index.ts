@@ -2,6 +2,7 @@
 import { sql as initialSchema } from './0001-initial-schema.js';
 import { sql as usersAndSecrets } from './0002-users-and-secrets.js';
 import { sql as sessionsAndSettings } from './0003-sessions-and-settings.js';
+import { sql as codeintel } from './0007-codeintel.js';
 
 export interface Migration {
   version: number;
@@ -13,4 +14,6 @@ export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial-schema', sql: initialSchema },
   { version: 2, name: 'users-and-secrets', sql: usersAndSecrets },
   { version: 3, name: 'sessions-and-settings', sql: sessionsAndSettings },
+  // 4–6 are other features' (reserved); versions apply in order, gaps allowed.
+  { version: 7, name: 'codeintel', sql: codeintel },
 ];

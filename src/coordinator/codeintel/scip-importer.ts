@@ -1,0 +1,233 @@
+// Turns a SCIP index stream into the stored form of one upload, document by document: each document's
+// occurrences packed into one row, its symbols (with hover documentation) and, per symbol, the ranges
+// where it is defined and referenced there; then the packages the upload defines. Rows are written in
+// batches as they come, so memory holds one document and the symbol table, never the whole index.
+import { createGunzip } from 'node:zlib';
+import { once } from 'node:events';
+import type { Document, SymbolInformation } from '@c4312/scip/scip_pb.js';
+import { AppError } from '../../shared/errors.js';
+import type { CodeIntelStore, DocumentInsert, SymbolInsert, SymbolLocationInsert } from '../store/codeintel-store.js';
+import { compareRanges, packOccurrences, packRanges, type PackedOccurrence, type Range } from './occurrence-codec.js';
+import { readScipIndex } from './scip-stream-reader.js';
+import { isLocalSymbol, symbolPackage } from './scip-symbol.js';
+
+/** SCIP SymbolRole.Definition. */
+const DEFINITION_ROLE = 1;
+
+/** Rows buffered before a batch is written. */
+const BATCH_DOCUMENTS = 200;
+const BATCH_LOCATIONS = 10_000;
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+export interface ImportCounts {
+  numDocuments: number;
+  numOccurrences: number;
+  numSymbols: number;
+  /** Documents whose path is not a file of the commit, dropped. */
+  numDroppedPaths: number;
+  /** Occurrences whose range is not 3 or 4 numbers, or that name no symbol, skipped. */
+  numSkippedOccurrences: number;
+}
+
+export interface ImportOptions {
+  uploadId: number;
+  /** The upload's root ('' or 'dir/'): document paths are relative to it. */
+  root: string;
+  /** The commit's files: documents elsewhere are dropped. Undefined keeps every document (benchmarks). */
+  commitFiles: ReadonlySet<string> | undefined;
+  /** Called after each document (heartbeats, cancellation). */
+  onDocument?: () => void;
+}
+
+/** The hover text of a symbol: its documentation strings, separated as Sourcegraph shows them. */
+function documentationOf(info: SymbolInformation): string | null {
+  const parts = [...(info.signatureDocumentation?.text ? [`\`\`\`${info.signatureDocumentation.language || ''}\n${info.signatureDocumentation.text}\n\`\`\``] : []), ...info.documentation].filter((d) => d.trim() !== '');
+  return parts.length > 0 ? parts.join('\n\n---\n\n') : null;
+}
+
+/** A document path joined to the root, normalized; null for one that leaves the repository. */
+function repositoryPath(root: string, relativePath: string): string | null {
+  const segments: string[] = [];
+  for (const segment of `${root}${relativePath}`.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (segments.length === 0) return null;
+      segments.pop();
+      continue;
+    }
+    segments.push(segment);
+  }
+  return segments.length > 0 ? segments.join('/') : null;
+}
+
+/** Decompresses when the bytes are gzip (what `src code-intel upload` sends); raw SCIP passes as is. */
+export async function* maybeGunzip(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) return;
+  const rest = (async function* () {
+    yield first.value;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  })();
+  if (first.value[0] !== 0x1f || first.value[1] !== 0x8b) {
+    yield* rest;
+    return;
+  }
+  const gunzip = createGunzip();
+  const feeding = (async () => {
+    try {
+      for await (const chunk of rest) if (!gunzip.write(chunk)) await once(gunzip, 'drain');
+      gunzip.end();
+    } catch (err) {
+      gunzip.destroy(err as Error);
+    }
+  })();
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
+    await feeding;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'Z_BUF_ERROR') throw new AppError('codeintel.invalid_gzip', 'the upload is truncated: its gzip stream ends early');
+    if (typeof code === 'string' && code.startsWith('Z_')) throw new AppError('codeintel.invalid_gzip', `the upload is not a valid gzip stream: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    gunzip.destroy();
+  }
+}
+
+export class ScipImporter {
+  private readonly symbolIds = new Map<string, number>();
+  private readonly documented = new Set<number>();
+  private readonly definedPackages = new Map<string, { manager: string; name: string; version: string }>();
+  private pendingDocuments: DocumentInsert[] = [];
+  private pendingSymbols: SymbolInsert[] = [];
+  private pendingLateDocs: Array<{ id: number; documentation: string }> = [];
+  private pendingLocations: SymbolLocationInsert[] = [];
+  private pendingBytes = 0;
+  private nextDocumentId = 0;
+  private readonly counts: ImportCounts = { numDocuments: 0, numOccurrences: 0, numSymbols: 0, numDroppedPaths: 0, numSkippedOccurrences: 0 };
+
+  constructor(
+    private readonly store: CodeIntelStore,
+    private readonly options: ImportOptions,
+  ) {}
+
+  /** Reads the whole (possibly gzip-compressed) index and writes its rows. Throws AppError for a bad index. */
+  async import(bytes: AsyncIterable<Buffer>): Promise<ImportCounts & { indexer: string; indexerVersion: string }> {
+    let indexer = '';
+    let indexerVersion = '';
+    for await (const item of readScipIndex(maybeGunzip(bytes))) {
+      if (item.kind === 'metadata') {
+        indexer = item.metadata.toolInfo?.name ?? '';
+        indexerVersion = item.metadata.toolInfo?.version ?? '';
+      } else if (item.kind === 'document') {
+        this.addDocument(item.document);
+        this.options.onDocument?.();
+        if (this.pendingDocuments.length >= BATCH_DOCUMENTS || this.pendingLocations.length >= BATCH_LOCATIONS || this.pendingBytes >= BATCH_BYTES) await this.flush();
+      } else {
+        this.addExternalSymbol(item.symbol);
+      }
+    }
+    await this.flush();
+    await this.store.insertPackages(this.options.uploadId, [...this.definedPackages.values()]);
+    return { ...this.counts, indexer, indexerVersion };
+  }
+
+  private intern(name: string, documentId: number | null, documentation: string | null): number {
+    const key = documentId === null ? name : `${documentId}\u0000${name}`;
+    let id = this.symbolIds.get(key);
+    if (id === undefined) {
+      id = this.symbolIds.size;
+      this.symbolIds.set(key, id);
+      this.pendingSymbols.push({ id, name, documentId, documentation });
+      if (documentation !== null) this.documented.add(id);
+      this.counts.numSymbols++;
+    } else if (documentation !== null && !this.documented.has(id)) {
+      this.documented.add(id);
+      this.pendingLateDocs.push({ id, documentation });
+    }
+    return id;
+  }
+
+  private addDocument(document: Document): void {
+    const path = repositoryPath(this.options.root, document.relativePath);
+    if (path === null || (this.options.commitFiles && !this.options.commitFiles.has(path))) {
+      this.counts.numDroppedPaths++;
+      return;
+    }
+    const documentId = this.nextDocumentId++;
+    const docs = new Map<string, string | null>();
+    for (const info of document.symbols) if (info.symbol) docs.set(info.symbol, documentationOf(info));
+    const occurrences: PackedOccurrence[] = [];
+    const perSymbol = new Map<number, { definitions: Range[]; references: Range[] }>();
+    for (const occ of document.occurrences) {
+      const r = occ.range;
+      if (!occ.symbol || (r.length !== 3 && r.length !== 4) || r.some((n) => n < 0)) {
+        this.counts.numSkippedOccurrences++;
+        continue;
+      }
+      const range: Range = r.length === 3 ? { startLine: r[0]!, startCharacter: r[1]!, endLine: r[0]!, endCharacter: r[2]! } : { startLine: r[0]!, startCharacter: r[1]!, endLine: r[2]!, endCharacter: r[3]! };
+      const local = isLocalSymbol(occ.symbol);
+      const symbolId = this.intern(occ.symbol, local ? documentId : null, docs.get(occ.symbol) ?? null);
+      occurrences.push({ ...range, symbolId, roles: occ.symbolRoles });
+      let entry = perSymbol.get(symbolId);
+      if (!entry) perSymbol.set(symbolId, (entry = { definitions: [], references: [] }));
+      if (occ.symbolRoles & DEFINITION_ROLE) {
+        entry.definitions.push(range);
+        if (!local) {
+          const pkg = symbolPackage(occ.symbol);
+          if (pkg && pkg.name) this.definedPackages.set(`${pkg.manager}\u0000${pkg.name}\u0000${pkg.version}`, { manager: pkg.manager, name: pkg.name, version: pkg.version });
+        }
+      } else {
+        entry.references.push(range);
+      }
+    }
+    // Symbols documented in this document but not occurring in it (SCIP allows it).
+    for (const [symbol, documentation] of docs) {
+      if (documentation !== null && !isLocalSymbol(symbol)) this.intern(symbol, null, documentation);
+    }
+    occurrences.sort(compareRanges);
+    const packed = packOccurrences(occurrences);
+    this.pendingDocuments.push({ id: documentId, path, occurrences: packed });
+    this.pendingBytes += packed.length;
+    for (const [symbolId, { definitions, references }] of perSymbol) {
+      definitions.sort(compareRanges);
+      references.sort(compareRanges);
+      const row: SymbolLocationInsert = {
+        symbolId,
+        documentId,
+        definitions: definitions.length > 0 ? packRanges(definitions) : null,
+        references: references.length > 0 ? packRanges(references) : null,
+      };
+      this.pendingBytes += (row.definitions?.length ?? 0) + (row.references?.length ?? 0) + 16;
+      this.pendingLocations.push(row);
+    }
+    this.counts.numDocuments++;
+    this.counts.numOccurrences += occurrences.length;
+  }
+
+  private addExternalSymbol(info: SymbolInformation): void {
+    if (!info.symbol || isLocalSymbol(info.symbol)) return;
+    const documentation = documentationOf(info);
+    if (documentation !== null) this.intern(info.symbol, null, documentation);
+  }
+
+  private async flush(): Promise<void> {
+    const { uploadId } = this.options;
+    const [documents, symbols, lateDocs, locations] = [this.pendingDocuments, this.pendingSymbols, this.pendingLateDocs, this.pendingLocations];
+    this.pendingDocuments = [];
+    this.pendingSymbols = [];
+    this.pendingLateDocs = [];
+    this.pendingLocations = [];
+    this.pendingBytes = 0;
+    // Symbols first: late documentation updates rows inserted by this or an earlier batch.
+    await this.store.insertSymbols(uploadId, symbols);
+    await this.store.setSymbolDocumentation(uploadId, lateDocs);
+    await this.store.insertDocuments(uploadId, documents);
+    for (let i = 0; i < locations.length; i += BATCH_LOCATIONS) await this.store.insertSymbolLocations(uploadId, locations.slice(i, i + BATCH_LOCATIONS));
+  }
+}
