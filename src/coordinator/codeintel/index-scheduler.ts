@@ -13,7 +13,7 @@ import type { RepositoryStore } from '../store/repository-store.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { repositoryDirFor } from '../git/repository-mirror.js';
 import type { CodeIntelConfig } from './codeintel-config.js';
-import { CONFIGURATION_FILE, configHashOf, indexerNameOf, parseIndexConfigurationYaml, validateIndexConfiguration, type IndexConfiguration, type IndexJobConfig } from './index-configuration.js';
+import { CONFIGURATION_FILE, configHashOf, indexerNameOf, parseIndexConfigurationYaml, validateIndexConfiguration, type IndexConfiguration } from './index-configuration.js';
 import { indexJobSpec } from './index-job-builder.js';
 import { inferIndexJobs, MAX_CANDIDATE_BYTES } from './inference.js';
 import type { IndexerMap } from './indexer-map.js';
