@@ -8,11 +8,12 @@ import { z } from 'zod';
 /** Where the repository's own configuration lives (at the root of the indexed commit). */
 export const CONFIGURATION_FILE = 'sourcegraph.yaml';
 
+/** A directory of the repository: `''`, `/` and `.` are its root; a leading `/` is the repository's, not the host's. */
 const relativeDir = z
   .string()
   .default('')
-  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path inside the repository (relative, no ..)')
-  .transform((p) => p.replace(/^\.\/?/, '').replace(/\/+$/, ''));
+  .refine((p) => !p.split('/').includes('..'), 'must be a path inside the repository (no ..)')
+  .transform((p) => p.replace(/^\/+/, '').replace(/^\.(\/|$)/, '').replace(/\/+$/, ''));
 
 const StepSchema = z.strictObject({
   root: relativeDir,
