@@ -213,7 +213,7 @@ export class Navigation {
   }
 
   /** Every occurrence of a document with the symbol it names (for the UI's file view). */
-  async documentOccurrences(repository: string, commit: string, path: string): Promise<{ upload: UploadRow; occurrences: Array<Range & { symbol: string; definition: boolean }> } | null> {
+  async documentOccurrences(repository: string, commit: string, path: string): Promise<{ upload: UploadRow; occurrences: Array<Range & { symbolId: number; symbol: string; definition: boolean }> } | null> {
     for (const upload of await this.store.uploadsForPath(repository, commit, path)) {
       const doc = await this.store.getDocument(upload.id, path);
       if (!doc) continue;

@@ -409,6 +409,18 @@ export class CodeIntelStore {
     );
   }
 
+  /** Where each of `symbolIds` is defined in the upload (document path and packed ranges), one query for a whole file view. */
+  async definitionsForSymbols(uploadId: number, symbolIds: readonly number[]): Promise<Array<{ symbolId: number; path: string; definitions: Uint8Array }>> {
+    if (symbolIds.length === 0) return [];
+    return this.db.query(
+      `SELECT l.symbol_id AS "symbolId", d.path, l.definitions FROM codeintel_symbol_locations l
+       JOIN codeintel_documents d ON d.upload_id = l.upload_id AND d.id = l.document_id
+       WHERE l.upload_id = $1 AND l.symbol_id = ANY($2::int[]) AND l.definitions IS NOT NULL
+       ORDER BY l.symbol_id, l.document_id`,
+      [uploadId, symbolIds],
+    );
+  }
+
   // --- index jobs ------------------------------------------------------------------------------------
 
   async insertIndexJob(q: Queryable, row: NewIndexJob): Promise<void> {
