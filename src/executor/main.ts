@@ -1,5 +1,6 @@
 // The executor's command line (reference §6.3): `run` (the default) loads the config, builds the
 // coordinator client and the job handler, and runs the worker loop under the signal ladder.
+import { versionLine } from '../shared/build-info.js';
 import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
@@ -36,10 +37,11 @@ const USAGE = `Usage: executor [command]
 Commands:
   run        Run the executor: dequeue jobs from the coordinator and run them (default)
   validate   Check the configuration, git, the runtime's tools and the coordinator's password
-  install    Install what the vm runtime needs: install tools|kernel|initramfs|image REF...|all
+  install    Install what the vm runtime needs and the systemd service: install tools|kernel|initramfs|image REF...|service|all
   test-vm    Boot a VM as a job would and leave it running with a shell: test-vm [--repo NAME --revision REV]
              [--name-only]; test-vm --remove NAME stops it
   help       Show this help
+  --version  Print the version and the commit it was built from
 
 Main settings (environment):
   EXECUTOR_FRONTEND_URL          scheme://host[:port] of the Sourcegraph instance or coordinator (required)
@@ -70,6 +72,10 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
     case '--help':
     case '-h':
       stdout(USAGE);
+      return 0;
+    case '--version':
+    case 'version':
+      stdout(versionLine('executor') + '\n');
       return 0;
     case 'run':
       if (rest.length > 0) {
