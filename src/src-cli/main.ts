@@ -31,6 +31,7 @@ Environment variables
 \tSRC_ACCESS_TOKEN  Sourcegraph access token
 \tSRC_ENDPOINT      endpoint to use, if unset will default to "https://sourcegraph.com"
 \tSRC_HEADER_<NAME> an additional header <name> sent with every request; SRC_HEADERS: "Name: value" lines
+\tSRC_PROXY         a UNIX domain socket to send the requests over (a path or unix:///path)
 
 The commands are:
 
@@ -201,6 +202,7 @@ async function codeIntelUpload(args: string[], env: Record<string, string | unde
         maxRetries: 5,
         retryIntervalMs: io.retryIntervalMs ?? 1000,
         insecureSkipVerify: f['insecure-skip-verify'],
+        socketPath: config.proxySocketPath,
         log: log ?? ((l: string) => (l.startsWith('Failed') ? io.stderr(`${l}\n`) : undefined)),
       },
     );

@@ -5,6 +5,11 @@
 
 export interface SrcConfig {
   endpoint: string;
+  /**
+   * SRC_PROXY given as a UNIX domain socket (`/path`, `unix:///path`, `~/path`): requests to the endpoint
+   * go over that socket (src-cli's socket proxy). HTTP and SOCKS proxies are not supported by this build.
+   */
+  proxySocketPath: string | undefined;
   accessToken: string | undefined;
   /** Header name (lowercase) → value. */
   additionalHeaders: Record<string, string>;
@@ -36,5 +41,12 @@ export function loadSrcConfig(env: Record<string, string | undefined>): SrcConfi
   if (accessToken && 'authorization' in additionalHeaders) {
     throw new Error("when passing an 'Authorization' additional headers, SRC_ACCESS_TOKEN must never be set");
   }
-  return { endpoint: (env.SRC_ENDPOINT || 'https://sourcegraph.com').replace(/\/+$/, ''), accessToken, additionalHeaders };
+  let proxySocketPath: string | undefined;
+  const proxy = env.SRC_PROXY;
+  if (proxy) {
+    const p = proxy.replace(/^unix:\/\//, '');
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) throw new Error(`SRC_PROXY=${JSON.stringify(proxy)}: this build of src supports only UNIX domain socket proxies (a path, or unix:///path)`);
+    proxySocketPath = p.startsWith('~/') ? `${env.HOME ?? ''}/${p.slice(2)}` : p;
+  }
+  return { endpoint: (env.SRC_ENDPOINT || 'https://sourcegraph.com').replace(/\/+$/, ''), proxySocketPath, accessToken, additionalHeaders };
 }

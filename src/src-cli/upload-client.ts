@@ -34,6 +34,8 @@ export interface UploadOptions {
   maxRetries: number;
   retryIntervalMs: number;
   insecureSkipVerify: boolean;
+  /** Send the requests over this UNIX domain socket (SRC_PROXY) instead of connecting to the endpoint's host. */
+  socketPath?: string;
   /** Progress and retry messages (nothing when undefined). */
   log?: (line: string) => void;
 }
@@ -67,7 +69,8 @@ function request(options: UploadOptions, req: RequestOptions): Promise<Attempt<{
   headers['content-length'] = String(req.body?.length ?? 0);
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise((resolve) => {
-    const r = transport.request(url, { method: 'POST', headers, ...(url.protocol === 'https:' ? { rejectUnauthorized: !options.insecureSkipVerify } : {}) }, (res) => {
+    const tls = url.protocol === 'https:' ? { rejectUnauthorized: !options.insecureSkipVerify } : {};
+    const r = transport.request(url, { method: 'POST', headers, ...tls, ...(options.socketPath ? { socketPath: options.socketPath } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.length < 64 && chunks.push(c));
       res.on('end', () => {
@@ -83,7 +86,7 @@ function request(options: UploadOptions, req: RequestOptions): Promise<Attempt<{
       });
       res.on('error', (err) => resolve({ ok: false, retry: true, error: new UploadError(`reading the answer failed: ${err.message}`) }));
     });
-    r.on('error', (err) => resolve({ ok: false, retry: true, error: new UploadError(`request to ${url.origin} failed: ${err.message}`) }));
+    r.on('error', (err) => resolve({ ok: false, retry: true, error: new UploadError(`request to ${url.origin}${options.socketPath ? ` over ${options.socketPath}` : ''} failed: ${err.message}`) }));
     if (req.body && req.body.length > 0) {
       fs.createReadStream(req.body.file, { start: req.body.start, end: req.body.start + req.body.length - 1 }).on('error', (err) => r.destroy(err)).pipe(r);
     } else {

@@ -17,6 +17,8 @@ export interface CodeIntelConfig {
   srcCliImage: string;
   /** The URL the upload step sends to (SRC_ENDPOINT). COORDINATOR_CODEINTEL_FRONTEND_URL; default the site's frontend URL, else this coordinator's address. */
   frontendUrl: string | undefined;
+  /** SRC_PROXY of the upload step: a UNIX socket the step reaches the coordinator through (e.g. one mounted into its container). COORDINATOR_CODEINTEL_SRC_PROXY. */
+  srcProxy: string | undefined;
   /** Fixes the site setting codeIntelAutoIndexing.indexerMap (JSON). COORDINATOR_CODEINTEL_INDEXER_MAP. */
   indexerMap: string | undefined;
 }
@@ -65,6 +67,7 @@ export function loadCodeIntelConfig(get: (name: string) => string | undefined, p
     maxUploadBytes,
     srcCliImage: get('COORDINATOR_CODEINTEL_SRC_CLI_IMAGE') ?? DEFAULT_SRC_CLI_IMAGE,
     frontendUrl: frontendUrl?.replace(/\/$/, ''),
+    srcProxy: get('COORDINATOR_CODEINTEL_SRC_PROXY'),
     indexerMap,
   };
 }

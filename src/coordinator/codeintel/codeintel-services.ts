@@ -75,7 +75,7 @@ export function createCodeIntelServices(deps: {
     const record = await store.getIndexJob(job.id);
     // A codeintel job queued by hand through the admin API is not an index job: it stays as it was asked.
     if (!record) return job;
-    return completeIndexJob(job, { executorName: context.executorName, resources: context.resources, root: record.root, outfile: record.outfile, frontendUrl: frontendUrl(), srcCliImage: deps.config.srcCliImage });
+    return completeIndexJob(job, { executorName: context.executorName, resources: context.resources, root: record.root, outfile: record.outfile, frontendUrl: frontendUrl(), srcCliImage: deps.config.srcCliImage, srcProxy: deps.config.srcProxy });
   };
   return {
     config: deps.config,

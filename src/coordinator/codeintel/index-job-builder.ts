@@ -93,6 +93,7 @@ export function uploadStep(input: {
   outfile: string;
   frontendUrl: string;
   srcCliImage: string;
+  srcProxy?: string;
 }): DockerStep {
   return {
     key: 'upload',
@@ -123,6 +124,7 @@ export function uploadStep(input: {
       `SRC_HEADER_AUTHORIZATION=Bearer ${input.token}`,
       // Header names with dashes cannot be spelled as SRC_HEADER_<NAME>; src reads SRC_HEADERS for them.
       `SRC_HEADERS=X-Sourcegraph-Job-ID: ${input.jobId}\nX-Sourcegraph-Executor-Name: ${input.executorName}`,
+      ...(input.srcProxy ? [`SRC_PROXY=${input.srcProxy}`] : []),
     ],
   };
 }
@@ -131,7 +133,7 @@ export function uploadStep(input: {
  * The dequeue-time part of an index job (the original's transformRecord): resource variables on the
  * pre-index and indexer steps, the upload step, and the redactions of the job's token.
  */
-export function completeIndexJob(job: Job, input: { executorName: string; resources: DequeueResources; root: string; outfile: string; frontendUrl: string; srcCliImage: string }): Job {
+export function completeIndexJob(job: Job, input: { executorName: string; resources: DequeueResources; root: string; outfile: string; frontendUrl: string; srcCliImage: string; srcProxy?: string }): Job {
   const resources = resourceEnvironment(input.resources);
   const steps = job.dockerSteps.map((step) => ({ ...step, env: [...resources, ...(step.env ?? [])] }));
   const all: DockerStep[] = [...steps];
@@ -146,6 +148,7 @@ export function completeIndexJob(job: Job, input: { executorName: string; resour
       outfile: input.outfile,
       frontendUrl: input.frontendUrl,
       srcCliImage: input.srcCliImage,
+      srcProxy: input.srcProxy,
     }),
   );
   return {
