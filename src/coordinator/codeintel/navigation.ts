@@ -5,9 +5,9 @@
 import { AppError } from '../../shared/errors.js';
 import { repositoryDirFor } from '../git/repository-mirror.js';
 import type { CodeIntelStore, UploadRow } from '../store/codeintel-store.js';
-import { rangeContains, rangeSpan, unpackOccurrences, unpackRanges, type Range } from './occurrence-codec.js';
+import { compareDocumentRanges, LOCAL_SYMBOL_FLAG, rangeContains, rangeSpan, unpackDocumentRanges, unpackOccurrences, type DocumentRange, type PackedOccurrence, type Range } from './occurrence-codec.js';
 import { RepositoryReader } from './repository-reader.js';
-import { isLocalSymbol, symbolPackage } from './scip-symbol.js';
+import { symbolPackage } from './scip-symbol.js';
 
 export interface Position {
   repository: string;
@@ -33,12 +33,24 @@ export function wireRange(r: Range): WireRange {
   return { start: { line: r.startLine, character: r.startCharacter }, end: { line: r.endLine, character: r.endCharacter } };
 }
 
+/** A symbol at a position: a global one (with its row) or a document-local one. */
+interface HitSymbol {
+  id: number;
+  /** Empty for a local symbol without a row. */
+  name: string;
+  local: boolean;
+  documentation: string | null;
+}
+
 /** The symbols at a position of one upload's document. */
 interface Hit {
   upload: UploadRow;
   documentId: number;
+  path: string;
   range: Range;
-  symbols: Array<{ id: number; name: string; documentId: number | null; documentation: string | null }>;
+  /** The document's occurrences (local symbols are found in them). */
+  occurrences: PackedOccurrence[];
+  symbols: HitSymbol[];
 }
 
 /** Cursor of a references page: how many locations came before it. */
@@ -72,12 +84,19 @@ export class Navigation {
     for (const upload of uploads) {
       const doc = await this.store.getDocument(upload.id, pos.path);
       if (!doc) continue;
-      const covering = unpackOccurrences(doc.occurrences).filter((o) => rangeContains(o, pos.line, pos.character));
+      const occurrences = unpackOccurrences(doc.occurrences);
+      const covering = occurrences.filter((o) => rangeContains(o, pos.line, pos.character));
       if (covering.length === 0) return null;
       const smallest = Math.min(...covering.map(rangeSpan));
       const innermost = covering.filter((o) => rangeSpan(o) === smallest);
-      const symbols = await this.store.symbolsByIds(upload.id, [...new Set(innermost.map((o) => o.symbolId))]);
-      return { upload, documentId: doc.id, range: innermost[0]!, symbols };
+      const ids = [...new Set(innermost.map((o) => o.symbolId))];
+      const rows = new Map((await this.store.symbolsByIds(upload.id, ids)).map((r) => [r.id, r]));
+      const symbols = ids.map((id): HitSymbol => {
+        const local = innermost.some((o) => o.symbolId === id && (o.roles & LOCAL_SYMBOL_FLAG) !== 0);
+        const row = rows.get(id);
+        return { id, name: row?.name ?? '', local, documentation: row?.documentation ?? null };
+      });
+      return { upload, documentId: doc.id, path: pos.path, range: innermost[0]!, occurrences, symbols };
     }
     return null;
   }
@@ -114,37 +133,51 @@ export class Navigation {
     return { repository: upload.repositoryName, commit: upload.commit, path, range: wireRange(range) };
   }
 
-  /** Where the global symbol `name` is defined: this upload first, else the uploads of its package. */
-  private async definitionsOf(upload: UploadRow, symbolId: number, name: string): Promise<Location[]> {
-    const local = await this.rangesOf(upload, symbolId, 'definitions');
-    if (local.length > 0 || isLocalSymbol(name)) return local;
-    const pkg = symbolPackage(name);
-    const candidates = pkg?.name ? await this.store.uploadsDefiningPackage(pkg.manager, pkg.name, pkg.version) : [];
-    const others = candidates.filter((id) => id !== upload.id);
-    if (others.length === 0) return [];
-    for (const found of await this.store.findGlobalSymbols(name, others)) {
-      const other = await this.store.getUpload(found.uploadId);
-      if (!other) continue;
-      const defs = await this.rangesOf(other, found.id, 'definitions');
-      if (defs.length > 0) return defs;
-    }
-    return [];
+  /** Document ranges as locations of `upload` (their documents' paths in one query). */
+  private async locations(upload: UploadRow, ranges: readonly DocumentRange[]): Promise<Location[]> {
+    const paths = await this.store.documentPaths(upload.id, [...new Set(ranges.map((r) => r.documentId))]);
+    return ranges.flatMap((r) => {
+      const path = paths.get(r.documentId);
+      return path === undefined ? [] : [this.location(upload, path, r.range)];
+    });
   }
 
-  private async rangesOf(upload: UploadRow, symbolId: number, kind: 'definitions' | 'all'): Promise<Location[]> {
-    const out: Location[] = [];
-    for (const row of await this.store.symbolLocations(upload.id, symbolId, { definitionsOnly: kind === 'definitions', limit: 10_000 })) {
-      const ranges = [...(row.definitions ? unpackRanges(row.definitions) : []), ...(kind === 'all' && row.references ? unpackRanges(row.references) : [])];
-      for (const r of ranges) out.push(this.location(upload, row.path, r));
+  /** A global symbol's definitions and references in one upload, in (document, range) order. */
+  private async rangesOf(uploadId: number, symbolId: number, kind: 'definitions' | 'all'): Promise<DocumentRange[]> {
+    const out: DocumentRange[] = [];
+    for (const row of await this.store.symbolLocations(uploadId, [symbolId])) {
+      if (row.definitions) out.push(...unpackDocumentRanges(row.definitions));
+      if (kind === 'all' && row.references) out.push(...unpackDocumentRanges(row.references));
     }
-    return out;
+    return out.sort(compareDocumentRanges);
+  }
+
+  /** A local symbol's occurrences: all in its document. */
+  private localRanges(hit: Hit, symbolId: number, kind: 'definitions' | 'all'): Location[] {
+    return hit.occurrences.filter((o) => o.symbolId === symbolId && (kind === 'all' || (o.roles & 1) === 1)).map((o) => this.location(hit.upload, hit.path, o));
+  }
+
+  /** Where a global symbol is defined: this upload first, else the uploads that define its package. */
+  private async definitionsOf(upload: UploadRow, symbol: HitSymbol): Promise<Location[]> {
+    const here = await this.rangesOf(upload.id, symbol.id, 'definitions');
+    if (here.length > 0 || !symbol.name) return this.locations(upload, here);
+    const pkg = symbolPackage(symbol.name);
+    const others = (pkg?.name ? await this.store.uploadsDefiningPackage(pkg.manager, pkg.name, pkg.version) : []).filter((id) => id !== upload.id);
+    if (others.length === 0) return [];
+    for (const found of await this.store.findGlobalSymbols(symbol.name, others)) {
+      const defs = await this.rangesOf(found.uploadId, found.id, 'definitions');
+      if (defs.length === 0) continue;
+      const other = await this.store.getUpload(found.uploadId);
+      if (other) return this.locations(other, defs);
+    }
+    return [];
   }
 
   async definitions(pos: Position): Promise<Location[]> {
     const hit = await this.hit(pos);
     if (!hit) return [];
     const out: Location[] = [];
-    for (const symbol of hit.symbols) out.push(...(await this.definitionsOf(hit.upload, symbol.id, symbol.name)));
+    for (const symbol of hit.symbols) out.push(...(symbol.local ? this.localRanges(hit, symbol.id, 'definitions') : await this.definitionsOf(hit.upload, symbol)));
     return dedupe(out);
   }
 
@@ -156,38 +189,31 @@ export class Navigation {
     const offset = page.after ? decodeCursor(page.after) : 0;
     const hit = await this.hit(pos);
     if (!hit) return { locations: [], next: null };
-    const sources: Array<{ upload: UploadRow; symbolId: number }> = hit.symbols.map((s) => ({ upload: hit.upload, symbolId: s.id }));
-    for (const symbol of hit.symbols) {
-      if (isLocalSymbol(symbol.name)) continue;
-      for (const found of await this.store.findGlobalSymbols(symbol.name)) {
-        if (found.uploadId === hit.upload.id) continue;
-        const upload = await this.store.getUpload(found.uploadId);
-        if (upload) sources.push({ upload, symbolId: found.id });
-      }
-    }
     const wanted = offset + page.first + 1;
     const all: Location[] = [];
     const seen = new Set<string>();
-    for (const { upload, symbolId } of sources) {
-      let after: number | undefined;
-      while (all.length < wanted) {
-        const rows = await this.store.symbolLocations(upload.id, symbolId, { definitionsOnly: false, afterDocumentId: after, limit: 500 });
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          const ranges = [...(row.definitions ? unpackRanges(row.definitions) : []), ...(row.references ? unpackRanges(row.references) : [])];
-          ranges.sort((a, b) => a.startLine - b.startLine || a.startCharacter - b.startCharacter);
-          for (const r of ranges) {
-            const loc = this.location(upload, row.path, r);
-            const key = `${loc.repository}\u0000${loc.commit}\u0000${loc.path}\u0000${r.startLine}:${r.startCharacter}:${r.endLine}:${r.endCharacter}`;
-            if (seen.has(key)) continue;
-            seen.add(key);
-            all.push(loc);
-          }
-          after = row.documentId;
-        }
-        if (rows.length < 500) break;
+    const add = (locs: Location[]) => {
+      for (const loc of locs) {
+        const key = `${loc.repository}\u0000${loc.commit}\u0000${loc.path}\u0000${loc.range.start.line}:${loc.range.start.character}:${loc.range.end.line}:${loc.range.end.character}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        all.push(loc);
       }
+    };
+    for (const symbol of hit.symbols) {
       if (all.length >= wanted) break;
+      if (symbol.local) {
+        add(this.localRanges(hit, symbol.id, 'all'));
+        continue;
+      }
+      add(await this.locations(hit.upload, await this.rangesOf(hit.upload.id, symbol.id, 'all')));
+      if (!symbol.name) continue;
+      for (const found of await this.store.findGlobalSymbols(symbol.name)) {
+        if (all.length >= wanted) break;
+        if (found.uploadId === hit.upload.id) continue;
+        const upload = await this.store.getUpload(found.uploadId);
+        if (upload) add(await this.locations(upload, await this.rangesOf(found.uploadId, found.id, 'all')));
+      }
     }
     const locations = all.slice(offset, offset + page.first);
     return { locations, next: all.length > offset + page.first ? encodeCursor(offset + page.first) : null };
@@ -202,7 +228,7 @@ export class Navigation {
     }
     // Documentation of a symbol another upload defines (its package's).
     for (const symbol of hit.symbols) {
-      if (isLocalSymbol(symbol.name)) continue;
+      if (symbol.local || !symbol.name) continue;
       const pkg = symbolPackage(symbol.name);
       const defining = pkg?.name ? await this.store.uploadsDefiningPackage(pkg.manager, pkg.name, pkg.version) : [];
       for (const found of await this.store.findGlobalSymbols(symbol.name, defining.length > 0 ? defining : undefined)) {
@@ -212,16 +238,31 @@ export class Navigation {
     return null;
   }
 
-  /** Every occurrence of a document with the symbol it names (for the UI's file view). */
-  async documentOccurrences(repository: string, commit: string, path: string): Promise<{ upload: UploadRow; occurrences: Array<Range & { symbolId: number; symbol: string; definition: boolean }> } | null> {
+  /** Every occurrence of a document (local symbols flagged), for the UI's file view. */
+  async documentOccurrences(repository: string, commit: string, path: string): Promise<{ upload: UploadRow; occurrences: Array<Range & { symbolId: number; local: boolean; definition: boolean }> } | null> {
     for (const upload of await this.store.uploadsForPath(repository, commit, path)) {
       const doc = await this.store.getDocument(upload.id, path);
       if (!doc) continue;
-      const occurrences = unpackOccurrences(doc.occurrences);
-      const names = new Map((await this.store.symbolsByIds(upload.id, [...new Set(occurrences.map((o) => o.symbolId))])).map((s) => [s.id, s.name]));
-      return { upload, occurrences: occurrences.map((o) => ({ ...o, symbol: names.get(o.symbolId) ?? '', definition: (o.roles & 1) === 1 })) };
+      const occurrences = unpackOccurrences(doc.occurrences).map((o) => ({ ...o, local: (o.roles & LOCAL_SYMBOL_FLAG) !== 0, definition: (o.roles & 1) === 1 }));
+      return { upload, occurrences };
     }
     return null;
+  }
+
+  /** Where the given global symbols of an upload are first defined (document path and position). */
+  async firstDefinitions(upload: UploadRow, symbolIds: readonly number[]): Promise<Map<number, { path: string; line: number; character: number }>> {
+    const first = new Map<number, DocumentRange>();
+    for (const row of await this.store.symbolDefinitions(upload.id, symbolIds)) {
+      const r = unpackDocumentRanges(row.definitions)[0];
+      if (r && !first.has(row.symbolId)) first.set(row.symbolId, r);
+    }
+    const paths = await this.store.documentPaths(upload.id, [...new Set([...first.values()].map((r) => r.documentId))]);
+    const out = new Map<number, { path: string; line: number; character: number }>();
+    for (const [id, r] of first) {
+      const path = paths.get(r.documentId);
+      if (path !== undefined) out.set(id, { path, line: r.range.startLine, character: r.range.startCharacter });
+    }
+    return out;
   }
 }
 

@@ -27,3 +27,20 @@ describe('packed occurrences and ranges', () => {
     expect(compareRanges(r, { ...r, startCharacter: 22 })).toBeLessThan(0);
   });
 });
+
+describe('packed document ranges', () => {
+  it('round-trips a symbol\'s ranges across documents, and starts afresh after take()', async () => {
+    const { DocumentRangeWriter, unpackDocumentRanges } = await import('./occurrence-codec.js');
+    const w = new DocumentRangeWriter();
+    const entries = [
+      { documentId: 0, range: { startLine: 4, startCharacter: 1, endLine: 4, endCharacter: 5 } },
+      { documentId: 0, range: { startLine: 9, startCharacter: 2, endLine: 10, endCharacter: 0 } },
+      { documentId: 7, range: { startLine: 1, startCharacter: 0, endLine: 1, endCharacter: 3 } },
+      { documentId: 70_000, range: { startLine: 500_000, startCharacter: 9, endLine: 500_000, endCharacter: 12 } },
+    ];
+    for (const e of entries) w.push(e.documentId, e.range);
+    expect(unpackDocumentRanges(w.take())).toEqual(entries);
+    w.push(3, entries[0]!.range);
+    expect(unpackDocumentRanges(w.take())).toEqual([{ documentId: 3, range: entries[0]!.range }]);
+  });
+});

@@ -140,3 +140,93 @@ export function rangeContains(range: Range, line: number, character: number): bo
 export function rangeSpan(range: Range): number {
   return (range.endLine - range.startLine) * 1_000_000 + (range.endCharacter - range.startCharacter);
 }
+
+/** A range in a document of the upload (a symbol's definition or reference). */
+export interface DocumentRange {
+  documentId: number;
+  range: Range;
+}
+
+/**
+ * Appends (document, range) entries to one growing byte string, documents in increasing order and
+ * ranges in order within each: a symbol's definitions or references across an upload, built while the
+ * documents stream by. The document id is delta-encoded; the line is relative to the previous entry's in
+ * the same document.
+ */
+export class DocumentRangeWriter {
+  private buf = Buffer.allocUnsafe(24);
+  private len = 0;
+  private lastDocument = 0;
+  private lastLine = 0;
+
+  get byteLength(): number {
+    return this.len;
+  }
+
+  private byte(b: number): void {
+    if (this.len === this.buf.length) {
+      const next = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    this.buf[this.len++] = b;
+  }
+
+  private varint(value: number): void {
+    let v = value;
+    while (v >= 0x80) {
+      this.byte((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    this.byte(v);
+  }
+
+  push(documentId: number, r: Range): void {
+    const docDelta = documentId - this.lastDocument;
+    if (docDelta !== 0) this.lastLine = 0;
+    this.varint(docDelta);
+    this.varint(r.startLine - this.lastLine);
+    this.varint(r.startCharacter);
+    this.varint(r.endLine - r.startLine);
+    this.varint(r.endCharacter);
+    this.lastDocument = documentId;
+    this.lastLine = r.startLine;
+  }
+
+  /** The bytes so far, and a fresh start (the next entries decode on their own). */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.len));
+    this.len = 0;
+    this.lastDocument = 0;
+    this.lastLine = 0;
+    if (this.buf.length > 4096) this.buf = Buffer.allocUnsafe(24);
+    return out;
+  }
+}
+
+export function unpackDocumentRanges(packed: Uint8Array): DocumentRange[] {
+  const r = new VarintReader(packed);
+  const out: DocumentRange[] = [];
+  let documentId = 0;
+  let line = 0;
+  while (!r.done) {
+    const docDelta = r.next();
+    if (docDelta !== 0) line = 0;
+    documentId += docDelta;
+    const startLine = line + r.next();
+    const startCharacter = r.next();
+    const endLine = startLine + r.next();
+    const endCharacter = r.next();
+    line = startLine;
+    out.push({ documentId, range: { startLine, startCharacter, endLine, endCharacter } });
+  }
+  return out;
+}
+
+/** Orders document ranges by document, then range. */
+export function compareDocumentRanges(a: DocumentRange, b: DocumentRange): number {
+  return a.documentId - b.documentId || compareRanges(a.range, b.range);
+}
+
+/** Set in a packed occurrence's roles when its symbol is document-local (`local N`): no symbol row needed. */
+export const LOCAL_SYMBOL_FLAG = 1 << 30;

@@ -7,17 +7,24 @@ import { once } from 'node:events';
 import type { Document, SymbolInformation } from '@c4312/scip/scip_pb.js';
 import { AppError } from '../../shared/errors.js';
 import type { CodeIntelStore, DocumentInsert, SymbolInsert, SymbolLocationInsert } from '../store/codeintel-store.js';
-import { compareRanges, packOccurrences, packRanges, type PackedOccurrence, type Range } from './occurrence-codec.js';
+import { compareRanges, DocumentRangeWriter, LOCAL_SYMBOL_FLAG, packOccurrences, type PackedOccurrence, type Range } from './occurrence-codec.js';
 import { readScipIndex } from './scip-stream-reader.js';
 import { isLocalSymbol, symbolPackage } from './scip-symbol.js';
 
 /** SCIP SymbolRole.Definition. */
 const DEFINITION_ROLE = 1;
 
-/** Rows buffered before a batch is written. */
+/** Documents buffered before a batch is written. */
 const BATCH_DOCUMENTS = 200;
-const BATCH_LOCATIONS = 10_000;
 const BATCH_BYTES = 4 * 1024 * 1024;
+/** Symbol location rows per insert statement. */
+const LOCATION_ROWS_PER_INSERT = 5_000;
+/**
+ * Packed definitions and references buffered before they are written as a segment: the memory the
+ * location lists of a huge index may take (~6 bytes per occurrence: a million occurrences are ~6 MB, one
+ * segment).
+ */
+const SEGMENT_BYTES = 32 * 1024 * 1024;
 
 export interface ImportCounts {
   numDocuments: number;
@@ -100,14 +107,19 @@ export async function* maybeGunzip(chunks: AsyncIterable<Buffer>): AsyncGenerato
 }
 
 export class ScipImporter {
-  private readonly symbolIds = new Map<string, number>();
+  /** Global symbol name → id. Local symbols get ids from the same counter, per document. */
+  private readonly globalIds = new Map<string, number>();
+  private nextSymbolId = 0;
   private readonly documented = new Set<number>();
   private readonly definedPackages = new Map<string, { manager: string; name: string; version: string }>();
   private pendingDocuments: DocumentInsert[] = [];
   private pendingSymbols: SymbolInsert[] = [];
   private pendingLateDocs: Array<{ id: number; documentation: string }> = [];
-  private pendingLocations: SymbolLocationInsert[] = [];
   private pendingBytes = 0;
+  /** Per global symbol, its definitions and references since the last segment. */
+  private writers = new Map<number, { definitions: DocumentRangeWriter | undefined; references: DocumentRangeWriter | undefined }>();
+  private segmentBytes = 0;
+  private segment = 0;
   private nextDocumentId = 0;
   private readonly counts: ImportCounts = { numDocuments: 0, numOccurrences: 0, numSymbols: 0, numDroppedPaths: 0, numSkippedOccurrences: 0 };
 
@@ -127,23 +139,24 @@ export class ScipImporter {
       } else if (item.kind === 'document') {
         this.addDocument(item.document);
         this.options.onDocument?.();
-        if (this.pendingDocuments.length >= BATCH_DOCUMENTS || this.pendingLocations.length >= BATCH_LOCATIONS || this.pendingBytes >= BATCH_BYTES) await this.flush();
+        if (this.pendingDocuments.length >= BATCH_DOCUMENTS || this.pendingBytes >= BATCH_BYTES) await this.flushDocuments();
+        if (this.segmentBytes >= SEGMENT_BYTES) await this.flushSegment();
       } else {
         this.addExternalSymbol(item.symbol);
       }
     }
-    await this.flush();
+    await this.flushDocuments();
+    await this.flushSegment();
     await this.store.insertPackages(this.options.uploadId, [...this.definedPackages.values()]);
     return { ...this.counts, indexer, indexerVersion };
   }
 
-  private intern(name: string, documentId: number | null, documentation: string | null): number {
-    const key = documentId === null ? name : `${documentId}\u0000${name}`;
-    let id = this.symbolIds.get(key);
+  private globalSymbol(name: string, documentation: string | null): number {
+    let id = this.globalIds.get(name);
     if (id === undefined) {
-      id = this.symbolIds.size;
-      this.symbolIds.set(key, id);
-      this.pendingSymbols.push({ id, name, documentId, documentation });
+      id = this.nextSymbolId++;
+      this.globalIds.set(name, id);
+      this.pendingSymbols.push({ id, name, documentId: null, documentation });
       if (documentation !== null) this.documented.add(id);
       this.counts.numSymbols++;
     } else if (documentation !== null && !this.documented.has(id)) {
@@ -162,8 +175,8 @@ export class ScipImporter {
     const documentId = this.nextDocumentId++;
     const docs = new Map<string, string | null>();
     for (const info of document.symbols) if (info.symbol) docs.set(info.symbol, documentationOf(info));
+    const locals = new Map<string, number>();
     const occurrences: PackedOccurrence[] = [];
-    const perSymbol = new Map<number, { definitions: Range[]; references: Range[] }>();
     for (const occ of document.occurrences) {
       const r = occ.range;
       if (!occ.symbol || (r.length !== 3 && r.length !== 4) || r.some((n) => n < 0)) {
@@ -171,41 +184,46 @@ export class ScipImporter {
         continue;
       }
       const range: Range = r.length === 3 ? { startLine: r[0]!, startCharacter: r[1]!, endLine: r[0]!, endCharacter: r[2]! } : { startLine: r[0]!, startCharacter: r[1]!, endLine: r[2]!, endCharacter: r[3]! };
-      const local = isLocalSymbol(occ.symbol);
-      const symbolId = this.intern(occ.symbol, local ? documentId : null, docs.get(occ.symbol) ?? null);
-      occurrences.push({ ...range, symbolId, roles: occ.symbolRoles });
-      let entry = perSymbol.get(symbolId);
-      if (!entry) perSymbol.set(symbolId, (entry = { definitions: [], references: [] }));
-      if (occ.symbolRoles & DEFINITION_ROLE) {
-        entry.definitions.push(range);
-        if (!local) {
+      let symbolId: number;
+      let roles = occ.symbolRoles & ~LOCAL_SYMBOL_FLAG;
+      if (isLocalSymbol(occ.symbol)) {
+        let id = locals.get(occ.symbol);
+        if (id === undefined) {
+          id = this.nextSymbolId++;
+          locals.set(occ.symbol, id);
+          this.counts.numSymbols++;
+          const documentation = docs.get(occ.symbol) ?? null;
+          // A local symbol needs a row only for its hover text: its occurrences are all in this document.
+          if (documentation !== null) this.pendingSymbols.push({ id, name: occ.symbol, documentId, documentation });
+        }
+        symbolId = id;
+        roles |= LOCAL_SYMBOL_FLAG;
+      } else {
+        symbolId = this.globalSymbol(occ.symbol, docs.get(occ.symbol) ?? null);
+        if (roles & DEFINITION_ROLE) {
           const pkg = symbolPackage(occ.symbol);
           if (pkg && pkg.name) this.definedPackages.set(`${pkg.manager}\u0000${pkg.name}\u0000${pkg.version}`, { manager: pkg.manager, name: pkg.name, version: pkg.version });
         }
-      } else {
-        entry.references.push(range);
       }
+      occurrences.push({ ...range, symbolId, roles });
     }
     // Symbols documented in this document but not occurring in it (SCIP allows it).
     for (const [symbol, documentation] of docs) {
-      if (documentation !== null && !isLocalSymbol(symbol)) this.intern(symbol, null, documentation);
+      if (documentation !== null && !isLocalSymbol(symbol)) this.globalSymbol(symbol, documentation);
     }
     occurrences.sort(compareRanges);
+    for (const o of occurrences) {
+      if (o.roles & LOCAL_SYMBOL_FLAG) continue;
+      let entry = this.writers.get(o.symbolId);
+      if (!entry) this.writers.set(o.symbolId, (entry = { definitions: undefined, references: undefined }));
+      const writer = o.roles & DEFINITION_ROLE ? (entry.definitions ??= new DocumentRangeWriter()) : (entry.references ??= new DocumentRangeWriter());
+      const before = writer.byteLength;
+      writer.push(documentId, o);
+      this.segmentBytes += writer.byteLength - before;
+    }
     const packed = packOccurrences(occurrences);
     this.pendingDocuments.push({ id: documentId, path, occurrences: packed });
     this.pendingBytes += packed.length;
-    for (const [symbolId, { definitions, references }] of perSymbol) {
-      definitions.sort(compareRanges);
-      references.sort(compareRanges);
-      const row: SymbolLocationInsert = {
-        symbolId,
-        documentId,
-        definitions: definitions.length > 0 ? packRanges(definitions) : null,
-        references: references.length > 0 ? packRanges(references) : null,
-      };
-      this.pendingBytes += (row.definitions?.length ?? 0) + (row.references?.length ?? 0) + 16;
-      this.pendingLocations.push(row);
-    }
     this.counts.numDocuments++;
     this.counts.numOccurrences += occurrences.length;
   }
@@ -213,21 +231,38 @@ export class ScipImporter {
   private addExternalSymbol(info: SymbolInformation): void {
     if (!info.symbol || isLocalSymbol(info.symbol)) return;
     const documentation = documentationOf(info);
-    if (documentation !== null) this.intern(info.symbol, null, documentation);
+    if (documentation !== null) this.globalSymbol(info.symbol, documentation);
   }
 
-  private async flush(): Promise<void> {
+  private async flushDocuments(): Promise<void> {
     const { uploadId } = this.options;
-    const [documents, symbols, lateDocs, locations] = [this.pendingDocuments, this.pendingSymbols, this.pendingLateDocs, this.pendingLocations];
+    const [documents, symbols, lateDocs] = [this.pendingDocuments, this.pendingSymbols, this.pendingLateDocs];
     this.pendingDocuments = [];
     this.pendingSymbols = [];
     this.pendingLateDocs = [];
-    this.pendingLocations = [];
     this.pendingBytes = 0;
     // Symbols first: late documentation updates rows inserted by this or an earlier batch.
-    await this.store.insertSymbols(uploadId, symbols);
+    for (let i = 0; i < symbols.length; i += LOCATION_ROWS_PER_INSERT) await this.store.insertSymbols(uploadId, symbols.slice(i, i + LOCATION_ROWS_PER_INSERT));
     await this.store.setSymbolDocumentation(uploadId, lateDocs);
     await this.store.insertDocuments(uploadId, documents);
-    for (let i = 0; i < locations.length; i += BATCH_LOCATIONS) await this.store.insertSymbolLocations(uploadId, locations.slice(i, i + BATCH_LOCATIONS));
+  }
+
+  /** Writes the buffered definitions and references as one segment: a row per symbol that has some. */
+  private async flushSegment(): Promise<void> {
+    if (this.writers.size === 0) return;
+    await this.flushDocuments();
+    const segment = this.segment++;
+    const writers = this.writers;
+    this.writers = new Map();
+    this.segmentBytes = 0;
+    let rows: SymbolLocationInsert[] = [];
+    for (const [symbolId, w] of writers) {
+      rows.push({ symbolId, segment, definitions: w.definitions?.take() ?? null, references: w.references?.take() ?? null });
+      if (rows.length >= LOCATION_ROWS_PER_INSERT) {
+        await this.store.insertSymbolLocations(this.options.uploadId, rows);
+        rows = [];
+      }
+    }
+    await this.store.insertSymbolLocations(this.options.uploadId, rows);
   }
 }

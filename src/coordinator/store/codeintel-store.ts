@@ -128,7 +128,8 @@ export interface SymbolInsert {
 
 export interface SymbolLocationInsert {
   symbolId: number;
-  documentId: number;
+  segment: number;
+  /** Packed (document, range) lists (DocumentRangeWriter), or null for none. */
   definitions: Buffer | null;
   references: Buffer | null;
 }
@@ -136,8 +137,7 @@ export interface SymbolLocationInsert {
 export interface SymbolLocationRow {
   uploadId: number;
   symbolId: number;
-  documentId: number;
-  path: string;
+  segment: number;
   definitions: Uint8Array | null;
   references: Uint8Array | null;
 }
@@ -299,10 +299,10 @@ export class CodeIntelStore {
   async insertSymbolLocations(uploadId: number, rows: readonly SymbolLocationInsert[]): Promise<void> {
     if (rows.length === 0) return;
     await this.db.query(
-      `INSERT INTO codeintel_symbol_locations (upload_id, symbol_id, document_id, definitions, "references")
-       SELECT $1, l.symbol_id, l.document_id, decode(l.defs, 'hex'), decode(l.refs, 'hex')
-       FROM unnest($2::int[], $3::int[], $4::text[], $5::text[]) AS l(symbol_id, document_id, defs, refs)`,
-      [uploadId, rows.map((r) => r.symbolId), rows.map((r) => r.documentId), rows.map((r) => hex(r.definitions)), rows.map((r) => hex(r.references))],
+      `INSERT INTO codeintel_symbol_locations (upload_id, symbol_id, segment, definitions, "references")
+       SELECT $1, l.symbol_id, l.segment, decode(l.defs, 'hex'), decode(l.refs, 'hex')
+       FROM unnest($2::int[], $3::int[], $4::text[], $5::text[]) AS l(symbol_id, segment, defs, refs)`,
+      [uploadId, rows.map((r) => r.symbolId), rows.map((r) => r.segment), rows.map((r) => hex(r.definitions)), rows.map((r) => hex(r.references))],
     );
   }
 
@@ -395,28 +395,22 @@ export class CodeIntelStore {
     return rows.map((r) => r.id);
   }
 
-  /**
-   * Locations rows of `symbolId` in `uploadId` in (document id) order, from document `afterDocumentId`
-   * on (exclusive), at most `limit` rows; `kind` picks rows that have definitions or any.
-   */
-  async symbolLocations(uploadId: number, symbolId: number, options: { definitionsOnly: boolean; afterDocumentId?: number; limit: number }): Promise<SymbolLocationRow[]> {
+  /** The location rows (segments, in order) of symbols of an upload. */
+  async symbolLocations(uploadId: number, symbolIds: readonly number[]): Promise<SymbolLocationRow[]> {
+    if (symbolIds.length === 0) return [];
     return this.db.query<SymbolLocationRow>(
-      `SELECT l.upload_id AS "uploadId", l.symbol_id AS "symbolId", l.document_id AS "documentId", d.path, l.definitions, l."references"
-       FROM codeintel_symbol_locations l JOIN codeintel_documents d ON d.upload_id = l.upload_id AND d.id = l.document_id
-       WHERE l.upload_id = $1 AND l.symbol_id = $2 AND (NOT $3 OR l.definitions IS NOT NULL) AND l.document_id > $4
-       ORDER BY l.document_id LIMIT $5`,
-      [uploadId, symbolId, options.definitionsOnly, options.afterDocumentId ?? -1, options.limit],
+      `SELECT upload_id AS "uploadId", symbol_id AS "symbolId", segment, definitions, "references"
+       FROM codeintel_symbol_locations WHERE upload_id = $1 AND symbol_id = ANY($2::int[]) ORDER BY symbol_id, segment`,
+      [uploadId, symbolIds],
     );
   }
 
-  /** Where each of `symbolIds` is defined in the upload (document path and packed ranges), one query for a whole file view. */
-  async definitionsForSymbols(uploadId: number, symbolIds: readonly number[]): Promise<Array<{ symbolId: number; path: string; definitions: Uint8Array }>> {
+  /** Only the definitions of symbols of an upload (a file view's links), segments in order. */
+  async symbolDefinitions(uploadId: number, symbolIds: readonly number[]): Promise<Array<{ symbolId: number; definitions: Uint8Array }>> {
     if (symbolIds.length === 0) return [];
     return this.db.query(
-      `SELECT l.symbol_id AS "symbolId", d.path, l.definitions FROM codeintel_symbol_locations l
-       JOIN codeintel_documents d ON d.upload_id = l.upload_id AND d.id = l.document_id
-       WHERE l.upload_id = $1 AND l.symbol_id = ANY($2::int[]) AND l.definitions IS NOT NULL
-       ORDER BY l.symbol_id, l.document_id`,
+      `SELECT symbol_id AS "symbolId", definitions FROM codeintel_symbol_locations
+       WHERE upload_id = $1 AND symbol_id = ANY($2::int[]) AND definitions IS NOT NULL ORDER BY symbol_id, segment`,
       [uploadId, symbolIds],
     );
   }

@@ -4,8 +4,6 @@
 // definition and the selected symbol's hover and references are listed beside the code.
 import { repositoryDirFor } from '../git/repository-mirror.js';
 import { RepositoryReader } from '../codeintel/repository-reader.js';
-import { unpackRanges } from '../codeintel/occurrence-codec.js';
-import { isLocalSymbol } from '../codeintel/scip-symbol.js';
 import type { Location } from '../codeintel/navigation.js';
 import { AppError } from '../../shared/errors.js';
 import { HttpError } from '../http/http-error.js';
@@ -134,11 +132,8 @@ export function addCodeIntelPages(router: Router, s: HttpServices): void {
     const definitionOf = new Map<number, { path: string; line: number; character: number }>();
     if (doc) {
       for (const o of doc.occurrences) if (o.definition && !definitionOf.has(o.symbolId)) definitionOf.set(o.symbolId, { path, line: o.startLine, character: o.startCharacter });
-      const globals = [...new Set(doc.occurrences.filter((o) => !isLocalSymbol(o.symbol) && !definitionOf.has(o.symbolId)).map((o) => o.symbolId))];
-      for (const row of await store.definitionsForSymbols(doc.upload.id, globals)) {
-        const r = unpackRanges(row.definitions)[0];
-        if (r && !definitionOf.has(row.symbolId)) definitionOf.set(row.symbolId, { path: row.path, line: r.startLine, character: r.startCharacter });
-      }
+      const globals = [...new Set(doc.occurrences.filter((o) => !o.local && !definitionOf.has(o.symbolId)).map((o) => o.symbolId))];
+      for (const [id, def] of await navigation.firstDefinitions(doc.upload, globals)) if (!definitionOf.has(id)) definitionOf.set(id, def);
     }
     let selectedSymbol: number | undefined;
     let side: Html = html`<p class="muted">${doc ? 'Select an identifier to see its references.' : 'This file has no precise index at this commit.'}</p>`;
