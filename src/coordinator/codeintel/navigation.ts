@@ -68,7 +68,12 @@ function decodeCursor(cursor: string): number {
   throw new AppError('codeintel.invalid_cursor', 'after: not a cursor this API returned');
 }
 
+/** Uploads whose document paths the navigation keeps in memory. */
+const PATH_CACHE_UPLOADS = 64;
+
 export class Navigation {
+  private readonly pathCache = new Map<number, Map<number, string>>();
+
   constructor(
     private readonly store: CodeIntelStore,
     private readonly repositoriesDir: string,
@@ -79,26 +84,43 @@ export class Navigation {
    * `codeintel.no_upload` (naming the nearest indexed commit) when the commit has none.
    */
   private async hit(pos: Position): Promise<Hit | null> {
-    const uploads = await this.store.uploadsForPath(pos.repository, pos.commit, pos.path);
-    if (uploads.length === 0) throw await this.noUpload(pos);
-    for (const upload of uploads) {
-      const doc = await this.store.getDocument(upload.id, pos.path);
-      if (!doc) continue;
-      const occurrences = unpackOccurrences(doc.occurrences);
-      const covering = occurrences.filter((o) => rangeContains(o, pos.line, pos.character));
-      if (covering.length === 0) return null;
-      const smallest = Math.min(...covering.map(rangeSpan));
-      const innermost = covering.filter((o) => rangeSpan(o) === smallest);
-      const ids = [...new Set(innermost.map((o) => o.symbolId))];
-      const rows = new Map((await this.store.symbolsByIds(upload.id, ids)).map((r) => [r.id, r]));
-      const symbols = ids.map((id): HitSymbol => {
-        const local = innermost.some((o) => o.symbolId === id && (o.roles & LOCAL_SYMBOL_FLAG) !== 0);
-        const row = rows.get(id);
-        return { id, name: row?.name ?? '', local, documentation: row?.documentation ?? null };
-      });
-      return { upload, documentId: doc.id, path: pos.path, range: innermost[0]!, occurrences, symbols };
+    const found = await this.store.documentsAt(pos.repository, pos.commit, pos.path);
+    if (found.length === 0) {
+      // No document there: a commit without uploads is a 404 naming the nearest indexed one; a file
+      // the commit's uploads do not cover has nothing at any position.
+      if ((await this.store.uploadsForPath(pos.repository, pos.commit, pos.path)).length === 0) throw await this.noUpload(pos);
+      return null;
     }
-    return null;
+    const { upload, documentId } = found[0]!;
+    const occurrences = unpackOccurrences(found[0]!.occurrences);
+    const covering = occurrences.filter((o) => rangeContains(o, pos.line, pos.character));
+    if (covering.length === 0) return null;
+    const smallest = Math.min(...covering.map(rangeSpan));
+    const innermost = covering.filter((o) => rangeSpan(o) === smallest);
+    const ids = [...new Set(innermost.map((o) => o.symbolId))];
+    const rows = new Map((await this.store.symbolsByIds(upload.id, ids)).map((r) => [r.id, r]));
+    const symbols = ids.map((id): HitSymbol => {
+      const local = innermost.some((o) => o.symbolId === id && (o.roles & LOCAL_SYMBOL_FLAG) !== 0);
+      const row = rows.get(id);
+      return { id, name: row?.name ?? '', local, documentation: row?.documentation ?? null };
+    });
+    return { upload, documentId, path: pos.path, range: innermost[0]!, occurrences, symbols };
+  }
+
+  /**
+   * An upload's document paths by id, cached: a completed upload's documents never change (a replaced
+   * one is no longer read). Bounded to the most recently used uploads.
+   */
+  private async pathsOf(uploadId: number): Promise<Map<number, string>> {
+    let paths = this.pathCache.get(uploadId);
+    if (paths) {
+      this.pathCache.delete(uploadId);
+    } else {
+      paths = await this.store.allDocumentPaths(uploadId);
+      while (this.pathCache.size >= PATH_CACHE_UPLOADS) this.pathCache.delete(this.pathCache.keys().next().value!);
+    }
+    this.pathCache.set(uploadId, paths);
+    return paths;
   }
 
   /** The error for a commit without an upload: names the nearest indexed commit (ancestors first). */
@@ -135,7 +157,7 @@ export class Navigation {
 
   /** Document ranges as locations of `upload` (their documents' paths in one query). */
   private async locations(upload: UploadRow, ranges: readonly DocumentRange[]): Promise<Location[]> {
-    const paths = await this.store.documentPaths(upload.id, [...new Set(ranges.map((r) => r.documentId))]);
+    const paths = await this.pathsOf(upload.id);
     return ranges.flatMap((r) => {
       const path = paths.get(r.documentId);
       return path === undefined ? [] : [this.location(upload, path, r.range)];

@@ -6,8 +6,9 @@ import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
 import type { Document, SymbolInformation } from '@c4312/scip/scip_pb.js';
 import { AppError } from '../../shared/errors.js';
-import type { CodeIntelStore, DocumentInsert, SymbolInsert, SymbolLocationInsert } from '../store/codeintel-store.js';
-import { compareRanges, DocumentRangeWriter, LOCAL_SYMBOL_FLAG, packOccurrences, type PackedOccurrence, type Range } from './occurrence-codec.js';
+import type { CodeIntelStore, DocumentInsert, SymbolInsert } from '../store/codeintel-store.js';
+import { compareRanges, LOCAL_SYMBOL_FLAG, packOccurrences, type PackedOccurrence } from './occurrence-codec.js';
+import { SymbolSegment } from './symbol-segment.js';
 import { readScipIndex } from './scip-stream-reader.js';
 import { isLocalSymbol, symbolPackage } from './scip-symbol.js';
 
@@ -116,9 +117,8 @@ export class ScipImporter {
   private pendingSymbols: SymbolInsert[] = [];
   private pendingLateDocs: Array<{ id: number; documentation: string }> = [];
   private pendingBytes = 0;
-  /** Per global symbol, its definitions and references since the last segment. */
-  private writers = new Map<number, { definitions: DocumentRangeWriter | undefined; references: DocumentRangeWriter | undefined }>();
-  private segmentBytes = 0;
+  /** The global symbols' definitions and references since the last segment was written. */
+  private readonly segmentBuffer = new SymbolSegment();
   private segment = 0;
   private nextDocumentId = 0;
   private readonly counts: ImportCounts = { numDocuments: 0, numOccurrences: 0, numSymbols: 0, numDroppedPaths: 0, numSkippedOccurrences: 0 };
@@ -140,7 +140,7 @@ export class ScipImporter {
         this.addDocument(item.document);
         this.options.onDocument?.();
         if (this.pendingDocuments.length >= BATCH_DOCUMENTS || this.pendingBytes >= BATCH_BYTES) await this.flushDocuments();
-        if (this.segmentBytes >= SEGMENT_BYTES) await this.flushSegment();
+        if (this.segmentBuffer.byteLength >= SEGMENT_BYTES) await this.flushSegment();
       } else {
         this.addExternalSymbol(item.symbol);
       }
@@ -151,19 +151,27 @@ export class ScipImporter {
     return { ...this.counts, indexer, indexerVersion };
   }
 
-  private globalSymbol(name: string, documentation: string | null): number {
+  private globalSymbol(name: string): number {
     let id = this.globalIds.get(name);
     if (id === undefined) {
       id = this.nextSymbolId++;
       this.globalIds.set(name, id);
-      this.pendingSymbols.push({ id, name, documentId: null, documentation });
-      if (documentation !== null) this.documented.add(id);
+      this.pendingSymbols.push({ id, name, documentId: null, documentation: null });
       this.counts.numSymbols++;
-    } else if (documentation !== null && !this.documented.has(id)) {
-      this.documented.add(id);
-      this.pendingLateDocs.push({ id, documentation });
     }
     return id;
+  }
+
+  /** Records a global symbol's hover text (SCIP gives it once, in one document or the external symbols). */
+  private documentGlobal(name: string, documentation: string): void {
+    const known = this.globalIds.has(name);
+    const id = this.globalSymbol(name);
+    if (this.documented.has(id)) return;
+    this.documented.add(id);
+    // A row still pending takes it at insert; one written already is updated.
+    const pending = known ? undefined : this.pendingSymbols[this.pendingSymbols.length - 1];
+    if (pending && pending.id === id) pending.documentation = documentation;
+    else this.pendingLateDocs.push({ id, documentation });
   }
 
   private addDocument(document: Document): void {
@@ -173,53 +181,52 @@ export class ScipImporter {
       return;
     }
     const documentId = this.nextDocumentId++;
-    const docs = new Map<string, string | null>();
-    for (const info of document.symbols) if (info.symbol) docs.set(info.symbol, documentationOf(info));
+    let localDocs: Map<string, string> | undefined;
+    for (const info of document.symbols) {
+      if (!info.symbol) continue;
+      const documentation = documentationOf(info);
+      if (documentation === null) continue;
+      if (isLocalSymbol(info.symbol)) (localDocs ??= new Map()).set(info.symbol, documentation);
+      else this.documentGlobal(info.symbol, documentation);
+    }
     const locals = new Map<string, number>();
     const occurrences: PackedOccurrence[] = [];
     for (const occ of document.occurrences) {
       const r = occ.range;
-      if (!occ.symbol || (r.length !== 3 && r.length !== 4) || r.some((n) => n < 0)) {
+      const symbol = occ.symbol;
+      const four = r.length === 4;
+      if (!symbol || (r.length !== 3 && !four) || r[0]! < 0 || r[1]! < 0 || r[2]! < 0 || (four && r[3]! < 0)) {
         this.counts.numSkippedOccurrences++;
         continue;
       }
-      const range: Range = r.length === 3 ? { startLine: r[0]!, startCharacter: r[1]!, endLine: r[0]!, endCharacter: r[2]! } : { startLine: r[0]!, startCharacter: r[1]!, endLine: r[2]!, endCharacter: r[3]! };
       let symbolId: number;
       let roles = occ.symbolRoles & ~LOCAL_SYMBOL_FLAG;
-      if (isLocalSymbol(occ.symbol)) {
-        let id = locals.get(occ.symbol);
+      if (symbol.startsWith('local ')) {
+        let id = locals.get(symbol);
         if (id === undefined) {
           id = this.nextSymbolId++;
-          locals.set(occ.symbol, id);
+          locals.set(symbol, id);
           this.counts.numSymbols++;
-          const documentation = docs.get(occ.symbol) ?? null;
+          const documentation = localDocs?.get(symbol);
           // A local symbol needs a row only for its hover text: its occurrences are all in this document.
-          if (documentation !== null) this.pendingSymbols.push({ id, name: occ.symbol, documentId, documentation });
+          if (documentation !== undefined) this.pendingSymbols.push({ id, name: symbol, documentId, documentation });
         }
         symbolId = id;
         roles |= LOCAL_SYMBOL_FLAG;
       } else {
-        symbolId = this.globalSymbol(occ.symbol, docs.get(occ.symbol) ?? null);
+        symbolId = this.globalSymbol(symbol);
         if (roles & DEFINITION_ROLE) {
-          const pkg = symbolPackage(occ.symbol);
+          const pkg = symbolPackage(symbol);
           if (pkg && pkg.name) this.definedPackages.set(`${pkg.manager}\u0000${pkg.name}\u0000${pkg.version}`, { manager: pkg.manager, name: pkg.name, version: pkg.version });
         }
       }
-      occurrences.push({ ...range, symbolId, roles });
-    }
-    // Symbols documented in this document but not occurring in it (SCIP allows it).
-    for (const [symbol, documentation] of docs) {
-      if (documentation !== null && !isLocalSymbol(symbol)) this.globalSymbol(symbol, documentation);
+      occurrences.push({ startLine: r[0]!, startCharacter: r[1]!, endLine: four ? r[2]! : r[0]!, endCharacter: four ? r[3]! : r[2]!, symbolId, roles });
     }
     occurrences.sort(compareRanges);
+    const segment = this.segmentBuffer;
     for (const o of occurrences) {
       if (o.roles & LOCAL_SYMBOL_FLAG) continue;
-      let entry = this.writers.get(o.symbolId);
-      if (!entry) this.writers.set(o.symbolId, (entry = { definitions: undefined, references: undefined }));
-      const writer = o.roles & DEFINITION_ROLE ? (entry.definitions ??= new DocumentRangeWriter()) : (entry.references ??= new DocumentRangeWriter());
-      const before = writer.byteLength;
-      writer.push(documentId, o);
-      this.segmentBytes += writer.byteLength - before;
+      segment.add(o.symbolId, documentId, o.startLine, o.startCharacter, o.endLine, o.endCharacter, (o.roles & DEFINITION_ROLE) !== 0);
     }
     const packed = packOccurrences(occurrences);
     this.pendingDocuments.push({ id: documentId, path, occurrences: packed });
@@ -231,7 +238,7 @@ export class ScipImporter {
   private addExternalSymbol(info: SymbolInformation): void {
     if (!info.symbol || isLocalSymbol(info.symbol)) return;
     const documentation = documentationOf(info);
-    if (documentation !== null) this.globalSymbol(info.symbol, documentation);
+    if (documentation !== null) this.documentGlobal(info.symbol, documentation);
   }
 
   private async flushDocuments(): Promise<void> {
@@ -249,20 +256,12 @@ export class ScipImporter {
 
   /** Writes the buffered definitions and references as one segment: a row per symbol that has some. */
   private async flushSegment(): Promise<void> {
-    if (this.writers.size === 0) return;
+    if (this.segmentBuffer.length === 0) return;
     await this.flushDocuments();
     const segment = this.segment++;
-    const writers = this.writers;
-    this.writers = new Map();
-    this.segmentBytes = 0;
-    let rows: SymbolLocationInsert[] = [];
-    for (const [symbolId, w] of writers) {
-      rows.push({ symbolId, segment, definitions: w.definitions?.take() ?? null, references: w.references?.take() ?? null });
-      if (rows.length >= LOCATION_ROWS_PER_INSERT) {
-        await this.store.insertSymbolLocations(this.options.uploadId, rows);
-        rows = [];
-      }
+    const packed = this.segmentBuffer.take();
+    for (let i = 0; i < packed.length; i += LOCATION_ROWS_PER_INSERT) {
+      await this.store.insertSymbolLocations(this.options.uploadId, packed.slice(i, i + LOCATION_ROWS_PER_INSERT).map((p) => ({ ...p, segment })));
     }
-    await this.store.insertSymbolLocations(this.options.uploadId, rows);
   }
 }

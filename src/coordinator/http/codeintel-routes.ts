@@ -122,17 +122,35 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
 
   /** The position parameters; `commit` may be any revision of the repository (resolved). */
   const position = async (ctx: RequestContext): Promise<Position> => {
-    const repository = (await repositoryParam(ctx, true))!;
+    const repository = param(ctx, 'repository');
+    if (repository === '') throw fieldError(400, 'repository', 'query parameter repository is required (e.g. github.com/acme/app)');
+    // The repository is looked up only when the commit must be resolved; an unknown one has no uploads
+    // (and gets its 404 from the navigation's no-upload answer).
     const rawCommit = param(ctx, 'commit');
     if (rawCommit === '') throw fieldError(400, 'commit', 'query parameter commit is required (a commit sha or revision)');
     const path = param(ctx, 'path').replace(/^\/+/, '');
     if (path === '') throw fieldError(400, 'path', 'query parameter path is required (a file path in the repository)');
     const line = int(ctx, 'line', undefined);
     const character = int(ctx, 'character', undefined);
-    const reader = new RepositoryReader(repositoryDirFor(s.repositoriesDir, repository));
-    const commit = /^[0-9a-f]{40}$/.test(rawCommit) ? rawCommit : await reader.resolveRevision(rawCommit);
+    let commit: string | null = rawCommit;
+    if (!/^[0-9a-f]{40}$/.test(rawCommit)) {
+      if (!(await s.repositories.get(repository))) throw fieldError(404, 'repository', `repository ${JSON.stringify(repository)} is not registered`);
+      commit = await new RepositoryReader(repositoryDirFor(s.repositoriesDir, repository)).resolveRevision(rawCommit);
+    }
     if (!commit) throw fieldError(404, 'commit', `revision ${JSON.stringify(rawCommit)} is not in repository ${repository}`);
     return { repository, commit, path, line, character };
+  };
+
+  /** Runs a navigation query; a commit not found is first checked for an unregistered repository. */
+  const navigate = async <T>(pos: Position, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'codeintel.unknown_commit' && !(await s.repositories.get(pos.repository))) {
+        throw fieldError(404, 'repository', `repository ${JSON.stringify(pos.repository)} is not registered`);
+      }
+      asClientError(err);
+    }
   };
 
   // --- scheduling ------------------------------------------------------------------------------------
@@ -195,11 +213,7 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
   router.add('GET', '/api/v1/codeintel/definitions', 'codeintel.definitions', async (ctx) => {
     await user(ctx);
     const pos = await position(ctx);
-    try {
-      return { status: 200, body: { locations: await navigation.definitions(pos) } };
-    } catch (err) {
-      asClientError(err);
-    }
+    return { status: 200, body: { locations: await navigate(pos, () => navigation.definitions(pos)) } };
   });
 
   router.add('GET', '/api/v1/codeintel/references', 'codeintel.references', async (ctx) => {
@@ -207,23 +221,15 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
     const pos = await position(ctx);
     const first = Math.max(1, int(ctx, 'first', 100, 1000));
     const after = param(ctx, 'after') || undefined;
-    try {
-      return { status: 200, body: await navigation.references(pos, { first, after }) };
-    } catch (err) {
-      asClientError(err);
-    }
+    return { status: 200, body: await navigate(pos, () => navigation.references(pos, { first, after })) };
   });
 
   router.add('GET', '/api/v1/codeintel/hover', 'codeintel.hover', async (ctx) => {
     await user(ctx);
     const pos = await position(ctx);
-    try {
-      const hover = await navigation.hover(pos);
-      if (!hover) throw new HttpError(404, { error: `no hover information at ${pos.path}:${pos.line}:${pos.character}` });
-      return { status: 200, body: hover };
-    } catch (err) {
-      asClientError(err);
-    }
+    const hover = await navigate(pos, () => navigation.hover(pos));
+    if (!hover) throw new HttpError(404, { error: `no hover information at ${pos.path}:${pos.line}:${pos.character}` });
+    return { status: 200, body: hover };
   });
 
   // --- configuration -------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ const UPLOAD_COLUMNS = `id, repository_name AS "repositoryName", commit, root, i
   failure_message AS "failureMessage", replaced_by AS "replacedBy", uploaded_at AS "uploadedAt", started_at AS "startedAt",
   finished_at AS "finishedAt", num_resets AS "numResets", num_documents AS "numDocuments", num_occurrences AS "numOccurrences",
   num_symbols AS "numSymbols", num_dropped_paths AS "numDroppedPaths"`;
+/** UPLOAD_COLUMNS of the table aliased `alias`. */
+const uploadColumns = (alias: string) => UPLOAD_COLUMNS.split(',').map((c) => `${alias}.${c.trim()}`).join(', ');
 
 export interface NewUpload {
   repositoryName: string;
@@ -329,6 +331,21 @@ export class CodeIntelStore {
     );
   }
 
+  /**
+   * The document at `path` of the commit's current uploads, with its upload, deepest root first: the
+   * first step of every navigation query, in one round trip.
+   */
+  async documentsAt(repositoryName: string, commit: string, path: string): Promise<Array<{ upload: UploadRow; documentId: number; occurrences: Uint8Array }>> {
+    const rows = await this.db.query<UploadRow & { documentId: number; occurrences: Uint8Array }>(
+      `SELECT ${uploadColumns('u')}, d.id AS "documentId", d.occurrences
+       FROM codeintel_uploads u JOIN codeintel_documents d ON d.upload_id = u.id AND d.path = $3
+       WHERE u.repository_name = $1 AND u.commit = $2 AND u.state = 'completed' AND u.replaced_by IS NULL
+       ORDER BY length(u.root) DESC, u.id DESC`,
+      [repositoryName, commit, path],
+    );
+    return rows.map(({ documentId, occurrences, ...upload }) => ({ upload: upload as UploadRow, documentId, occurrences }));
+  }
+
   /** Of `commits`, those of the repository with a current upload. */
   async indexedCommits(repositoryName: string, commits: readonly string[]): Promise<string[]> {
     const rows = await this.db.query<{ commit: string }>(
@@ -359,6 +376,12 @@ export class CodeIntelStore {
 
   async documentPaths(uploadId: number, ids: readonly number[]): Promise<Map<number, string>> {
     const rows = await this.db.query<{ id: number; path: string }>(`SELECT id, path FROM codeintel_documents WHERE upload_id = $1 AND id = ANY($2::int[])`, [uploadId, ids]);
+    return new Map(rows.map((r) => [r.id, r.path]));
+  }
+
+  /** Every document path of an upload by id (an upload's documents never change once it completed). */
+  async allDocumentPaths(uploadId: number): Promise<Map<number, string>> {
+    const rows = await this.db.query<{ id: number; path: string }>(`SELECT id, path FROM codeintel_documents WHERE upload_id = $1`, [uploadId]);
     return new Map(rows.map((r) => [r.id, r.path]));
   }
 
