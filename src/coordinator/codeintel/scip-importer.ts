@@ -21,11 +21,10 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 /** Symbol location rows per insert statement. */
 const LOCATION_ROWS_PER_INSERT = 5_000;
 /**
- * Packed definitions and references buffered before they are written as a segment: the memory the
- * location lists of a huge index may take (~6 bytes per occurrence: a million occurrences are ~6 MB, one
- * segment).
+ * Global occurrences buffered before their definitions and references are written as a segment (28 bytes
+ * each: 16 MiB): what the location lists of a huge index may hold in memory at once.
  */
-const SEGMENT_BYTES = 32 * 1024 * 1024;
+const SEGMENT_ENTRIES = 600_000;
 
 export interface ImportCounts {
   numDocuments: number;
@@ -118,7 +117,7 @@ export class ScipImporter {
   private pendingLateDocs: Array<{ id: number; documentation: string }> = [];
   private pendingBytes = 0;
   /** The global symbols' definitions and references since the last segment was written. */
-  private readonly segmentBuffer = new SymbolSegment();
+  private readonly segmentBuffer = new SymbolSegment(SEGMENT_ENTRIES);
   private segment = 0;
   private nextDocumentId = 0;
   private readonly counts: ImportCounts = { numDocuments: 0, numOccurrences: 0, numSymbols: 0, numDroppedPaths: 0, numSkippedOccurrences: 0 };
@@ -137,10 +136,13 @@ export class ScipImporter {
         indexer = item.metadata.toolInfo?.name ?? '';
         indexerVersion = item.metadata.toolInfo?.version ?? '';
       } else if (item.kind === 'document') {
+        const n = item.document.occurrences.length;
+        if (n > SEGMENT_ENTRIES) throw new AppError('codeintel.invalid_scip', `the index is too large to process: document ${item.index} (${item.document.relativePath}) has ${n} occurrences, over the limit of ${SEGMENT_ENTRIES} per document`);
+        if (this.segmentBuffer.length + n > SEGMENT_ENTRIES) await this.flushSegment();
         this.addDocument(item.document);
         this.options.onDocument?.();
         if (this.pendingDocuments.length >= BATCH_DOCUMENTS || this.pendingBytes >= BATCH_BYTES) await this.flushDocuments();
-        if (this.segmentBuffer.byteLength >= SEGMENT_BYTES) await this.flushSegment();
+        
       } else {
         this.addExternalSymbol(item.symbol);
       }

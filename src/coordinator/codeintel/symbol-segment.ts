@@ -13,9 +13,19 @@ export interface PackedSymbolLocations {
 }
 
 export class SymbolSegment {
-  private data = new Int32Array(FIELDS * 16_384);
+  /** Allocated once at its full size: a typed array's pages take memory only once they are written. */
+  private readonly data: Int32Array;
   private n = 0;
   private maxSymbolId = -1;
+
+  constructor(readonly capacity: number) {
+    this.data = new Int32Array(FIELDS * capacity);
+  }
+
+  /** Whether no entry fits any more (write the segment). */
+  get full(): boolean {
+    return this.n >= this.capacity;
+  }
 
   /** Entries buffered. */
   get length(): number {
@@ -28,11 +38,7 @@ export class SymbolSegment {
   }
 
   add(symbolId: number, documentId: number, startLine: number, startCharacter: number, endLine: number, endCharacter: number, definition: boolean): void {
-    if ((this.n + 1) * FIELDS > this.data.length) {
-      const next = new Int32Array(this.data.length * 2);
-      next.set(this.data);
-      this.data = next;
-    }
+    if (this.n >= this.capacity) throw new Error('SymbolSegment: full (write it first)');
     const o = this.n * FIELDS;
     const d = this.data;
     d[o] = symbolId;
@@ -102,7 +108,6 @@ export class SymbolSegment {
     }
     this.n = 0;
     this.maxSymbolId = -1;
-    if (this.data.length > FIELDS * 1_048_576) this.data = new Int32Array(FIELDS * 16_384);
     return rows;
   }
 }
