@@ -9,6 +9,7 @@ import type { LogLevel } from '../shared/logger.js';
 import { parseByteSize } from '../shared/byte-size.js';
 import { loadAutoscalingConfig, type AutoscalingConfig } from './autoscaling/autoscaling-config.js';
 import { parseQueueSpecs, type QueueConfig } from './queues/queue-config.js';
+import { loadCodeIntelConfig, type CodeIntelConfig } from './codeintel/codeintel-config.js';
 
 /** `executors.accessToken` must be at least this long (reference §2.2, site schema `^(.{20,}|REDACTED)$`). */
 export const MIN_ACCESS_TOKEN_LENGTH = 20;
@@ -76,6 +77,8 @@ export interface CoordinatorConfig {
   signIn: SignInLimits;
   /** Deadline of each git command that mirrors a repository. COORDINATOR_MIRROR_TIMEOUT, default 10m. */
   mirrorTimeoutMs: number;
+  /** Auto-indexing and code navigation (COORDINATOR_CODEINTEL_*; see codeintel/codeintel-config.ts). */
+  codeintel: CodeIntelConfig;
 }
 
 /** What one user may have waiting (queued, or errored until retried) at once; 0 = no limit. */
@@ -244,6 +247,7 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
       lockoutMs: duration('COORDINATOR_SIGN_IN_LOCKOUT', '15m'),
     },
     mirrorTimeoutMs: duration('COORDINATOR_MIRROR_TIMEOUT', '10m'),
+    codeintel: loadCodeIntelConfig(get, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -42,6 +42,7 @@ function splitLegacySource(url: string) {
     return null;
   }
 }
+import { createCodeIntelServices, type CodeIntelServices } from './codeintel/codeintel-services.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
 export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
@@ -79,6 +80,7 @@ export class Coordinator {
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
   private queueSizeReporter: QueueSizeReporter | undefined;
+  private codeintel: CodeIntelServices | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
   /** Stores, for tests and tools that run beside the HTTP API. */
@@ -126,6 +128,20 @@ export class Coordinator {
     const access = new JobAccess(new AccessStore(db));
     const signInFailures = new SignInFailureStore(db);
 
+    const files = new FileStore(db);
+    const codeintel = (this.codeintel = createCodeIntelServices({
+      db,
+      config: config.codeintel,
+      jobs,
+      files,
+      repositories,
+      secrets,
+      settings,
+      repositoriesDir,
+      logger,
+      ownUrl: () => this.http?.url,
+      maxNumResets: config.maxNumResets,
+    }));
     const services: HttpServices = (this.services = {
       config,
       logger,
@@ -133,14 +149,15 @@ export class Coordinator {
       jobs,
       executors,
       repositories,
-      files: new FileStore(db),
+      files,
+      codeintel,
       users,
       sessions,
       secrets,
       bootstrapAdmin,
       access,
       signIn: new SignInThrottle(signInFailures, config.signIn, logger),
-      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, access),
+      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, access, new Map([['codeintel', codeintel.transformer]])),
       executorAuth: new ExecutorAuth(settings, jobs),
       metrics: new CoordinatorMetrics(config.queues, jobs, executors),
       repositoriesDir,
@@ -185,6 +202,7 @@ export class Coordinator {
     this.queueSizeReporter = await startQueueSizeReporter(config.autoscaling, config.queues.map((q) => q.name), () => jobs.queueSizes(), logger);
 
     this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
+    codeintel.start();
     logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
   }
 
@@ -195,6 +213,7 @@ export class Coordinator {
       await this.waker?.stop();
       await this.http?.close();
       await this.queueSizeReporter?.stop();
+      await this.codeintel?.stop();
       await Promise.all(this.tasks.map((t) => t.stop()));
       await this.db?.close();
     })();

@@ -47,6 +47,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
       multiQueue,
       executorName: body.executorName,
       executorVersion: body.version,
+      resources: { numCPUs: body.numCPUs, memory: body.memory, diskSpace: body.diskSpace },
       waitMs,
       // Only a waiting dequeue needs to hear of a disconnect or a shutdown.
       signal: waitMs > 0 ? AbortSignal.any([ctx.signal, s.shutdownSignal]) : s.shutdownSignal,

@@ -2,6 +2,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
+import { addCodeIntelRoutes } from './codeintel-routes.js';
+import { addCodeIntelUploadRoutes } from './codeintel-upload-routes.js';
 import { addExecutorRoutes } from './executor-routes.js';
 import { AppError } from '../../shared/errors.js';
 import { clientErrorStatus, fieldError, HttpError } from './http-error.js';
@@ -44,6 +46,8 @@ export function createRouter(s: HttpServices): Router {
   addAdminRoutes(router, s);
   addUserRoutes(router, s);
   addSecretRoutes(router, s);
+  addCodeIntelUploadRoutes(router, s);
+  addCodeIntelRoutes(router, s);
   addUiRoutes(router, s);
   router.add('GET', '/metrics', 'metrics', async () => ({
     status: 200,

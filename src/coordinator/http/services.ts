@@ -14,6 +14,7 @@ import type { SecretStore } from '../store/secret-store.js';
 import type { SessionStore } from '../store/session-store.js';
 import type { UserRow, UserStore } from '../store/user-store.js';
 import type { ExecutorAuth } from './executor-auth.js';
+import type { CodeIntelServices } from '../codeintel/codeintel-services.js';
 
 export interface HttpServices {
   config: CoordinatorConfig;
@@ -23,6 +24,8 @@ export interface HttpServices {
   executors: ExecutorStore;
   repositories: RepositoryStore;
   files: FileStore;
+  /** Auto-indexing, uploads and code navigation. */
+  codeintel: CodeIntelServices;
   users: UserStore;
   sessions: SessionStore;
   secrets: SecretStore;

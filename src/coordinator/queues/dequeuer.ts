@@ -23,7 +23,16 @@ export interface DequeueOptions {
   waitMs: number;
   /** Aborted when the client disconnects or the coordinator stops. */
   signal: AbortSignal;
+  /** What the executor reported of its job resources (reference §2.4), for queues whose jobs use them. */
+  resources?: { numCPUs?: number; memory?: string; diskSpace?: string };
 }
+
+/**
+ * A queue's dequeue-time transformation of its jobs (the original's per-queue transformer, §3.4): it
+ * completes a job with what only the dequeue knows (the job's token, the executor). A throw fails the
+ * job with `failed to transform record: <message>`, as the original does.
+ */
+export type JobTransformer = (job: Job, context: { executorName: string; resources: NonNullable<DequeueOptions['resources']> }) => Promise<Job>;
 
 export class Dequeuer {
   constructor(
@@ -35,6 +44,8 @@ export class Dequeuer {
     private readonly logger?: Logger,
     /** Re-checks that a job's creator may still use its repository, files and secrets; without it, nothing is re-checked. */
     private readonly access?: JobAccess,
+    /** Per queue name. */
+    private readonly transformers: ReadonlyMap<string, JobTransformer> = new Map(),
   ) {}
 
   /** Resolves to the dequeued job, or null when there was none (within the wait). */
@@ -80,14 +91,21 @@ export class Dequeuer {
         continue;
       }
       const job = toWireJob(row, token.value, payloadVersionFor(options.executorVersion), { includeQueue: options.multiQueue });
-      if (!row.secretRefs) return job;
       try {
-        if (!this.secrets) throw new AppError('secrets.unavailable', 'this coordinator cannot read executor secrets');
-        await applyJobSecrets(this.secrets, job, row.secretRefs);
-        return job;
+        if (row.secretRefs) {
+          if (!this.secrets) throw new AppError('secrets.unavailable', 'this coordinator cannot read executor secrets');
+          await applyJobSecrets(this.secrets, job, row.secretRefs);
+        }
+        const transform = this.transformers.get(row.queue);
+        if (!transform) return job;
+        try {
+          return await transform(job, { executorName: options.executorName, resources: options.resources ?? {} });
+        } catch (err) {
+          throw new AppError('queues.transform_failed', `failed to transform record: ${(err as Error).message}`, { cause: err });
+        }
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
-        await fail(err.message, 'a job\'s executor secrets cannot be resolved; the job fails');
+        await fail(err.message, 'a job cannot be completed for its executor (secrets, transformer); the job fails');
       }
     }
   }

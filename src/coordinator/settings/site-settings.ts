@@ -8,11 +8,17 @@ export interface SiteSettingsValues {
   executorsAccessToken: string | undefined;
   /** `externalURL`: what executors set as EXECUTOR_FRONTEND_URL; shown to admins, undefined = not set. */
   frontendUrl: string | undefined;
+  /** `codeIntelAutoIndexing.indexerMap`: JSON {"<indexer>": "<image>"} overriding inferred jobs' images; undefined = the defaults. */
+  codeIntelIndexerMap?: string | undefined;
 }
 
 export type SiteSettingKey = keyof SiteSettingsValues;
 
-const DB_KEYS: Record<SiteSettingKey, string> = { executorsAccessToken: 'executors.accessToken', frontendUrl: 'externalURL' };
+const DB_KEYS: Record<SiteSettingKey, string> = {
+  executorsAccessToken: 'executors.accessToken',
+  frontendUrl: 'externalURL',
+  codeIntelIndexerMap: 'codeIntelAutoIndexing.indexerMap',
+};
 
 export class SiteSettings {
   private values: SiteSettingsValues;
@@ -32,6 +38,10 @@ export class SiteSettings {
 
   get frontendUrl(): string | undefined {
     return this.values.frontendUrl;
+  }
+
+  get codeIntelIndexerMap(): string | undefined {
+    return this.values.codeIntelIndexerMap;
   }
 
   isFixed(key: SiteSettingKey): boolean {

@@ -53,4 +53,19 @@ export class FileStore {
     const rows = await this.db.query<{ size: number }>('SELECT octet_length(content) AS size FROM files WHERE bucket = $1 AND key = $2', [bucket, key]);
     return rows[0]?.size ?? null;
   }
+
+  /** Keys of `bucket` that start with `prefix`, in key order (chunked blobs read back in sequence). */
+  async listKeys(bucket: string, prefix: string): Promise<string[]> {
+    const rows = await this.db.query<{ key: string }>(
+      `SELECT key FROM files WHERE bucket = $1 AND left(key, length($2)) = $2 ORDER BY key`,
+      [bucket, prefix],
+    );
+    return rows.map((r) => r.key);
+  }
+
+  /** Deletes the files of `bucket` whose key starts with `prefix`; returns how many. */
+  async deletePrefix(bucket: string, prefix: string): Promise<number> {
+    const rows = await this.db.query(`DELETE FROM files WHERE bucket = $1 AND left(key, length($2)) = $2 RETURNING key`, [bucket, prefix]);
+    return rows.length;
+  }
 }

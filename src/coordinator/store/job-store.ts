@@ -5,7 +5,7 @@ import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
 import type { JobState } from '../queues/job-state.js';
 import { DOCKER_AUTH_CONFIG_KEY, type JobSecretRefs, type PlannedJobSecrets } from '../secrets/job-secrets.js';
 import { AppError } from '../../shared/errors.js';
-import type { Database } from './database.js';
+import type { Database, Queryable } from './database.js';
 
 /** What one user may have waiting at once (config `quotas`); 0 = no limit. */
 export interface JobQuotaLimits {
@@ -131,7 +131,15 @@ export class JobStore {
   async enqueue(
     queue: string,
     spec: JobSpec,
-    options: { processAfter?: Date; secrets?: PlannedJobSecrets; creatorId?: number | null; inlineFilesBytes?: number; quota?: JobQuotaLimits } = {},
+    options: {
+      processAfter?: Date;
+      secrets?: PlannedJobSecrets;
+      creatorId?: number | null;
+      inlineFilesBytes?: number;
+      quota?: JobQuotaLimits;
+      /** Enqueue inside this transaction (a producer's). */
+      db?: Queryable;
+    } = {},
   ): Promise<number> {
     const planned = options.secrets;
     const fallback = planned && planned.refs === null ? planned.ifDockerAuthConfig : undefined;
@@ -139,7 +147,7 @@ export class JobStore {
     const limit = (n: number | undefined) => (n === undefined || n === 0 ? null : n);
     // A job that named no secret still gets DOCKER_AUTH_CONFIG when one exists for it: checked here, in
     // the insert itself, rather than by a query of its own before it.
-    const rows = await this.db.query<{ id: number | null; waiting: number; waitingInQueue: number; waitingBytes: number }>(
+    const rows = await (options.db ?? this.db).query<{ id: number | null; waiting: number; waitingInQueue: number; waitingBytes: number }>(
       `WITH waiting AS (
          SELECT count(*)::int AS total, (count(*) FILTER (WHERE queue = $1))::int AS in_queue, coalesce(sum(inline_files_bytes), 0)::bigint AS bytes
          FROM jobs WHERE $12::boolean AND creator_id = $6 AND state IN ('queued', 'errored')

@@ -48,6 +48,17 @@ details.entry > summary { cursor: pointer; padding: .5rem .7rem; display: flex; 
 details.entry code.command { display: block; padding: 0 .7rem .4rem; color: var(--muted); white-space: pre-wrap; word-break: break-all; }
 pre.out { margin: 0; padding: .6rem .7rem; background: #0f1420; color: #e6e9ef; overflow-x: auto; font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; max-height: 32rem; border-radius: 0 0 8px 8px; }
 .secret-value { font-family: ui-monospace, monospace; }
+.code-view { display: grid; grid-template-columns: minmax(0, 1fr) minmax(14rem, 22rem); gap: 1rem; align-items: start; }
+table.source td { padding: 0 .6rem; border: 0; font: 12.5px/1.5 ui-monospace, SFMono-Regular, Menlo, monospace; white-space: pre; }
+table.source td.ln { color: var(--muted); text-align: right; user-select: none; }
+a.occ { color: inherit; text-decoration: none; border-bottom: 1px dotted var(--line); }
+a.occ:hover { color: var(--accent); border-bottom-color: var(--accent); }
+a.occ.selected { background: #fff3b0; }
+pre.doc { margin: 0; white-space: pre-wrap; font: 12.5px/1.45 ui-monospace, monospace; }
+p.doc { margin: .3rem 0; white-space: pre-wrap; }
+.hover hr { border: 0; border-top: 1px solid var(--line); }
+ul.files { columns: 2 18rem; }
+@media (max-width: 900px) { .code-view { grid-template-columns: 1fr; } }
 @media (max-width: 640px) { main { padding: .6rem; } th, td { padding: .35rem .4rem; } h1 { font-size: 1.15rem; } }
 `;
 

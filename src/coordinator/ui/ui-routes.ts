@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
+import { addCodeIntelPages } from './codeintel-pages.js';
 import { addExecutorsPage } from './executors-page.js';
 import { html } from './html.js';
 import { addJobPages } from './jobs-pages.js';
@@ -96,6 +97,7 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
 
   addExecutorsPage(router, s);
   addJobPages(router, s);
+  addCodeIntelPages(router, s);
   addSecretsPage(router, s);
   addSettingsPage(router, s);
 }

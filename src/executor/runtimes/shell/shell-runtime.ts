@@ -1,6 +1,7 @@
 // The shell runtime (reference §5.4): each step's script runs on the host as `/bin/sh <script>` in the
 // workspace, in its own process group, with the step's env and only a few of the host's variables. No isolation.
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AppError } from '../../../shared/errors.js';
 import { makeDirectoryInside, resolveWorkspacePath } from '../../workspace/workspace-path.js';
 import { runProcessGroup } from '../process-group.js';
@@ -23,11 +24,22 @@ export interface ShellRuntimeOptions {
   pipeDrainMs?: number;
 }
 
+/**
+ * The tools this package installs for jobs (`npm install` puts scip-typescript, scip-python and src in
+ * its node_modules/.bin), and the directory of the node that runs them: first on a shell step's PATH, so
+ * index jobs find their indexer and uploader with no image.
+ */
+export function packageToolDirs(): string[] {
+  // <root>/dist/executor/runtimes/shell/shell-runtime.js (or src/… under a TypeScript loader).
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+  return [path.join(root, 'node_modules', '.bin'), path.dirname(process.execPath)];
+}
+
 /** PATH, HOME, USER and TMPDIR of the executor's own environment: the only host variables a step sees. */
 export function shellHostEnv(): ShellHostEnv {
   // eslint-disable-next-line no-restricted-properties -- passed on to the steps, never interpreted
   const { PATH, HOME, USER, TMPDIR } = process.env;
-  return { PATH, HOME, USER, TMPDIR };
+  return { PATH: [...packageToolDirs(), ...(PATH ? [PATH] : [])].join(':'), HOME, USER, TMPDIR };
 }
 
 /**
