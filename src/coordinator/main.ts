@@ -36,7 +36,7 @@ export async function runCoordinatorCli(argv: readonly string[], env: NodeJS.Pro
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel, name: 'coordinator' });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, name: 'coordinator' });
   try {
     const out = (text: string) => process.stdout.write(text);
     if (command === 'create-user') return await createUserCommand(argv.slice(1), config, env, logger, out);

@@ -102,7 +102,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     stderr(`executor: ${err.message}\n`);
     return 2;
   }
-  const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'executor' });
+  const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, name: 'executor' });
   if (!options.handlerFactory) {
     throw new Error(`executor run: runtime not available: no job runner is wired for the ${config.runtime} runtime in this build`);
   }
