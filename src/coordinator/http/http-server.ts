@@ -1,4 +1,6 @@
 // The coordinator's HTTP server: routing, the one error handler, request metrics, /metrics and /healthz.
+// Errors answer in the shape of the part of the site they happen in: the executor API keeps the bodies
+// the original protocol fixes, the admin API answers JSON `{"error", "field"?}`, the web UI HTML pages.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
@@ -8,7 +10,10 @@ import { clientErrorStatus, HttpError } from './http-error.js';
 import { addJobResourceRoutes } from './job-resource-routes.js';
 import { addSecretRoutes } from './secret-routes.js';
 import { addUserRoutes } from './user-routes.js';
+import { errorPage } from '../ui/error-page.js';
 import { addUiRoutes } from '../ui/ui-routes.js';
+import { currentSession } from '../ui/ui-session.js';
+import { RequestBodyError } from './request-body.js';
 import { Router, type Reply, type RequestContext } from './router.js';
 import type { HttpServices } from './services.js';
 
@@ -57,6 +62,40 @@ export function createRouter(s: HttpServices): Router {
   return router;
 }
 
+/** Which part of the site a path is in: it decides how errors are answered. */
+export type RouteFamily = 'executor' | 'api' | 'ui';
+
+export function routeFamily(pathname: string): RouteFamily {
+  if (pathname.startsWith('/.executors/')) return 'executor';
+  if (pathname.startsWith('/api/') || pathname === '/api' || pathname === '/metrics' || pathname === '/healthz') return 'api';
+  return 'ui';
+}
+
+/** The message of an error body: a text body, or the `error` of a JSON one; the status's name for none. */
+function messageOf(err: HttpError): string {
+  if (typeof err.body === 'string') return err.body || (http.STATUS_CODES[err.status] ?? `HTTP ${err.status}`);
+  const error = (err.body as { error?: unknown }).error;
+  return typeof error === 'string' ? error : (http.STATUS_CODES[err.status] ?? `HTTP ${err.status}`);
+}
+
+/**
+ * The reply for an HttpError on a route of `family`. Executor routes: the body as thrown (the protocol's
+ * text, `{"error": …}`, or none), and a body error's text (`Failed to unmarshal payload: …`). Admin API:
+ * always JSON, a text body becoming `{"error": text}`. Web UI: an HTML page, redirects kept.
+ */
+async function errorReply(err: HttpError, family: RouteFamily, ctx: Pick<RequestContext, 'req' | 'res' | 'url' | 'params' | 'signal'>, s: HttpServices): Promise<NonNullable<Reply>> {
+  if (family === 'executor') {
+    return { status: err.status, body: err instanceof RequestBodyError ? err.text : err.body, headers: err.headers };
+  }
+  if (family === 'api' || (err.status >= 300 && err.status < 400)) {
+    const body = typeof err.body === 'string' ? (err.status >= 400 ? { error: messageOf(err) } : err.body) : err.body;
+    return { status: err.status, body, headers: err.headers };
+  }
+  const session = await currentSession(ctx as RequestContext, s).catch(() => undefined);
+  const reply = errorPage(err.status, messageOf(err), session)!;
+  return { ...reply, headers: { ...reply.headers, ...err.headers } };
+}
+
 export interface CoordinatorHttpServer {
   server: http.Server;
   /** `http://host:port` as actually bound (port 0 picks a free one). */
@@ -80,34 +119,48 @@ export async function startHttpServer(s: HttpServices, options: { host: string; 
       }
       return abort.signal;
     };
+    let url: URL;
     try {
-      const url = new URL(req.url ?? '/', 'http://coordinator');
+      url = new URL(req.url ?? '/', 'http://coordinator');
+    } catch {
+      url = new URL('http://coordinator/.invalid-request-target');
+    }
+    const family = routeFamily(url.pathname);
+    const ctx: RequestContext = {
+      req,
+      res,
+      url,
+      params: {},
+      get signal() {
+        return signalOf();
+      },
+    };
+    try {
       const match = router.match(req.method ?? 'GET', url.pathname);
-      if (!match) throw new HttpError(404, { error: `no route for ${req.method} ${url.pathname}` });
+      if (!match) {
+        throw family === 'ui'
+          ? new HttpError(404, `There is no page at ${url.pathname}.`)
+          : new HttpError(404, { error: `no route for ${req.method} ${url.pathname}` });
+      }
       if ('methodNotAllowed' in match) throw new HttpError(405, { error: `${req.method} is not allowed here; use ${match.methodNotAllowed.join(', ')}` }, { allow: match.methodNotAllowed.join(', ') });
       routeName = match.route.name;
-      const ctx: RequestContext = {
-        req,
-        res,
-        url,
-        params: match.params,
-        get signal() {
-          return signalOf();
-        },
-      };
+      ctx.params = match.params;
       const reply = await match.route.handler(ctx);
       if (reply) send(res, reply);
     } catch (err) {
       const clientStatus = err instanceof AppError ? clientErrorStatus(err.code) : undefined;
       if (err instanceof HttpError) {
-        send(res, { status: err.status, body: err.body, headers: err.headers });
+        send(res, await errorReply(err, family, ctx, s));
       } else if (clientStatus !== undefined) {
         // The caller's mistake, said in the store's words (they name fields, never secret values).
-        send(res, { status: clientStatus, body: { error: (err as AppError).message, code: (err as AppError).code } });
+        const appError = err as AppError;
+        if (family === 'ui') send(res, await errorReply(new HttpError(clientStatus, appError.message), family, ctx, s));
+        else send(res, { status: clientStatus, body: { error: appError.message, code: appError.code } });
       } else {
         // Unexpected: log it whole, send nothing of it.
         s.logger.error('request failed', { method: req.method, path: req.url?.split('?')[0], route: routeName, err: (err as Error)?.stack ?? String(err) });
         if (res.headersSent) res.destroy();
+        else if (family === 'ui') send(res, errorPage(500, 'Something went wrong on the coordinator; its log says what.')!);
         else send(res, { status: 500, body: { error: 'internal error; see the coordinator log' } });
       }
     } finally {

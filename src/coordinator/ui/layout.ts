@@ -18,7 +18,7 @@ export function page(options: { title: string; section: Section; session?: Sessi
       </nav>`
     : '';
   return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${options.title} · Executors</title><link rel="stylesheet" href="/assets/app.css"></head>
+<title>${options.title} · Executors</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/assets/app.css"></head>
 <body><header><span class="brand">Executors</span>${nav}</header><main>${options.body}</main><script src="/assets/app.js" defer></script></body></html>`}`;
 }
 

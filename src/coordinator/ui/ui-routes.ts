@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
+import { FAVICON_SVG, faviconIco } from './favicon.js';
 import { addExecutorsPage } from './executors-page.js';
 import { html } from './html.js';
 import { addJobPages } from './jobs-pages.js';
@@ -21,6 +22,10 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
   const asset = (body: string, type: string) => () => ({ status: 200, body: Buffer.from(body), headers: { 'content-type': type, 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' } });
   router.add('GET', '/assets/app.css', 'ui.assets.css', asset(STYLESHEET, 'text/css; charset=utf-8'));
   router.add('GET', '/assets/app.js', 'ui.assets.js', asset(SCRIPT, 'text/javascript; charset=utf-8'));
+  const ico = faviconIco();
+  const icon = (body: Buffer, type: string) => () => ({ status: 200, body, headers: { 'content-type': type, 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff' } });
+  router.add('GET', '/favicon.ico', 'ui.favicon', icon(ico, 'image/x-icon'));
+  router.add('GET', '/favicon.svg', 'ui.favicon', icon(Buffer.from(FAVICON_SVG), 'image/svg+xml'));
 
   router.add('GET', '/', 'ui.home', async (ctx) => {
     const session = await currentSession(ctx, s);
