@@ -3,10 +3,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../shared/logger.js';
+import { packageVersion } from '../shared/package-version.js';
 import { PeriodicTask } from './background/periodic-task.js';
 import type { CoordinatorConfig } from './config.js';
 import { ExecutorAuth } from './http/executor-auth.js';
-import { startHttpServer, type CoordinatorHttpServer } from './http/http-server.js';
+import { listenHttpServer, type ListeningHttpServer } from './http/http-server.js';
 import type { HttpServices } from './http/services.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { Dequeuer } from './queues/dequeuer.js';
@@ -59,7 +60,7 @@ export interface CoordinatorOptions {
 
 export class Coordinator {
   private db: Database | undefined;
-  private http: CoordinatorHttpServer | undefined;
+  private http: ListeningHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
   private readonly shutdown = new AbortController();
@@ -76,8 +77,20 @@ export class Coordinator {
     return this.http.url;
   }
 
+  /** Starts everything; on a failure, what was started is stopped again before the error is thrown. */
   async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const { config, logger } = this.options;
+    // The address first: a busy port fails before the data directory or the database is touched.
+    const listening = (this.http = await listenHttpServer({ host: config.listenHost, port: config.listenPort, tls: config.tls }));
     const db = (this.db = this.options.database ?? (await openDatabase(config, logger)));
     await migrate(db, logger);
 
@@ -156,8 +169,8 @@ export class Coordinator {
     this.tasks = [this.resetter, executorCleaner, statisticsKeeper, settingsReloader];
     for (const task of this.tasks) task.start();
 
-    this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
-    logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
+    listening.serve(services);
+    logger.info('coordinator listening', { url: listening.url, version: packageVersion(), database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
   }
 
   /** Stops in reverse order: long polls answer 204, the server drains, tasks finish, the database closes. */

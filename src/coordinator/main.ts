@@ -58,6 +58,9 @@ export async function runCoordinatorCli(argv: readonly string[], env: NodeJS.Pro
           { description: 'stopping: finishing in-flight requests (send the signal again to exit at once)', run: () => coordinator.stop().then(resolve) },
         ],
         logger,
+        // The same Ctrl-C or SIGTERM delivered twice (terminal or systemd, and npm forwarding it) must not
+        // count as the second signal, which exits without closing the database.
+        { sameSignalWithinMs: 500 },
       );
     });
     await coordinator.start();

@@ -104,9 +104,87 @@ export interface CoordinatorHttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(s: HttpServices, options: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } }): Promise<CoordinatorHttpServer> {
+/** A bound listener that answers 503 until `serve` gives it the routes. */
+export interface ListeningHttpServer extends CoordinatorHttpServer {
+  /** Starts answering with the coordinator's routes over `s`. */
+  serve(s: HttpServices): void;
+}
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** Why listening failed, in words that name the address and the variable that sets it. */
+function listenError(err: NodeJS.ErrnoException, options: ListenOptions): AppError {
+  const address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'the address is already in use (another coordinator, or another program): stop it, or set COORDINATOR_ADDR to a free host:port'
+      : err.code === 'EACCES'
+        ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): set COORDINATOR_ADDR to a port above 1023'
+        : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
+          ? 'this machine has no such address: set COORDINATOR_ADDR to one of its addresses (127.0.0.1, 0.0.0.0 for all)'
+          : `${err.message}: check COORDINATOR_ADDR`;
+  return new AppError('http.listen_failed', `cannot listen on ${address} (COORDINATOR_ADDR): ${why}`, { cause: err });
+}
+
+/**
+ * Binds the address first, before the database is opened or anything is written: a busy port is one
+ * line naming it, and nothing was created for nothing. Until `serve`, requests get 503 (executors retry).
+ * Throws AppError `http.listen_failed`.
+ */
+export async function listenHttpServer(options: ListenOptions): Promise<ListeningHttpServer> {
+  let handler: (req: http.IncomingMessage, res: http.ServerResponse) => void = (_req, res) => {
+    const body = JSON.stringify({ error: 'the coordinator is starting; try again in a moment' });
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+  };
+  const server = options.tls
+    ? (await import('node:https')).createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => handler(req, res))
+    : http.createServer((req, res) => handler(req, res));
+  // requestTimeout bounds receiving a request (a body trickled forever), not the long-poll wait that
+  // follows it, so Node's 300 s default stays. Idle keep-alive sockets live a little longer than the
+  // usual 60 s of a load balancer in front, so it closes them first.
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options)));
+    server.listen(options.port, options.host, () => {
+      server.removeAllListeners('error');
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
+    serve(s) {
+      const handle = requestHandler(s);
+      handler = (req, res) => void handle(req, res);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/** Listens and serves at once (tests and tools that have their services ready). */
+export async function startHttpServer(s: HttpServices, options: ListenOptions): Promise<CoordinatorHttpServer> {
+  const listening = await listenHttpServer(options);
+  listening.serve(s);
+  return listening;
+}
+
+function requestHandler(s: HttpServices): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
   const router = createRouter(s);
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+  return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
     let routeName = 'unknown';
     // Most requests never look at the signal; making one (and its AbortError) per request shows in profiles.
@@ -169,35 +247,5 @@ export async function startHttpServer(s: HttpServices, options: { host: string; 
       if (res.writableFinished) observe();
       else res.once('close', observe);
     }
-  };
-
-  const server = options.tls
-    ? (await import('node:https')).createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => void handle(req, res))
-    : http.createServer((req, res) => void handle(req, res));
-  // requestTimeout bounds receiving a request (a body trickled forever), not the long-poll wait that
-  // follows it, so Node's 300 s default stays. Idle keep-alive sockets live a little longer than the
-  // usual 60 s of a load balancer in front, so it closes them first.
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
-  return {
-    server,
-    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      return closing;
-    },
   };
 }
