@@ -60,6 +60,8 @@ export interface CoordinatorConfig {
    * web UI's charts. COORDINATOR_HISTORY_INTERVAL, default 15s.
    */
   historyIntervalMs: number;
+  /** How often a live job page's event stream looks for new log output. COORDINATOR_UI_LIVE_INTERVAL, default 500ms. */
+  uiLiveIntervalMs: number;
   /**
    * Serve HTTPS with this certificate (chain, PEM) and key: COORDINATOR_TLS_CERT_FILE and
    * COORDINATOR_TLS_KEY_FILE, both or neither; read and checked at start. Unset → plain HTTP.
@@ -198,6 +200,7 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     logLevel,
     logFormat,
     historyIntervalMs: duration('COORDINATOR_HISTORY_INTERVAL', '15s'),
+    uiLiveIntervalMs: duration('COORDINATOR_UI_LIVE_INTERVAL', '500ms'),
     tls,
     encryptionKey,
     oldEncryptionKeys,

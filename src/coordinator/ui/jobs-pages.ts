@@ -16,8 +16,6 @@ const JOBS_PAGE_SIZE = 50;
 export const TAIL_LINES = 500;
 /** Lines per page of an entry's whole output. */
 export const ENTRY_PAGE_LINES = 1000;
-/** How often a live job page's stream looks for changes, in ms. */
-const EVENTS_POLL_MS = 500;
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'errored', 'failed', 'canceled']);
 const STATES: readonly JobState[] = ['queued', 'processing', 'completed', 'errored', 'failed', 'canceled'];
 
@@ -37,6 +35,25 @@ export function tailOf(out: string): { tail: string; truncatedLines: number } {
 
 const stateBadge = (state: string) => html`<span class="badge state-${state}">${state}</span>`;
 const seconds = (ms: number | null) => (ms === null ? '' : `${(ms / 1000).toFixed(1)} s`);
+
+/**
+ * Waits `ms`, or until either signal aborts. Both listeners go when it ends: the shutdown signal lives as
+ * long as the coordinator, so a listener left on it per poll piled up (MaxListenersExceededWarning after
+ * a few seconds of one watched job, and the heap growing about 0.5 KB a poll).
+ */
+function pollWait(ms: number, request: AbortSignal, shutdown: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      request.removeEventListener('abort', done);
+      shutdown.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    request.addEventListener('abort', done, { once: true });
+    shutdown.addEventListener('abort', done, { once: true });
+  });
+}
 
 export function addJobPages(router: Router, s: HttpServices): void {
   const queueNames = s.config.queues.map((q) => q.name);
@@ -141,7 +158,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     return redirect(`/jobs/${queue}/${id}`);
   });
 
-  // Server-sent events: every EVENTS_POLL_MS, the entries whose exit code, duration or output changed
+  // Server-sent events: every COORDINATOR_UI_LIVE_INTERVAL (500 ms), the entries whose exit code, duration or output changed
   // (with their last lines) and the job's state; the stream ends once the job finished.
   router.add('GET', '/jobs/:queue/:id/events', 'ui.job.events', async (ctx) => {
     await requirePageSession(ctx, s, { siteAdmin: true });
@@ -171,15 +188,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
         send('job', { state: summary.job.state, finished });
       }
       if (finished) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, EVENTS_POLL_MS);
-        const stop = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        signal.addEventListener('abort', stop, { once: true });
-        shutdown.addEventListener('abort', stop, { once: true });
-      });
+      await pollWait(s.config.uiLiveIntervalMs, signal, shutdown);
     }
     res.end();
     return undefined;
