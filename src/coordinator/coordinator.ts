@@ -17,6 +17,8 @@ import { SiteSettings } from './settings/site-settings.js';
 import type { Database } from './store/database.js';
 import { ExecutorStore } from './store/executor-store.js';
 import { FileStore } from './store/file-store.js';
+import { HistoryStore } from './store/history-store.js';
+import { HistoryRecorder } from './history/history-recorder.js';
 import { JobStore } from './store/job-store.js';
 import { migrate } from './store/migrator.js';
 import { openPgDatabase } from './store/pg-database.js';
@@ -63,6 +65,7 @@ export class Coordinator {
   private http: ListeningHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
+  private historyRecorder: HistoryRecorder | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
   /** Stores, for tests and tools that run beside the HTTP API. */
@@ -115,6 +118,8 @@ export class Coordinator {
     const sessions = new SessionStore(db);
     const secrets = new SecretStore(db, loadKeyring(config, logger));
     const bootstrapAdmin = config.adminToken ? await ensureBootstrapAdmin(users, logger) : undefined;
+    const history = new HistoryStore(db);
+    const historyRecorder = (this.historyRecorder = new HistoryRecorder(history, config.queues.map((q) => q.name), config.historyIntervalMs, logger));
 
     const services: HttpServices = (this.services = {
       config,
@@ -133,15 +138,18 @@ export class Coordinator {
       metrics: new CoordinatorMetrics(config.queues, jobs, executors),
       repositoriesDir,
       shutdownSignal: this.shutdown.signal,
+      history,
+      historyRecorder,
     });
 
     this.resetter = new PeriodicTask(
       'stalled-job resetter',
       config.resetterIntervalMs,
       async () => {
-        const { resetIds, failedIds } = await jobs.resetStalled(config.stalledJobMaxAgeMs, config.maxNumResets);
+        const { resetIds, failedIds, failedQueues } = await jobs.resetStalled(config.stalledJobMaxAgeMs, config.maxNumResets);
         if (resetIds.length > 0) logger.warn('reset stalled jobs (no heartbeat)', { jobIds: resetIds });
         if (failedIds.length > 0) logger.warn('failed jobs reset too many times', { jobIds: failedIds });
+        for (const queue of failedQueues) historyRecorder.jobFinished(queue, 'failed');
         if (config.maxNumRetries > 0) {
           const retried = await jobs.requeueErrored(config.retryAfterMs);
           if (retried.length > 0) logger.info('requeued errored jobs for retry', { jobIds: retried });
@@ -168,6 +176,7 @@ export class Coordinator {
     }, logger);
     this.tasks = [this.resetter, executorCleaner, statisticsKeeper, settingsReloader];
     for (const task of this.tasks) task.start();
+    historyRecorder.start();
 
     listening.serve(services);
     logger.info('coordinator listening', { url: listening.url, version: packageVersion(), database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
@@ -180,6 +189,8 @@ export class Coordinator {
       await this.waker?.stop();
       await this.http?.close();
       await Promise.all(this.tasks.map((t) => t.stop()));
+      // After the server: the counts of the last mark calls are written too.
+      await this.historyRecorder?.stop();
       await this.db?.close();
     })();
     return this.stopping;

@@ -34,3 +34,17 @@ export function relativeAge(date: Date, now = Date.now()): string {
   if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86_400)} d ago`;
 }
+
+/**
+ * A time as a `<time>` element: relative (`3 min ago`) by default, or `absolute` (`2026-12-02 14:20:00 UTC
+ * (3 min ago)`). The page's script rewrites both into the viewer's time zone and keeps the relative part
+ * current; without script the text stays in UTC.
+ */
+export function timeElement(date: Date, options: { format?: 'relative' | 'absolute'; now?: number } = {}): Html {
+  const iso = date.toISOString();
+  const relative = relativeAge(date, options.now);
+  const utc = `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  return options.format === 'absolute'
+    ? html`<time datetime="${iso}" data-format="absolute" title="${utc}">${utc} (${relative})</time>`
+    : html`<time datetime="${iso}" data-format="relative" title="${utc}">${relative}</time>`;
+}
