@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminApi } from '../helpers/api-client.js';
+import { goArch, goOs } from '../../src/executor/worker/telemetry.js';
 import { launchBrowser, saveScreenshot } from '../helpers/browser.js';
 import type { CoordinatorProcess } from '../helpers/coordinator-process.js';
 import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
@@ -185,6 +186,8 @@ describe('the web UI at a glance, in Chromium', () => {
       return (await row.locator('td.running-jobs a').count()) === 1;
     }, 20_000);
     expect(await row.locator('td.running-jobs a').getAttribute('href')).toBe(`/jobs/batches/${id}`);
+    // The platform came with the start-up ping, not one heartbeat (5 s) later.
+    expect(await row.locator('td').nth(2).textContent()).toBe(`${goOs()} / ${goArch()}`);
     expect(await other.locator('#chart-executors rect.hover').count()).toBe(60);
     expect(await other.locator('#chart-executors polyline.s-active').count()).toBeGreaterThanOrEqual(1);
     const screenshotPage = page;

@@ -159,11 +159,12 @@ export class CoordinatorClient {
 
   /**
    * The start-up ping: a heartbeat with no jobs, which registers this executor (job routes accept its
-   * tokens only after that, reference §2.2). Not retried here: the caller retries every second until it
+   * tokens only after that, reference §2.2). The original sends only its name; with `telemetry` (OS,
+   * versions) the Executors page shows them from the first moment instead of one heartbeat later. Not retried here: the caller retries every second until it
    * succeeds (reference §2.4), e.g. with `withRetry`.
    */
-  async ping(signal: AbortSignal): Promise<void> {
-    await this.heartbeat([], {}, signal);
+  async ping(signal: AbortSignal, telemetry: Partial<Telemetry> = {}): Promise<void> {
+    await this.heartbeat([], telemetry, signal);
   }
 
   /**

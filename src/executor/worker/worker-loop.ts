@@ -209,7 +209,7 @@ export class WorkerLoop {
     const url = this.options.coordinatorUrl;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.client.ping(signal);
+        await this.options.client.ping(signal, this.staticTelemetry);
         this.logger.info('connected to the coordinator', { url, attempts: attempt });
         return true;
       } catch (err) {
