@@ -74,7 +74,7 @@ describe('the coordinator\'s start and stop', () => {
     }
   });
 
-  it('under npm start, stops the coordinator on a SIGTERM to npm, and refuses a second npm start before building', async () => {
+  it('under npm start, stops the coordinator on a SIGTERM to npm, and refuses a second npm start before building', { timeout: 300_000 }, async () => {
     // A copy with this checkout's build, sources and timestamps (so neither npm ci nor a build runs).
     const copy = path.join(work, 'repo');
     await fs.mkdir(copy);
