@@ -135,7 +135,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
         logger,
       );
     }
-    logger.info('executor started', startFields(config));
+    logger.info('executor started', { ...startFields(config), ...handler.limits });
     await loop.run();
     logger.info('executor exited', { code: 0 });
     return 0;

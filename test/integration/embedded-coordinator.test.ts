@@ -24,7 +24,7 @@ describe('bin/coordinator with the embedded database', () => {
     await fs.rm(dataDir, { recursive: true, force: true });
   });
 
-  // Two first starts of PGlite (about 5 s each alone, far more on a loaded machine): as long as its own waits.
+  // A first start and a restart of PGlite (seconds alone, far more on a loaded machine): as long as its own waits.
   it('keeps jobs in the data directory across a restart, and answers 500 to executors while no access token is set', { timeout: 240_000 }, async () => {
     const env = { COORDINATOR_DATA_DIR: dataDir, COORDINATOR_ADMIN_TOKEN: adminToken };
     const first = await spawnCoordinator(env, 120_000);

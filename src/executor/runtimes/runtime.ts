@@ -76,6 +76,11 @@ export interface RuntimeJob {
 /** A way to run jobs' steps, chosen by EXECUTOR_RUNTIME (reference §5.1). */
 export interface Runtime {
   readonly name: ExecutorRuntime;
+  /**
+   * The limits each job runs under as this runtime applies them, for the executor's start line, when
+   * they differ from the configured ones (the docker runtime lowers `--cpus` to the host's CPUs).
+   */
+  readonly limits?: Readonly<Record<string, string>>;
   /** Prepares the sandbox of one job whose workspace is ready (reference §4.4 step 4). */
   setup(ctx: RuntimeSetupContext): Promise<RuntimeJob>;
   /**

@@ -40,6 +40,11 @@ export class JobRunner implements JobHandler {
     this.options = options;
   }
 
+  /** The runtime's limits, as it applies them (see Runtime.limits). */
+  get limits(): Readonly<Record<string, string>> | undefined {
+    return this.options.runtime.limits;
+  }
+
   /**
    * Runs `job`; never throws. Completed when every step exited 0; errored at the first step that did
    * not (`running command "<key>": command failed with exit code N`), on a setup failure, a timeout or

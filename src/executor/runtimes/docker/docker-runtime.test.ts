@@ -192,6 +192,12 @@ describe.skipIf(!dockerTestsEnabled())('DockerRuntime on a real docker daemon', 
     expect(warnings).toEqual([`EXECUTOR_JOB_NUM_CPUS=${hostCpus + 2} is more than the docker host's ${hostCpus} CPUs; steps run with --cpus ${hostCpus}`]);
     expect(await dockerHostCpuLimit(hostCpus, {}, logger)).toBeUndefined();
     expect(await dockerHostCpuLimit(0, {}, logger)).toBeUndefined();
+    // The executor's start line says the --cpus steps get, not the configured number docker would refuse.
+    expect(new DockerRuntime({ config: config({ jobNumCpus: hostCpus + 2 }), numCpus: hostCpus }).limits).toEqual({
+      jobCpus: `${hostCpus} (the docker host's CPUs; EXECUTOR_JOB_NUM_CPUS=${hostCpus + 2})`,
+      jobMemory: '256m',
+    });
+    expect(new DockerRuntime({ config: config({ jobNumCpus: 0, jobMemoryText: '0' }) }).limits).toEqual({ jobCpus: 'unlimited', jobMemory: 'unlimited' });
     // With the lowered number a step runs where the configured one would make docker refuse it.
     const { runtimeJob } = await setUp({ 's.sh': 'echo ran' }, { config: { jobNumCpus: hostCpus + 2 } });
     const refused = collect();

@@ -107,6 +107,7 @@ export interface DockerRuntimeOptions {
 /** Runs each step in its own container on the host's docker daemon (EXECUTOR_RUNTIME=docker). */
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
+  readonly limits: Readonly<Record<string, string>>;
   private readonly config: DockerRuntimeConfig;
   private readonly cliEnv: DockerCliEnv;
   private readonly hostname: string;
@@ -117,6 +118,12 @@ export class DockerRuntime implements Runtime {
     this.cliEnv = options.cliEnv ?? dockerCliEnv();
     this.hostname = options.hostname ?? os.hostname();
     this.owner = currentProcessOwner(options.config.name);
+    const cpus = options.numCpus ?? options.config.jobNumCpus;
+    const lowered = options.numCpus !== undefined && options.numCpus !== options.config.jobNumCpus;
+    this.limits = {
+      jobCpus: cpus === 0 ? 'unlimited' : `${cpus}${lowered ? ` (the docker host's CPUs; EXECUTOR_JOB_NUM_CPUS=${options.config.jobNumCpus})` : ''}`,
+      jobMemory: options.config.jobMemoryText === '0' ? 'unlimited' : options.config.jobMemoryText,
+    };
   }
 
   /** Removes step containers that an executor process on this host, now dead, left behind. */
