@@ -24,6 +24,14 @@ describe('loadCoordinatorConfig', () => {
     ]);
   });
 
+  it('reads the log level from COORDINATOR_LOG_LEVEL, else SRC_LOG_LEVEL, and the format from SRC_LOG_FORMAT', () => {
+    expect(loadCoordinatorConfig({})).toMatchObject({ logLevel: 'info', logFormat: 'condensed' });
+    expect(loadCoordinatorConfig({ SRC_LOG_LEVEL: 'dbug', SRC_LOG_FORMAT: 'json' })).toMatchObject({ logLevel: 'debug', logFormat: 'json' });
+    expect(loadCoordinatorConfig({ SRC_LOG_LEVEL: 'dbug', COORDINATOR_LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
+    expect(() => loadCoordinatorConfig({ SRC_LOG_FORMAT: 'xml' })).toThrow('SRC_LOG_FORMAT="xml": expected condensed or json');
+    expect(() => loadCoordinatorConfig({ SRC_LOG_LEVEL: 'loud' })).toThrow('SRC_LOG_LEVEL="loud": expected debug, info, warn or error');
+  });
+
   it('refuses an executors access token shorter than 20 characters, saying why', () => {
     expect(() => loadCoordinatorConfig({ COORDINATOR_EXECUTORS_ACCESS_TOKEN: 'short' })).toThrow(/COORDINATOR_EXECUTORS_ACCESS_TOKEN: must be at least 20 characters long \(it is 5\)/);
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import tlsModule from 'node:tls';
 import { ConfigError } from '../shared/errors.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
-import type { LogLevel } from '../shared/logger.js';
+import { parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../shared/logger.js';
 import { parseByteSize } from '../shared/byte-size.js';
 import { loadAutoscalingConfig, type AutoscalingConfig } from './autoscaling/autoscaling-config.js';
 import { parseQueueSpecs, type QueueConfig } from './queues/queue-config.js';
@@ -50,8 +50,20 @@ export interface CoordinatorConfig {
   maxDequeueWaitMs: number;
   /** Request bodies above this get 413. COORDINATOR_MAX_BODY_SIZE, default 16MiB. */
   maxBodyBytes: number;
-  /** COORDINATOR_LOG_LEVEL: debug | info | warn | error, default info. */
+  /**
+   * COORDINATOR_LOG_LEVEL, else SRC_LOG_LEVEL (the executor's variable, so one setting serves both):
+   * debug | info | warn | error, and the original's dbug, eror, crit. Default info.
+   */
   logLevel: LogLevel;
+  /** SRC_LOG_FORMAT: `condensed` (lines for people) or `json` (one object a line). Default condensed. */
+  logFormat: LogFormat;
+  /**
+   * How often queue sizes and active executors are sampled, and finished-job counts written, for the
+   * web UI's charts. COORDINATOR_HISTORY_INTERVAL, default 15s.
+   */
+  historyIntervalMs: number;
+  /** How often a live job page's event stream looks for new log output. COORDINATOR_UI_LIVE_INTERVAL, default 500ms. */
+  uiLiveIntervalMs: number;
   /**
    * Serve HTTPS with this certificate (chain, PEM) and key: COORDINATOR_TLS_CERT_FILE and
    * COORDINATOR_TLS_KEY_FILE, both or neither; read and checked at start. Unset → plain HTTP.
@@ -183,8 +195,13 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     }
   }
 
-  const logLevel = (get('COORDINATOR_LOG_LEVEL') ?? 'info') as LogLevel;
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`COORDINATOR_LOG_LEVEL=${JSON.stringify(logLevel)}: expected debug, info, warn or error`);
+  const levelVariable = get('COORDINATOR_LOG_LEVEL') !== undefined ? 'COORDINATOR_LOG_LEVEL' : 'SRC_LOG_LEVEL';
+  const rawLogLevel = get(levelVariable) ?? 'info';
+  const logLevel = parseLogLevel(rawLogLevel) ?? 'info';
+  if (parseLogLevel(rawLogLevel) === undefined) problems.push(`${levelVariable}=${JSON.stringify(rawLogLevel)}: expected debug, info, warn or error`);
+  const rawLogFormat = get('SRC_LOG_FORMAT') ?? 'condensed';
+  const logFormat = parseLogFormat(rawLogFormat) ?? 'condensed';
+  if (parseLogFormat(rawLogFormat) === undefined) problems.push(`SRC_LOG_FORMAT=${JSON.stringify(rawLogFormat)}: expected condensed or json`);
 
   const tlsFiles = { certFile: get('COORDINATOR_TLS_CERT_FILE'), keyFile: get('COORDINATOR_TLS_KEY_FILE') };
   let tls: CoordinatorConfig['tls'];
@@ -231,6 +248,9 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     maxDequeueWaitMs: duration('COORDINATOR_MAX_DEQUEUE_WAIT', '30s', { allowZero: true }),
     maxBodyBytes,
     logLevel,
+    logFormat,
+    historyIntervalMs: duration('COORDINATOR_HISTORY_INTERVAL', '15s'),
+    uiLiveIntervalMs: duration('COORDINATOR_UI_LIVE_INTERVAL', '500ms'),
     tls,
     encryptionKey,
     oldEncryptionKeys,

@@ -5,10 +5,11 @@ import path from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import type { QueueSizeReporter } from './autoscaling/queue-size-reporter.js';
 import { startQueueSizeReporter } from './autoscaling/start-queue-size-reporter.js';
+import { buildInfo } from '../shared/build-info.js';
 import { PeriodicTask } from './background/periodic-task.js';
 import type { CoordinatorConfig } from './config.js';
 import { ExecutorAuth } from './http/executor-auth.js';
-import { startHttpServer, type CoordinatorHttpServer } from './http/http-server.js';
+import { listenHttpServer, type ListeningHttpServer } from './http/http-server.js';
 import type { HttpServices } from './http/services.js';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics.js';
 import { Dequeuer } from './queues/dequeuer.js';
@@ -18,6 +19,8 @@ import { SiteSettings } from './settings/site-settings.js';
 import type { Database } from './store/database.js';
 import { ExecutorStore } from './store/executor-store.js';
 import { FileStore } from './store/file-store.js';
+import { HistoryStore } from './store/history-store.js';
+import { HistoryRecorder } from './history/history-recorder.js';
 import { JobStore } from './store/job-store.js';
 import { migrate } from './store/migrator.js';
 import { openPgDatabase } from './store/pg-database.js';
@@ -76,11 +79,12 @@ export interface CoordinatorOptions {
 
 export class Coordinator {
   private db: Database | undefined;
-  private http: CoordinatorHttpServer | undefined;
+  private http: ListeningHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
   private queueSizeReporter: QueueSizeReporter | undefined;
   private codeintel: CodeIntelServices | undefined;
+  private historyRecorder: HistoryRecorder | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
   /** Stores, for tests and tools that run beside the HTTP API. */
@@ -95,8 +99,20 @@ export class Coordinator {
     return this.http.url;
   }
 
+  /** Starts everything; on a failure, what was started is stopped again before the error is thrown. */
   async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const { config, logger } = this.options;
+    // The address first: a busy port fails before the data directory or the database is touched.
+    const listening = (this.http = await listenHttpServer({ host: config.listenHost, port: config.listenPort, tls: config.tls }));
     const db = (this.db = this.options.database ?? (await openDatabase(config, logger)));
     await migrate(db, logger);
 
@@ -127,6 +143,8 @@ export class Coordinator {
     if (movedCredentials > 0) logger.info('moved credentials out of repository source URLs into encrypted storage', { repositories: movedCredentials });
     const access = new JobAccess(new AccessStore(db));
     const signInFailures = new SignInFailureStore(db);
+    const history = new HistoryStore(db);
+    const historyRecorder = (this.historyRecorder = new HistoryRecorder(history, config.queues.map((q) => q.name), config.historyIntervalMs, logger));
 
     const files = new FileStore(db);
     const codeintel = (this.codeintel = createCodeIntelServices({
@@ -162,15 +180,18 @@ export class Coordinator {
       metrics: new CoordinatorMetrics(config.queues, jobs, executors),
       repositoriesDir,
       shutdownSignal: this.shutdown.signal,
+      history,
+      historyRecorder,
     });
 
     this.resetter = new PeriodicTask(
       'stalled-job resetter',
       config.resetterIntervalMs,
       async () => {
-        const { resetIds, failedIds } = await jobs.resetStalled(config.stalledJobMaxAgeMs, config.maxNumResets);
+        const { resetIds, failedIds, failedQueues } = await jobs.resetStalled(config.stalledJobMaxAgeMs, config.maxNumResets);
         if (resetIds.length > 0) logger.warn('reset stalled jobs (no heartbeat)', { jobIds: resetIds });
         if (failedIds.length > 0) logger.warn('failed jobs reset too many times', { jobIds: failedIds });
+        for (const queue of failedQueues) historyRecorder.jobFinished(queue, 'failed');
         if (config.maxNumRetries > 0) {
           const retried = await jobs.requeueErrored(config.retryAfterMs);
           if (retried.length > 0) logger.info('requeued errored jobs for retry', { jobIds: retried });
@@ -200,10 +221,11 @@ export class Coordinator {
     this.tasks = [this.resetter, executorCleaner, statisticsKeeper, settingsReloader];
     for (const task of this.tasks) task.start();
     this.queueSizeReporter = await startQueueSizeReporter(config.autoscaling, config.queues.map((q) => q.name), () => jobs.queueSizes(), logger);
+    historyRecorder.start();
 
-    this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
+    listening.serve(services);
     codeintel.start();
-    logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
+    logger.info('coordinator listening', { url: listening.url, version: buildInfo().version, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
   }
 
   /** Stops in reverse order: long polls answer 204, the server drains, tasks finish, the database closes. */
@@ -215,6 +237,8 @@ export class Coordinator {
       await this.queueSizeReporter?.stop();
       await this.codeintel?.stop();
       await Promise.all(this.tasks.map((t) => t.stop()));
+      // After the server: the counts of the last mark calls are written too.
+      await this.historyRecorder?.stop();
       await this.db?.close();
     })();
     return this.stopping;

@@ -49,7 +49,7 @@ export async function runCoordinatorCli(argv: readonly string[], env: NodeJS.Pro
     if (problem) process.stderr.write(`coordinator healthcheck: ${problem}\n`);
     return problem ? 1 : 0;
   }
-  const logger = createLogger({ level: config.logLevel, name: 'coordinator' });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, name: 'coordinator' });
   try {
     const out = (text: string) => process.stdout.write(text);
     if (command === 'create-user') return await createUserCommand(argv.slice(1), config, env, logger, out);
@@ -71,6 +71,9 @@ export async function runCoordinatorCli(argv: readonly string[], env: NodeJS.Pro
           { description: 'stopping: finishing in-flight requests (send the signal again to exit at once)', run: () => coordinator.stop().then(resolve) },
         ],
         logger,
+        // The same Ctrl-C or SIGTERM delivered twice (terminal or systemd, and npm forwarding it) must not
+        // count as the second signal, which exits without closing the database.
+        { sameSignalWithinMs: 500 },
       );
     });
     await coordinator.start();

@@ -70,7 +70,9 @@ describe('loadExecutorConfig', () => {
       dockerAddHostGateway: false,
       dockerAuthConfig: undefined,
       dockerAdditionalMounts: [],
-      logLevel: 'warn',
+      // info, not the original's warn: the start, connection, job and shutdown lines show by default.
+      logLevel: 'info',
+      logFormat: 'condensed',
       workspaceParentDir: os.tmpdir(),
     });
   });
@@ -286,8 +288,16 @@ describe('loadExecutorConfig', () => {
 
     it('maps SRC_LOG_LEVEL onto the logger levels and rejects others', () => {
       expect(load({ SRC_LOG_LEVEL: 'crit' }).logLevel).toBe('error');
-      expect(load({ SRC_LOG_LEVEL: 'info' }).logLevel).toBe('info');
-      expect(problemOf({ SRC_LOG_LEVEL: 'debug' })).toBe('SRC_LOG_LEVEL="debug": expected dbug, info, warn, error or crit');
+      expect(load({ SRC_LOG_LEVEL: 'eror' }).logLevel).toBe('error');
+      expect(load({ SRC_LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
+      expect(load({ SRC_LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+      expect(problemOf({ SRC_LOG_LEVEL: 'loud' })).toBe('SRC_LOG_LEVEL="loud": expected dbug, info, warn, eror or crit (or debug, error)');
+    });
+
+    it('reads SRC_LOG_FORMAT as condensed or json and rejects others', () => {
+      expect(load({ SRC_LOG_FORMAT: 'json' }).logFormat).toBe('json');
+      expect(load({ SRC_LOG_FORMAT: 'condensed' }).logFormat).toBe('condensed');
+      expect(problemOf({ SRC_LOG_FORMAT: 'xml' })).toBe('SRC_LOG_FORMAT="xml": expected condensed or json');
     });
 
     it('needs absolute paths and a well-formed VM prefix', () => {

@@ -8,7 +8,7 @@ import { parseByteSize } from '../shared/byte-size.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseGoBool } from '../shared/go-bool.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
-import type { LogLevel } from '../shared/logger.js';
+import { parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../shared/logger.js';
 import { dockerAuthRedactedValues } from './runtimes/docker-auth.js';
 import { certificateSearchPath, type CertificateSearchPath } from './tls/trusted-certificates.js';
 
@@ -102,8 +102,13 @@ export interface ExecutorConfig {
   dockerAuthConfig: DockerAuthConfig | undefined;
   /** Extra `docker run --mount` specs. EXECUTOR_DOCKER_ADDITIONAL_MOUNTS (`;`-separated), default none. */
   dockerAdditionalMounts: string[];
-  /** SRC_LOG_LEVEL (dbug | info | warn | error | crit, mapped dbug → debug and crit → error), default warn. */
+  /**
+   * SRC_LOG_LEVEL (dbug | info | warn | eror | crit, and debug, error), default info: the original's
+   * default is warn, which hides the start, connection, job and shutdown lines an operator needs.
+   */
   logLevel: LogLevel;
+  /** SRC_LOG_FORMAT: `condensed` (lines for people) or `json` (one object a line), default condensed. */
+  logFormat: LogFormat;
   /** Absolute directory where docker and shell workspaces are created. TMPDIR, default os.tmpdir(). */
   workspaceParentDir: string;
   /**
@@ -134,7 +139,6 @@ const q = JSON.stringify;
  */
 const QUEUE_NAME = /^[a-z][a-z0-9_]*$/;
 
-const LOG_LEVELS: Record<string, LogLevel> = { dbug: 'debug', info: 'info', warn: 'warn', error: 'error', crit: 'error' };
 
 /** `docker run --mount` keys that name the path in the container; exactly one per spec. */
 const MOUNT_TARGET_KEYS = new Set(['target', 'destination', 'dst']);
@@ -368,9 +372,14 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     else problems.push(`EXECUTOR_DOCKER_ADDITIONAL_MOUNTS: mount ${q(spec)}: ${problem}`);
   }
 
-  const rawLogLevel = get('SRC_LOG_LEVEL') ?? 'warn';
-  const logLevel = LOG_LEVELS[rawLogLevel.toLowerCase()] ?? 'warn';
-  if (LOG_LEVELS[rawLogLevel.toLowerCase()] === undefined) problems.push(`SRC_LOG_LEVEL=${q(rawLogLevel)}: expected dbug, info, warn, error or crit`);
+  // The original defaults to warn and then says nothing at all while it works; info shows the start,
+  // the connection, each job and each shutdown step (README, Logging).
+  const rawLogLevel = get('SRC_LOG_LEVEL') ?? 'info';
+  const logLevel = parseLogLevel(rawLogLevel) ?? 'info';
+  if (parseLogLevel(rawLogLevel) === undefined) problems.push(`SRC_LOG_LEVEL=${q(rawLogLevel)}: expected dbug, info, warn, eror or crit (or debug, error)`);
+  const rawLogFormat = get('SRC_LOG_FORMAT') ?? 'condensed';
+  const logFormat = parseLogFormat(rawLogFormat) ?? 'condensed';
+  if (parseLogFormat(rawLogFormat) === undefined) problems.push(`SRC_LOG_FORMAT=${q(rawLogFormat)}: expected condensed or json`);
 
   const config: ExecutorConfig = {
     name: `${options.hostname ?? os.hostname()}-${randomUUID()}`,
@@ -405,6 +414,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     dockerAuthConfig,
     dockerAdditionalMounts,
     logLevel,
+    logFormat,
     // docker -v needs an absolute host path, so a relative TMPDIR would fail every job.
     workspaceParentDir: absolutePath('TMPDIR') ?? os.tmpdir(),
     caSearch: certificateSearchPath({ SSL_CERT_FILE: get('SSL_CERT_FILE'), SSL_CERT_DIR: get('SSL_CERT_DIR') }),

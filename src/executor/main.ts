@@ -1,8 +1,9 @@
 // The executor's command line (reference §6.3): `run` (the default) loads the config, builds the
 // coordinator client and the job handler, and runs the worker loop under the signal ladder.
-import { versionLine } from '../shared/build-info.js';
+import { buildInfo, versionLine } from '../shared/build-info.js';
 import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { formatGoDuration } from '../shared/go-duration.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
 import { CoordinatorFatalError } from './client/client-errors.js';
 import type { CoordinatorClient } from './client/coordinator-client.js';
@@ -13,6 +14,7 @@ import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import { runValidate } from './validate.js';
+import { EXECUTOR_VERSION } from './worker/telemetry.js';
 import { WorkerLoop, type WorkerLoopOptions } from './worker/worker-loop.js';
 import { removeLeftoverWorkspaces } from './workspace/leftover-workspaces.js';
 
@@ -108,7 +110,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     stderr(`executor: ${err.message}\n`);
     return 2;
   }
-  const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'executor' });
+  const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, name: 'executor' });
   if (!options.handlerFactory) {
     throw new Error(`executor run: runtime not available: no job runner is wired for the ${config.runtime} runtime in this build`);
   }
@@ -127,26 +129,59 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
       logger.info('removed leftover workspaces of earlier executor processes', { count: removed, path: config.workspaceParentDir });
     }
     const handler = await options.handlerFactory(config, client, logger);
-    const loop = new WorkerLoop({ config, client, handler, logger, ...options.workerLoop });
+    const loop = new WorkerLoop({ config, client, handler, logger, coordinatorUrl: config.frontendUrl, ...options.workerLoop });
     options.onWorkerLoop?.(loop);
     if (options.installSignals ?? true) {
       removeLadder = installSignalLadder(
         [
-          { description: 'signal 1 of 3: draining: no new jobs, running jobs finish', run: () => loop.stop() },
+          { description: 'signal 1 of 3: draining: no new jobs, running jobs finish; send it again to cancel them', run: () => loop.stop() },
           { description: 'signal 2 of 3: canceling running jobs and flushing their logs; a third signal exits at once', run: () => loop.abortRunningJobs('shutdown') },
         ],
         logger,
       );
     }
-    logger.info('executor starting', { name: config.name, queues: config.queueNames.join(','), runtime: config.runtime, maximumNumJobs: config.maximumNumJobs });
+    logger.info('executor started', { ...startFields(config), ...handler.limits });
     await loop.run();
+    logger.info('executor exited', { code: 0 });
     return 0;
   } catch (err) {
     if (!(err instanceof CoordinatorFatalError)) throw err;
+    logger.error('executor exited: the coordinator cannot be used until this is fixed', { code: 1 });
     stderr(`executor: ${err.message}\n`);
     return 1;
   } finally {
     removeLadder();
     client.close();
+    logger.flush();
   }
+}
+
+/** What the start line says: which build, where it takes jobs from, how many at once, and the limits each job runs under. */
+export function startFields(config: ExecutorConfig): Record<string, unknown> {
+  const limits = (() => {
+    const cpus = config.jobNumCpus === 0 ? 'unlimited' : String(config.jobNumCpus);
+    const memory = config.jobMemoryBytes === 0 ? 'unlimited' : config.jobMemoryText;
+    switch (config.runtime) {
+      case 'shell':
+        // The shell runtime runs steps as host processes: nothing bounds their CPUs or memory.
+        return { jobCpus: 'not limited (shell runtime)', jobMemory: 'not limited (shell runtime)' };
+      case 'vm':
+        return { jobCpus: cpus, jobMemory: memory, jobDisk: config.vmDiskSpaceText };
+      default:
+        return { jobCpus: cpus, jobMemory: memory };
+    }
+  })();
+  return {
+    version: buildInfo().version,
+    protocolVersion: EXECUTOR_VERSION,
+    name: config.name,
+    runtime: config.runtime,
+    queues: config.queueNames.join(','),
+    coordinator: config.frontendUrl,
+    slots: config.maximumNumJobs,
+    ...limits,
+    maximumRuntimePerJob: formatGoDuration(config.maximumRuntimePerJobMs),
+    ...(config.numTotalJobs > 0 ? { numTotalJobs: config.numTotalJobs } : {}),
+    ...(config.maxActiveTimeMs > 0 ? { maxActiveTime: formatGoDuration(config.maxActiveTimeMs) } : {}),
+  };
 }

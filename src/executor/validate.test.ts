@@ -86,6 +86,14 @@ describe('executor validate', () => {
     expect(err).toContain('ECONNREFUSED');
   });
 
+  it('says "use http://" when EXECUTOR_FRONTEND_URL says https:// to a plain-HTTP coordinator', async () => {
+    const https = c.url.replace(/^http:/, 'https:');
+    const { code, out, err } = await validate(env({ EXECUTOR_FRONTEND_URL: https }));
+    expect(code).toBe(1);
+    expect(out).toContain(`FAIL  coordinator: the server at ${https} speaks plain HTTP: use http://`);
+    expect(err).toContain(`set EXECUTOR_FRONTEND_URL=${c.url}`);
+  });
+
   it('fails a runtime that is not built yet and says so', async () => {
     const { code, out, err } = await validate(env({ EXECUTOR_RUNTIME: 'kubernetes' }));
     expect(code).toBe(1);

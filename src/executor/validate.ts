@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { AppError, ConfigError } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
-import { CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorizedError } from './client/client-errors.js';
+import { CoordinatorNotCoordinatorError, CoordinatorPlainHttpError, CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorizedError } from './client/client-errors.js';
 import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
@@ -222,6 +222,12 @@ async function checkCoordinatorAuth(config: ExecutorConfig): Promise<CheckResult
         detail: `${url} answered HTTP ${err.status ?? '?'} to GET /.executors/test/auth`,
         fix: "the coordinator refused EXECUTOR_FRONTEND_PASSWORD: check that it equals executors.accessToken in the coordinator's site settings (COORDINATOR_EXECUTORS_ACCESS_TOKEN)",
       };
+    }
+    if (err instanceof CoordinatorPlainHttpError) {
+      return { ok: false, detail: err.message, fix: `set EXECUTOR_FRONTEND_URL=${url.replace(/^https:/, 'http:')}` };
+    }
+    if (err instanceof CoordinatorNotCoordinatorError) {
+      return { ok: false, detail: err.message, fix: 'set EXECUTOR_FRONTEND_URL to the URL the coordinator (or Sourcegraph instance) serves the executor API at' };
     }
     if (err instanceof CoordinatorTlsError) {
       return { ok: false, detail: err.message, fix: 'add the CA certificate of the coordinator to one of the searched places, or set SSL_CERT_FILE / SSL_CERT_DIR to it' };

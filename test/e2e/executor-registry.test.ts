@@ -117,7 +117,10 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
   ] as Array<{ case: string; sources: Record<string, Credentials>; named: string }>)('fails the step on $case, saying that authentication failed and where the credentials came from', async ({ sources, named }) => {
     const { job, step, executorLog } = await runJob(sources);
     expect(job.state, JSON.stringify(job)).toBe('failed');
-    expect(job.failureMessage).toBe('running command "step.docker.private": command failed with exit code 125');
+    // docker's reason, and where the refused credentials came from.
+    expect(job.failureMessage).toBe(
+      `running command "step.docker.private": image "${image}" could not be pulled: ${DOCKER_REFUSED.replace('docker: Error response from daemon: ', '')}; the registry refused the credentials (authentication failed); they came from ${named}`,
+    );
     expect(step.exitCode).toBe(125);
     expect(step.out).toContain(`stderr: ${DOCKER_REFUSED}`);
     expect(step.out).toContain(`stderr: executor: pulling ${image} failed: the registry refused the credentials (authentication failed); they came from ${named}`);
@@ -149,7 +152,9 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
   it('fails the step without any credentials, saying that the registry asks for some', async () => {
     const { job, step } = await runJob({});
     expect(job.state, JSON.stringify(job)).toBe('failed');
-    expect(job.failureMessage).toBe('running command "step.docker.private": command failed with exit code 125');
+    expect(job.failureMessage).toMatch(
+      new RegExp(`^running command "step\\.docker\\.private": image "${image.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" could not be pulled: Head "http://127\\.0\\.0\\.1:\\d+/v2/private/busybox/manifests/[0-9a-f]+": no basic auth credentials; the registry asks for credentials and the executor user's docker config has none for it \\(authentication failed\\)$`),
+    );
     expect(step.out).toMatch(DOCKER_NO_CREDENTIALS);
     expect(step.out).toContain(`stderr: executor: pulling ${image} failed: the registry asks for credentials and the executor user's docker config has none for it (authentication failed)`);
   });

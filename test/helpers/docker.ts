@@ -1,9 +1,8 @@
 // Docker for tests: whether the suite may skip docker tests (never in CI), and step images built locally
-// with `docker import` of a busybox root filesystem: no registry is reachable from these machines.
+// by scripts/step-image.sh (`docker import` of a busybox root filesystem): no registry is reachable here.
 import { execFile } from 'node:child_process';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -31,59 +30,26 @@ export async function requireDockerDaemon(): Promise<string> {
   }
 }
 
-/** Whether the ELF file at `file` is statically linked: it has no PT_INTERP program header (64-bit little-endian). */
-async function isStaticElf(file: string): Promise<boolean> {
-  const bytes = await fs.readFile(file).catch(() => undefined);
-  if (!bytes || bytes.length < 64 || bytes.readUInt32BE(0) !== 0x7f454c46 || bytes[4] !== 2) return false;
-  const phoff = Number(bytes.readBigUInt64LE(0x20));
-  const phentsize = bytes.readUInt16LE(0x36);
-  const phnum = bytes.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    if (bytes.readUInt32LE(phoff + i * phentsize) === 3) return false; // PT_INTERP: needs a dynamic loader
-  }
-  return true;
-}
-
-/** The statically linked busybox that the image is made of (Debian's busybox-static). */
-async function staticBusybox(): Promise<string> {
-  for (const candidate of ['/bin/busybox', '/usr/bin/busybox']) {
-    if (await isStaticElf(candidate)) return candidate;
-  }
-  throw new Error('docker tests build their image from a static busybox: apt-get install -y busybox-static');
-}
+/** The command the project ships for a step image without a registry (README, Quick start). */
+export const STEP_IMAGE_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/step-image.sh');
 
 /**
- * Builds `tag` unless the daemon has it: a root filesystem of a static busybox with every applet linked
- * in /bin, /tmp, /etc/passwd, and `env` entries (`NAME=value`) as the image's ENV. Idempotent.
+ * Builds `tag` unless the daemon has it, with the project's own `scripts/step-image.sh`: a root filesystem
+ * of a static busybox with every applet linked in /bin, /tmp, /etc/passwd, and `env` entries
+ * (`NAME=value`) as the image's ENV. Idempotent, and safe to call from several test files at once: the
+ * tags are the suite's (`executors-test/…`), reused from run to run, and a race leaves no untagged image.
  */
-export async function ensureBusyboxImage(tag = BUSYBOX_IMAGE, env: readonly string[] = []): Promise<string> {
+export async function ensureBusyboxImage(tag = BUSYBOX_IMAGE, env: readonly string[] = [], options: { labels?: Record<string, string> } = {}): Promise<string> {
   await requireDockerDaemon();
   const exists = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', tag]).then(() => true, () => false);
   if (exists) return tag;
-  const busybox = await staticBusybox();
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-test-rootfs-'));
+  const labels = Object.entries(options.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
   try {
-    await fs.mkdir(path.join(root, 'bin'), { recursive: true });
-    await fs.mkdir(path.join(root, 'etc'));
-    await fs.mkdir(path.join(root, 'tmp'), { mode: 0o1777 });
-    await fs.chmod(path.join(root, 'tmp'), 0o1777);
-    await fs.copyFile(busybox, path.join(root, 'bin/busybox'));
-    await fs.chmod(path.join(root, 'bin/busybox'), 0o755);
-    const { stdout } = await run(busybox, ['--list']);
-    for (const applet of stdout.split('\n').filter((a) => a && a !== 'busybox')) {
-      await fs.symlink('busybox', path.join(root, 'bin', applet)).catch(() => {});
-    }
-    await fs.writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-    await fs.writeFile(path.join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
-    const tar = path.join(os.tmpdir(), `${path.basename(root)}.tar`);
-    await run('tar', ['-C', root, '-cf', tar, '.']);
-    const changes = ['ENV PATH=/bin', ...env.map((pair) => `ENV ${pair}`)].flatMap((c) => ['--change', c]);
-    await run('docker', ['import', ...changes, tar, tag], { timeout: 120_000 });
-    await fs.rm(tar, { force: true });
-    return tag;
-  } finally {
-    await fs.rm(root, { recursive: true, force: true });
+    await run('sh', [STEP_IMAGE_SCRIPT, ...labels, tag, ...env], { timeout: 120_000 });
+  } catch (err) {
+    throw new Error(`building the step image ${tag} failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
   }
+  return tag;
 }
 
 /** IDs of the containers (running or not) that carry label `key=value`. */

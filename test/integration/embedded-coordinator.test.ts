@@ -24,7 +24,8 @@ describe('bin/coordinator with the embedded database', () => {
     await fs.rm(dataDir, { recursive: true, force: true });
   });
 
-  it('keeps jobs in the data directory across a restart, and answers 500 to executors while no access token is set', async () => {
+  // A first start and a restart of PGlite (seconds alone, far more on a loaded machine): as long as its own waits.
+  it('keeps jobs in the data directory across a restart, and answers 500 to executors while no access token is set', { timeout: 240_000 }, async () => {
     const env = { COORDINATOR_DATA_DIR: dataDir, COORDINATOR_ADMIN_TOKEN: adminToken };
     const first = await spawnCoordinator(env, 120_000);
     const id = await new AdminApi(first.url, adminToken).enqueue('batches');

@@ -41,13 +41,18 @@ describe.each(BACKENDS)('queue API on %s', (backend) => {
     const ok = await get(`token-executor ${c.executorToken}`);
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe('ok');
-    expect((await get(`token-executor wrong-token-wrong-token`)).status).toBe(401);
-    expect((await get(`Bearer ${c.executorToken}`)).status).toBe(401);
-    expect((await get(`token-executor`)).status).toBe(401);
-    expect((await get(`token-executor a b`)).status).toBe(401);
-    expect((await get()).status).toBe(401);
-    const mismatch = await get(`token-executor wrong-token-wrong-token`);
-    expect(await mismatch.text()).toBe('');
+    // The original sends these 401s with no body; a JSON reason is there for people, old clients ignore it.
+    const refusal = async (authorization?: string) => {
+      const res = await get(authorization);
+      return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as unknown };
+    };
+    const reason = (error: string) => ({ status: 401, type: 'application/json', body: { error } });
+    const expected = 'expected "Authorization: token-executor <executors.accessToken>"';
+    expect(await refusal(`token-executor wrong-token-wrong-token`)).toEqual(reason('the token-executor token does not match the site setting executors.accessToken'));
+    expect(await refusal(`Bearer ${c.executorToken}`)).toEqual(reason(`the Authorization scheme "Bearer" is not accepted here: ${expected}`));
+    expect(await refusal(`token-executor`)).toEqual(reason(`no token after token-executor: ${expected}`));
+    expect(await refusal(`token-executor a b`)).toEqual(reason(`the Authorization header is not "<scheme> <token>": ${expected}`));
+    expect(await refusal()).toEqual(reason(`no Authorization header: ${expected}`));
   });
 
   it('answers 204 when the queue is empty and 404 for an unknown queue', async () => {

@@ -23,9 +23,23 @@ export type JobCredentials =
 /** The resource a job route touches, checked against the token's scope. */
 export type JobRouteScope = { queue: string } | { repositoryName: string } | { files: true };
 
-function splitAuthorization(req: IncomingMessage): [string, string] {
-  const parts = (req.headers.authorization ?? '').split(' ');
-  if (parts.length !== 2) throw new HttpError(401);
+/**
+ * A 401 that says what was wrong. The original answers these with no body; old executors read only the
+ * status, so a body costs them nothing and tells a person with curl (or this executor's log) the fix.
+ */
+function unauthorized(why: string): HttpError {
+  return new HttpError(401, { error: why });
+}
+
+const EXPECTED_HEADER = `expected "Authorization: ${EXECUTOR_TOKEN_SCHEME} <executors.accessToken>"`;
+
+function splitAuthorization(req: IncomingMessage, expected = EXPECTED_HEADER): [string, string] {
+  const header = req.headers.authorization;
+  if (header === undefined) throw unauthorized(`no Authorization header: ${expected}`);
+  const parts = header.split(' ');
+  // HTTP servers trim trailing spaces: "token-executor " arrives as "token-executor".
+  if (parts.length === 1 && (parts[0] === EXECUTOR_TOKEN_SCHEME || parts[0] === JOB_TOKEN_SCHEME)) throw unauthorized(`no token after ${parts[0]}: ${expected}`);
+  if (parts.length !== 2) throw unauthorized(`the Authorization header is not "<scheme> <token>": ${expected}`);
   return [parts[0]!, parts[1]!];
 }
 
@@ -45,8 +59,9 @@ export class ExecutorAuth {
   requireExecutorToken(req: IncomingMessage): void {
     const expected = this.configuredToken();
     const [scheme, token] = splitAuthorization(req);
-    if (scheme !== EXECUTOR_TOKEN_SCHEME || token === '') throw new HttpError(401);
-    if (!constantTimeEquals(token, expected)) throw new HttpError(401);
+    if (scheme !== EXECUTOR_TOKEN_SCHEME) throw unauthorized(`the Authorization scheme ${JSON.stringify(scheme.slice(0, 40))} is not accepted here: ${EXPECTED_HEADER}`);
+    if (token === '') throw unauthorized(`no token after ${EXECUTOR_TOKEN_SCHEME}: ${EXPECTED_HEADER}`);
+    if (!constantTimeEquals(token, expected)) throw unauthorized(`the ${EXECUTOR_TOKEN_SCHEME} token does not match the site setting executors.accessToken`);
   }
 
   /**
@@ -57,10 +72,13 @@ export class ExecutorAuth {
     // HTTP servers trim trailing spaces, so "Bearer " arrives as "Bearer": say what is missing.
     const header = req.headers.authorization ?? '';
     if (header === JOB_TOKEN_SCHEME || header === EXECUTOR_TOKEN_SCHEME) throw new HttpError(401, 'no token value in the HTTP Authorization request header');
-    const [scheme, token] = splitAuthorization(req);
-    if (scheme !== JOB_TOKEN_SCHEME && scheme !== EXECUTOR_TOKEN_SCHEME) throw new HttpError(401);
+    const jobExpected = `expected "Authorization: ${JOB_TOKEN_SCHEME} <the job's token>"`;
+    const [scheme, token] = splitAuthorization(req, jobExpected);
+    if (scheme !== JOB_TOKEN_SCHEME && scheme !== EXECUTOR_TOKEN_SCHEME) throw unauthorized(`the Authorization scheme ${JSON.stringify(scheme.slice(0, 40))} is not accepted here: ${jobExpected}`);
     if (token === '') throw new HttpError(401, 'no token value in the HTTP Authorization request header');
-    if (scheme === EXECUTOR_TOKEN_SCHEME && !constantTimeEquals(token, this.configuredToken())) throw new HttpError(403);
+    if (scheme === EXECUTOR_TOKEN_SCHEME && !constantTimeEquals(token, this.configuredToken())) {
+      throw new HttpError(403, { error: `the ${EXECUTOR_TOKEN_SCHEME} token does not match the site setting executors.accessToken` });
+    }
 
     const rawJobId = req.headers[JOB_ID_HEADER];
     if (typeof rawJobId !== 'string' || !/^\d{1,15}$/.test(rawJobId)) throw new HttpError(400, `${JOB_ID_HEADER} must be a decimal job id`);

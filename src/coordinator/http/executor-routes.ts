@@ -13,6 +13,7 @@ import {
 } from '../../protocol/requests.js';
 import { labelExecutorMetrics } from '../metrics/executor-metrics.js';
 import type { ExecutorHeartbeat } from '../store/executor-store.js';
+import type { JobState } from '../queues/job-state.js';
 import type { JobClaim } from '../store/job-store.js';
 import { HttpError, handlerError } from './http-error.js';
 import { readJson } from './request-body.js';
@@ -185,13 +186,18 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   // Mark calls answer 404 with no body when the job is unknown, not processing, or another executor's.
   const notHeld = () => new HttpError(404);
   const done = () => ({ status: 204 });
+  /** The state the job ended in, counted for the Jobs page's charts (in memory: no extra write here). */
+  const counted = (queue: string) => (state: JobState | null) => {
+    if (state) s.historyRecorder.jobFinished(queue, state);
+    return state;
+  };
   router.add('POST', '/.executors/queue/:queue/markComplete', 'queue.markComplete', (ctx) =>
-    jobRoute(ctx, JobOperationRequestSchema, (_body, claim) => s.jobs.markComplete(claim), done, notHeld),
+    jobRoute(ctx, JobOperationRequestSchema, (_body, claim) => s.jobs.markComplete(claim).then(counted(claim.queue)), done, notHeld),
   );
   router.add('POST', '/.executors/queue/:queue/markErrored', 'queue.markErrored', (ctx) =>
-    jobRoute(ctx, MarkErroredRequestSchema, (body, claim) => s.jobs.markErrored(claim, body.errorMessage, s.config.maxNumRetries), done, notHeld),
+    jobRoute(ctx, MarkErroredRequestSchema, (body, claim) => s.jobs.markErrored(claim, body.errorMessage, s.config.maxNumRetries).then(counted(claim.queue)), done, notHeld),
   );
   router.add('POST', '/.executors/queue/:queue/markFailed', 'queue.markFailed', (ctx) =>
-    jobRoute(ctx, MarkErroredRequestSchema, (body, claim) => s.jobs.markFailed(claim, body.errorMessage), done, notHeld),
+    jobRoute(ctx, MarkErroredRequestSchema, (body, claim) => s.jobs.markFailed(claim, body.errorMessage).then(counted(claim.queue)), done, notHeld),
   );
 }

@@ -11,6 +11,24 @@ import { HttpError } from './http-error.js';
 export const SIGN_IN_MAX_BODY_BYTES = 16 * 1024;
 
 /**
+ * A body that could not be read: too big, not JSON, or not the expected shape. The admin API answers it
+ * as `{"error": "...", "field": "dockerSteps.0.image"}`; the executor API keeps the original's plain text
+ * (`Failed to unmarshal payload: …`), which the error handler sends from `text`.
+ */
+export class RequestBodyError extends HttpError {
+  constructor(
+    status: number,
+    /** The whole message, as the executor API sends it. */
+    readonly text: string,
+    /** The first field at fault, dotted (`dockerSteps.0.image`); undefined for the body as a whole. */
+    readonly field?: string,
+  ) {
+    super(status, field === undefined ? { error: text } : { error: text, field });
+    this.name = 'RequestBodyError';
+  }
+}
+
+/**
  * Reads the whole body, refusing with 413 as soon as it passes `maxBytes`. A body the client cut off
  * (it aborted, or the connection dropped) is a 400 that nobody will read: not a server error.
  */
@@ -18,7 +36,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
-    throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${maxBytes} bytes`);
+    throw new RequestBodyError(413, `request body of ${declared} bytes is over the limit of ${maxBytes} bytes`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -27,7 +45,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
       size += chunk.length;
       if (size > maxBytes) {
         req.resume();
-        throw new HttpError(413, `request body is over the limit of ${maxBytes} bytes`);
+        throw new RequestBodyError(413, `request body is over the limit of ${maxBytes} bytes`);
       }
       chunks.push(chunk);
     }
@@ -78,10 +96,14 @@ export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema
     const text = raw.toString('utf8');
     value = text.length === 0 ? {} : JSON.parse(text);
   } catch (err) {
-    throw new HttpError(400, `Failed to unmarshal payload: ${(err as Error).message}`);
+    throw new RequestBodyError(400, `Failed to unmarshal payload: ${(err as Error).message}`);
   }
   if (raw.includes('\\u0000')) value = replaceNul(value, []);
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new HttpError(400, `invalid request body: ${describeZodError(parsed.error)}`);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const field = first && first.path.length > 0 ? first.path.join('.') : undefined;
+    throw new RequestBodyError(400, `invalid request body: ${describeZodError(parsed.error)}`, field);
+  }
   return parsed.data;
 }

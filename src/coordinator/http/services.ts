@@ -1,6 +1,7 @@
 // What the HTTP routes need from the rest of the coordinator, assembled once by Coordinator.
 import type { Logger } from '../../shared/logger.js';
 import type { CoordinatorConfig } from '../config.js';
+import type { HistoryRecorder } from '../history/history-recorder.js';
 import type { CoordinatorMetrics } from '../metrics/coordinator-metrics.js';
 import type { Dequeuer } from '../queues/dequeuer.js';
 import type { JobAccess } from '../queues/job-access.js';
@@ -8,6 +9,7 @@ import type { SignInThrottle } from '../users/sign-in-throttle.js';
 import type { SiteSettings } from '../settings/site-settings.js';
 import type { ExecutorStore } from '../store/executor-store.js';
 import type { FileStore } from '../store/file-store.js';
+import type { HistoryStore } from '../store/history-store.js';
 import type { JobStore } from '../store/job-store.js';
 import type { RepositoryStore } from '../store/repository-store.js';
 import type { SecretStore } from '../store/secret-store.js';
@@ -42,4 +44,8 @@ export interface HttpServices {
   repositoriesDir: string;
   /** Aborted when the coordinator stops: long polls end at once. */
   shutdownSignal: AbortSignal;
+  /** The charts' time series: what they read. */
+  history: HistoryStore;
+  /** Counts finished jobs for the charts. */
+  historyRecorder: HistoryRecorder;
 }

@@ -306,8 +306,8 @@ export class JobStore {
     return rows.length > 0;
   }
 
-  /** markComplete: processing → completed, and the job token is deleted. False if the claim does not hold. */
-  markComplete(claim: JobClaim): Promise<boolean> {
+  /** markComplete: processing → completed, and the job token is deleted. The new state; null if the claim does not hold. */
+  markComplete(claim: JobClaim): Promise<JobState | null> {
     return this.finish(claim, `state = 'completed'`);
   }
 
@@ -315,7 +315,7 @@ export class JobStore {
    * markErrored: → canceled if the cancel flag is set; else → failed once `num_failures + 1 >=
    * maxNumRetries`; else → errored, to be requeued after the retry delay (reference §7.1).
    */
-  markErrored(claim: JobClaim, failureMessage: string, maxNumRetries: number): Promise<boolean> {
+  markErrored(claim: JobClaim, failureMessage: string, maxNumRetries: number): Promise<JobState | null> {
     return this.finish(
       claim,
       `state = CASE WHEN cancel THEN 'canceled' WHEN num_failures + 1 >= $6 THEN 'failed' ELSE 'errored' END,
@@ -326,7 +326,7 @@ export class JobStore {
   }
 
   /** markFailed: → canceled if the cancel flag is set, else → failed. */
-  markFailed(claim: JobClaim, failureMessage: string): Promise<boolean> {
+  markFailed(claim: JobClaim, failureMessage: string): Promise<JobState | null> {
     return this.finish(
       claim,
       `state = CASE WHEN cancel THEN 'canceled' ELSE 'failed' END,
@@ -336,15 +336,16 @@ export class JobStore {
     );
   }
 
-  private async finish(claim: JobClaim, assignments: string, extraParams: unknown[] = []): Promise<boolean> {
+  /** The state the job ended in, or null when the claim does not hold (nothing changed). */
+  private async finish(claim: JobClaim, assignments: string, extraParams: unknown[] = []): Promise<JobState | null> {
     // The token is deleted with the transition (reference §7.2).
-    const rows = await this.db.query(
+    const rows = await this.db.query<{ state: JobState }>(
       `UPDATE jobs SET ${assignments}, finished_at = clock_timestamp(), token_sha256 = NULL
        WHERE ${CLAIM_HOLDS}
-       RETURNING id`,
+       RETURNING state`,
       [...claimParams(claim), ...extraParams],
     );
-    return rows.length > 0;
+    return rows[0]?.state ?? null;
   }
 
   /**
@@ -417,8 +418,8 @@ export class JobStore {
    * The stalled-job resetter (reference §7.1): processing jobs without a heartbeat for `stalledMaxAgeMs`
    * go back to queued, or to failed once they were reset `maxNumResets` times. Their tokens are deleted.
    */
-  async resetStalled(stalledMaxAgeMs: number, maxNumResets: number): Promise<{ resetIds: number[]; failedIds: number[] }> {
-    const rows = await this.db.query<{ resetIds: number[] | null; failedIds: number[] | null }>(
+  async resetStalled(stalledMaxAgeMs: number, maxNumResets: number): Promise<{ resetIds: number[]; failedIds: number[]; failedQueues: string[] }> {
+    const rows = await this.db.query<{ resetIds: number[] | null; failedIds: number[] | null; failedQueues: string[] | null }>(
       `WITH stalled AS (
          SELECT id, num_resets FROM jobs
          WHERE state = 'processing' AND last_heartbeat_at < now() - $1 * interval '1 millisecond'
@@ -431,16 +432,17 @@ export class JobStore {
        ), failed AS (
          UPDATE jobs j SET state = 'failed', finished_at = now(), failure_message = $3, token_sha256 = NULL
          FROM stalled WHERE j.id = stalled.id AND stalled.num_resets >= $2
-         RETURNING j.id
+         RETURNING j.id, j.queue
        ), woken AS (
          SELECT pg_notify('${JOB_QUEUED_CHANNEL}', queue) FROM (SELECT DISTINCT queue FROM reset) q
        )
        SELECT (SELECT array_agg(id ORDER BY id) FROM reset) AS "resetIds",
               (SELECT array_agg(id ORDER BY id) FROM failed) AS "failedIds",
+              (SELECT array_agg(queue ORDER BY id) FROM failed) AS "failedQueues",
               (SELECT count(*) FROM woken) AS woken`,
       [stalledMaxAgeMs, maxNumResets, TOO_MANY_RESETS_MESSAGE],
     );
-    return { resetIds: rows[0]?.resetIds ?? [], failedIds: rows[0]?.failedIds ?? [] };
+    return { resetIds: rows[0]?.resetIds ?? [], failedIds: rows[0]?.failedIds ?? [], failedQueues: rows[0]?.failedQueues ?? [] };
   }
 
   /** Errored jobs whose retry delay has passed go back to queued. */
@@ -496,6 +498,19 @@ export class JobStore {
       `SELECT queue, count(*)::int AS size FROM jobs WHERE state IN ('queued', 'processing') GROUP BY queue`,
     );
     return new Map(rows.map((r) => [r.queue, r.size]));
+  }
+
+  /**
+   * The jobs processing on these executors (the Executors page's "running jobs"), oldest first. Reads
+   * only processing rows (their partial index), never the finished ones.
+   */
+  async processingOn(executorNames: readonly string[]): Promise<Array<Pick<JobRow, 'id' | 'queue' | 'repositoryName' | 'startedAt' | 'workerHostname'>>> {
+    if (executorNames.length === 0) return [];
+    return this.db.query(
+      `SELECT id, queue, repository_name AS "repositoryName", started_at AS "startedAt", worker_hostname AS "workerHostname"
+       FROM jobs WHERE state = 'processing' AND worker_hostname = ANY($1::text[]) ORDER BY started_at, id`,
+      [executorNames],
+    );
   }
 
   /** Per queue: jobs by state, and the age of the oldest dequeueable job (for /metrics, reference §7.6). */

@@ -89,7 +89,10 @@ export const SCRIPT = `
     if (none) none.remove();
     return el;
   }
+  // Other parts of the page (the overview and timeline) refresh themselves on these.
+  function announce(type) { document.dispatchEvent(new CustomEvent('executors:job-event', { detail: { type: type } })); }
   source.addEventListener('entry', function (msg) {
+    announce('entry');
     var e = JSON.parse(msg.data);
     var el = entryElement(e);
     el.querySelector('[data-field=key]').textContent = e.key;
@@ -102,6 +105,7 @@ export const SCRIPT = `
     if (stick) out.scrollTop = out.scrollHeight;
   });
   source.addEventListener('job', function (msg) {
+    announce('job');
     var job = JSON.parse(msg.data);
     var state = document.getElementById('job-state');
     state.textContent = job.state;

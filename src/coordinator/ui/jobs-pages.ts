@@ -6,8 +6,10 @@ import { HttpError } from '../http/http-error.js';
 import type { RequestContext, Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import type { JobRow } from '../store/job-store.js';
+import { chartRangeOf, queueCharts, rangeLinks } from './history-charts.js';
+import { jobOverview } from './job-overview.js';
 import { html } from './html.js';
-import { csrfField, page, relativeAge } from './layout.js';
+import { page, timeElement } from './layout.js';
 import { htmlReply, redirect } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
 
@@ -16,8 +18,6 @@ const JOBS_PAGE_SIZE = 50;
 export const TAIL_LINES = 500;
 /** Lines per page of an entry's whole output. */
 export const ENTRY_PAGE_LINES = 1000;
-/** How often a live job page's stream looks for changes, in ms. */
-const EVENTS_POLL_MS = 500;
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'errored', 'failed', 'canceled']);
 const STATES: readonly JobState[] = ['queued', 'processing', 'completed', 'errored', 'failed', 'canceled'];
 
@@ -38,6 +38,25 @@ export function tailOf(out: string): { tail: string; truncatedLines: number } {
 const stateBadge = (state: string) => html`<span class="badge state-${state}">${state}</span>`;
 const seconds = (ms: number | null) => (ms === null ? '' : `${(ms / 1000).toFixed(1)} s`);
 
+/**
+ * Waits `ms`, or until either signal aborts. Both listeners go when it ends: the shutdown signal lives as
+ * long as the coordinator, so a listener left on it per poll piled up (MaxListenersExceededWarning after
+ * a few seconds of one watched job, and the heap growing about 0.5 KB a poll).
+ */
+function pollWait(ms: number, request: AbortSignal, shutdown: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      request.removeEventListener('abort', done);
+      shutdown.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    request.addEventListener('abort', done, { once: true });
+    shutdown.addEventListener('abort', done, { once: true });
+  });
+}
+
 export function addJobPages(router: Router, s: HttpServices): void {
   const queueNames = s.config.queues.map((q) => q.name);
   const knownQueue = (ctx: RequestContext) => {
@@ -57,7 +76,8 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const state = ctx.url.searchParams.get('state') ?? '';
     const states = state && isJobState(state) ? [state] : [];
     const before = /^\d{1,15}$/.test(ctx.url.searchParams.get('before') ?? '') ? Number(ctx.url.searchParams.get('before')) : undefined;
-    const [rows, stats] = await Promise.all([s.jobs.list(queue, { states, limit: JOBS_PAGE_SIZE, beforeId: before }), s.jobs.stats()]);
+    const range = chartRangeOf(ctx.url.searchParams.get('range'));
+    const [rows, stats, charts] = await Promise.all([s.jobs.list(queue, { states, limit: JOBS_PAGE_SIZE, beforeId: before }), s.jobs.stats(), queueCharts(s.history, queue, range)]);
     const count = (q: string, st: string) => stats.find((r) => r.queue === q && r.state === st)?.count ?? 0;
     const link = (params: Record<string, string>) => `/jobs?${new URLSearchParams({ queue, ...(state ? { state } : {}), ...params })}`;
     const now = Date.now();
@@ -66,6 +86,8 @@ export function addJobPages(router: Router, s: HttpServices): void {
         (q) => html`<a class="card" href="/jobs?queue=${q}" ${q === queue ? html`aria-current="page"` : ''}><div class="muted">${q}</div>
           <div class="n">${count(q, 'queued') + count(q, 'processing')}</div><div class="muted">${count(q, 'queued')} queued · ${count(q, 'processing')} processing</div></a>`,
       )}</div>
+      <h2>${queue} ${rangeLinks(range, (r) => `/jobs?${new URLSearchParams({ queue, ...(state ? { state } : {}), ...(r === 'day' ? { range: r } : {}) })}`)}</h2>
+      ${charts}
       <div class="filters">
         <a href="/jobs?queue=${queue}" ${state === '' ? html`aria-current="page"` : ''}>all</a>
         ${STATES.map((st) => html`<a href="/jobs?${new URLSearchParams({ queue, state: st }).toString()}" ${state === st ? html`aria-current="page"` : ''}>${st} (${count(queue, st)})</a>`)}
@@ -74,7 +96,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
         <thead><tr><th>Job</th><th>State</th><th>Repository</th><th>Queued</th><th>Executor</th><th>Message</th></tr></thead>
         <tbody>${rows.map(
           (j: JobRow) => html`<tr><td><a href="/jobs/${queue}/${j.id}">#${j.id}</a></td><td>${stateBadge(j.state)}</td><td>${j.repositoryName || html`<span class="muted">—</span>`}</td>
-            <td title="${j.queuedAt.toISOString()}">${relativeAge(j.queuedAt, now)}</td><td>${j.workerHostname || ''}</td><td>${(j.failureMessage ?? '').slice(0, 120)}</td></tr>`,
+            <td>${timeElement(j.queuedAt, { now })}</td><td>${j.workerHostname || ''}</td><td class="wrap message">${j.failureMessage ?? ''}</td></tr>`,
         )}</tbody>
       </table></div>
       ${rows.length === 0 ? html`<p class="muted">No jobs.</p>` : ''}
@@ -91,14 +113,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const { job, logEntries } = found;
     const finished = FINISHED.has(job.state);
     const body = html`<h1>Job #${job.id} <span id="job-state" class="badge state-${job.state}">${job.state}</span></h1>
-      <div class="card">
-        <div>Queue <strong>${queue}</strong>${job.repositoryName ? html` · repository <strong>${job.repositoryName}</strong>` : ''}${job.workerHostname ? html` · executor <strong>${job.workerHostname}</strong>` : ''}</div>
-        <div class="muted">Queued ${job.queuedAt.toISOString()}${job.startedAt ? ` · started ${job.startedAt.toISOString()}` : ''}${job.finishedAt ? ` · finished ${job.finishedAt.toISOString()}` : ''} · resets ${job.numResets}</div>
-        ${job.failureMessage ? html`<div class="error">${job.failureMessage}</div>` : ''}
-        ${finished
-          ? ''
-          : html`<form id="cancel-form" method="post" action="/jobs/${queue}/${job.id}/cancel">${csrfField(session)}<button class="danger" type="submit">Cancel job</button></form>`}
-      </div>
+      ${jobOverview(job, logEntries, session)}
       <h2>Log</h2>
       <div id="entries" ${finished ? '' : html`data-job-events="/jobs/${queue}/${job.id}/events"`}>${logEntries.map((e) => {
         const { tail, truncatedLines } = tailOf(e.out ?? '');
@@ -141,7 +156,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     return redirect(`/jobs/${queue}/${id}`);
   });
 
-  // Server-sent events: every EVENTS_POLL_MS, the entries whose exit code, duration or output changed
+  // Server-sent events: every COORDINATOR_UI_LIVE_INTERVAL (500 ms), the entries whose exit code, duration or output changed
   // (with their last lines) and the job's state; the stream ends once the job finished.
   router.add('GET', '/jobs/:queue/:id/events', 'ui.job.events', async (ctx) => {
     await requirePageSession(ctx, s, { siteAdmin: true });
@@ -171,15 +186,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
         send('job', { state: summary.job.state, finished });
       }
       if (finished) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, EVENTS_POLL_MS);
-        const stop = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        signal.addEventListener('abort', stop, { once: true });
-        shutdown.addEventListener('abort', stop, { once: true });
-      });
+      await pollWait(s.config.uiLiveIntervalMs, signal, shutdown);
     }
     res.end();
     return undefined;

@@ -19,7 +19,7 @@ export function page(options: { title: string; section: Section; session?: Sessi
       </nav>`
     : '';
   return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${options.title} · Executors</title><link rel="stylesheet" href="/assets/app.css"></head>
+<title>${options.title} · Executors</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/assets/app.css"></head>
 <body><header><span class="brand">Executors</span>${nav}</header><main>${options.body}</main><script src="/assets/app.js" defer></script></body></html>`}`;
 }
 
@@ -34,4 +34,18 @@ export function relativeAge(date: Date, now = Date.now()): string {
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86_400)} d ago`;
+}
+
+/**
+ * A time as a `<time>` element: relative (`3 min ago`) by default, or `absolute` (`2026-12-02 14:20:00 UTC
+ * (3 min ago)`). The page's script rewrites both into the viewer's time zone and keeps the relative part
+ * current; without script the text stays in UTC.
+ */
+export function timeElement(date: Date, options: { format?: 'relative' | 'absolute'; now?: number } = {}): Html {
+  const iso = date.toISOString();
+  const relative = relativeAge(date, options.now);
+  const utc = `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  return options.format === 'absolute'
+    ? html`<time datetime="${iso}" data-format="absolute" title="${utc}">${utc} (${relative})</time>`
+    : html`<time datetime="${iso}" data-format="relative" title="${utc}">${relative}</time>`;
 }

@@ -4,8 +4,11 @@ import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
 import { addCodeIntelPages } from './codeintel-pages.js';
+import { FAVICON_SVG, faviconIco } from './favicon.js';
+import { GLANCE_SCRIPT, GLANCE_STYLESHEET } from './glance-assets.js';
 import { addExecutorsPage } from './executors-page.js';
 import { html } from './html.js';
+import { addJobOverviewRoute } from './job-overview.js';
 import { addJobPages } from './jobs-pages.js';
 import { page } from './layout.js';
 import { addSecretsPage } from './secrets-page.js';
@@ -22,8 +25,12 @@ const SIGN_IN_CSRF_COOKIE = 'executors_sign_in';
 export function addUiRoutes(router: Router, s: HttpServices): void {
   const secure = s.config.tls !== undefined;
   const asset = (body: string, type: string) => () => ({ status: 200, body: Buffer.from(body), headers: { 'content-type': type, 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' } });
-  router.add('GET', '/assets/app.css', 'ui.assets.css', asset(STYLESHEET, 'text/css; charset=utf-8'));
-  router.add('GET', '/assets/app.js', 'ui.assets.js', asset(SCRIPT, 'text/javascript; charset=utf-8'));
+  router.add('GET', '/assets/app.css', 'ui.assets.css', asset(STYLESHEET + GLANCE_STYLESHEET, 'text/css; charset=utf-8'));
+  router.add('GET', '/assets/app.js', 'ui.assets.js', asset(SCRIPT + GLANCE_SCRIPT, 'text/javascript; charset=utf-8'));
+  const ico = faviconIco();
+  const icon = (body: Buffer, type: string) => () => ({ status: 200, body, headers: { 'content-type': type, 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff' } });
+  router.add('GET', '/favicon.ico', 'ui.favicon', icon(ico, 'image/x-icon'));
+  router.add('GET', '/favicon.svg', 'ui.favicon', icon(Buffer.from(FAVICON_SVG), 'image/svg+xml'));
 
   router.add('GET', '/', 'ui.home', async (ctx) => {
     const session = await currentSession(ctx, s);
@@ -33,7 +40,8 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
 
   // The sign-in form has no session yet: its CSRF token is a double-submit cookie (so another site
   // cannot sign a browser into an account of its choosing).
-  const signInPage = (next: string, error?: string, status = 200) => {
+  // After a wrong password the username stays filled in, and the password field takes the focus.
+  const signInPage = (next: string, error?: string, status = 200, username = '') => {
     const csrf = randomBytes(24).toString('base64url');
     return htmlReply(
       page({
@@ -43,8 +51,8 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
           ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
           <form class="card sign-in" method="post" action="/sign-in">
             <input type="hidden" name="next" value="${next}"><input type="hidden" name="_csrf" value="${csrf}">
-            <label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username" required>
-            <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+            <label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username" value="${username}" required ${username ? '' : html`autofocus`}>
+            <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required ${username ? html`autofocus` : ''}>
             <p><button type="submit">Sign in</button></p>
           </form>
           <p class="muted">No password yet? A site admin sets one (<code>PUT /api/v1/users/{id}/password</code>), or <code>bin/coordinator create-user</code> makes a user with one.</p>`,
@@ -66,22 +74,23 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
     const form = await readFormBody(ctx.req, SIGN_IN_MAX_BODY_BYTES);
     const cookieToken = cookieValue(ctx.req, SIGN_IN_CSRF_COOKIE) ?? '';
     if (cookieToken.length < 20 || !constantTimeEquals(cookieToken, form.get('_csrf') ?? '')) {
-      return signInPage(safeNext(form.get('next'), '/'), 'The sign-in form expired or did not come from this site. Try again.', 403);
+      return signInPage(safeNext(form.get('next'), '/'), 'The sign-in form expired or did not come from this site. Try again.', 403, (form.get('username') ?? '').slice(0, 200));
     }
     const next = safeNext(form.get('next'), '/');
     const username = form.get('username') ?? '';
     const password = form.get('password') ?? '';
+    const typedName = username.slice(0, 200);
     const address = ctx.req.socket.remoteAddress;
     const retryAfter = await s.signIn.retryAfterSeconds(username, address);
     if (retryAfter > 0) {
-      const page = signInPage(next, `Too many wrong passwords for this user or from this address. Try again in ${Math.ceil(retryAfter / 60)} min.`, 429)!;
+      const page = signInPage(next, `Too many wrong passwords for this user or from this address. Try again in ${Math.ceil(retryAfter / 60)} min.`, 429, typedName)!;
       return { ...page, headers: { ...page.headers, 'retry-after': String(retryAfter) } };
     }
-    if (password.length > MAX_PASSWORD_LENGTH) return signInPage(next, `A password has at most ${MAX_PASSWORD_LENGTH} characters.`, 400);
+    if (password.length > MAX_PASSWORD_LENGTH) return signInPage(next, `A password has at most ${MAX_PASSWORD_LENGTH} characters.`, 400, typedName);
     const user = await s.users.verifyPassword(username, password);
     if (!user) {
       await s.signIn.failed(username, address);
-      return signInPage(next, 'Wrong username or password.', 401);
+      return signInPage(next, 'Wrong username or password.', 401, typedName);
     }
     await s.signIn.succeeded(username);
     const { cookie } = await s.sessions.create(user.id);
@@ -98,6 +107,7 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
   addExecutorsPage(router, s);
   addJobPages(router, s);
   addCodeIntelPages(router, s);
+  addJobOverviewRoute(router, s);
   addSecretsPage(router, s);
   addSettingsPage(router, s);
 }

@@ -37,8 +37,46 @@ export abstract class CoordinatorFatalError extends CoordinatorError {}
 
 /** 401/403 for the shared executor token (`token-executor`). */
 export class CoordinatorUnauthorizedError extends CoordinatorFatalError {
-  constructor(info: CoordinatorCallInfo) {
-    super('coordinator.unauthorized', `${PASSWORD_REFUSED_MESSAGE} (${info.call}: HTTP ${info.status ?? '?'})`, info);
+  /** `reason`: what the coordinator said was wrong, when its answer said (this coordinator does; the original sends no body). */
+  constructor(info: CoordinatorCallInfo & { reason?: string }) {
+    super('coordinator.unauthorized', `${PASSWORD_REFUSED_MESSAGE} (${info.call}: HTTP ${info.status ?? '?'}${info.reason ? `: ${info.reason}` : ''})`, info);
+  }
+}
+
+/**
+ * The coordinator answered 404 to a queue route (heartbeat, dequeue): it serves no queue of that name.
+ * Retrying cannot help until EXECUTOR_QUEUE_NAME(S) or the coordinator's queues change.
+ */
+export class CoordinatorUnknownQueueError extends CoordinatorFatalError {
+  constructor(origin: string, queues: readonly string[], info: CoordinatorCallInfo & { reason?: string }) {
+    const which = queues.length === 1 ? `queue ${JSON.stringify(queues[0])}` : `one of the queues ${queues.map((q) => JSON.stringify(q)).join(', ')}`;
+    super(
+      'coordinator.unknown_queue',
+      `the coordinator at ${origin} does not serve ${which} (${info.call}: HTTP 404${info.reason ? `: ${info.reason}` : ''}): check EXECUTOR_QUEUE_NAME / EXECUTOR_QUEUE_NAMES against the queues it serves`,
+      info,
+    );
+  }
+}
+
+/**
+ * What answered is not a coordinator: an HTML page (a web server, a proxy's sign-in page, the
+ * instance's web app behind a wrong path) or a redirect. The page itself is never printed.
+ */
+export class CoordinatorNotCoordinatorError extends CoordinatorFatalError {
+  constructor(origin: string, what: string, info: CoordinatorCallInfo) {
+    super(
+      'coordinator.not_a_coordinator',
+      `EXECUTOR_FRONTEND_URL=${origin} is not a coordinator's executor API: ${info.call} was answered with ${what}; set EXECUTOR_FRONTEND_URL to the URL of the coordinator (or Sourcegraph instance) itself`,
+      info,
+    );
+  }
+}
+
+/** EXECUTOR_FRONTEND_URL says https://, but the server there answers plain HTTP. */
+export class CoordinatorPlainHttpError extends CoordinatorFatalError {
+  constructor(origin: URL, info: CoordinatorCallInfo) {
+    const http = `http://${origin.host}`;
+    super('coordinator.plain_http', `the server at ${origin.origin} speaks plain HTTP: use http:// (EXECUTOR_FRONTEND_URL=${http}), or serve the coordinator over HTTPS (${info.call})`, info);
   }
 }
 

@@ -17,9 +17,11 @@ import type { Backoff } from '../../shared/backoff.js';
 import type { Logger } from '../../shared/logger.js';
 import {
   CoordinatorJobNotHeldError,
+  CoordinatorNotCoordinatorError,
   CoordinatorRequestError,
   CoordinatorRetryableError,
   CoordinatorUnauthorizedError,
+  CoordinatorUnknownQueueError,
   type CoordinatorCallInfo,
 } from './client-errors.js';
 import { HttpTransport, type TransportResponse } from './http-transport.js';
@@ -157,11 +159,12 @@ export class CoordinatorClient {
 
   /**
    * The start-up ping: a heartbeat with no jobs, which registers this executor (job routes accept its
-   * tokens only after that, reference §2.2). Not retried here: the caller retries every second until it
+   * tokens only after that, reference §2.2). The original sends only its name; with `telemetry` (OS,
+   * versions) the Executors page shows them from the first moment instead of one heartbeat later. Not retried here: the caller retries every second until it
    * succeeds (reference §2.4), e.g. with `withRetry`.
    */
-  async ping(signal: AbortSignal): Promise<void> {
-    await this.heartbeat([], {}, signal);
+  async ping(signal: AbortSignal, telemetry: Partial<Telemetry> = {}): Promise<void> {
+    await this.heartbeat([], telemetry, signal);
   }
 
   /**
@@ -430,7 +433,18 @@ export class CoordinatorClient {
       timeoutMs: limits.timeoutMs ?? this.requestTimeoutMs,
     });
     const call = `${method} ${path}`;
-    if (res.status === 401 || res.status === 403) throw new CoordinatorUnauthorizedError({ call, status: res.status });
+    // Before anything reads the body: a web page is never quoted, and no status of one can heal.
+    if (res.status < 500 && isHtml(res)) throw new CoordinatorNotCoordinatorError(this.origin.origin, `an HTML page (HTTP ${res.status})`, { call, status: res.status });
+    if (res.status >= 300 && res.status < 400) {
+      const location = typeof res.headers.location === 'string' ? ` to ${res.headers.location.slice(0, 200)}` : '';
+      throw new CoordinatorNotCoordinatorError(this.origin.origin, `a redirect (HTTP ${res.status})${location}`, { call, status: res.status });
+    }
+    if (res.status === 401 || res.status === 403) throw new CoordinatorUnauthorizedError({ call, status: res.status, reason: describeBody(res).slice(2) || undefined });
+    // A queue route the coordinator does not have: the queue is not one it serves (reference §2.3:
+    // `{queue}` is matched against its queue names). Waiting for it would never end.
+    if (res.status === 404 && path.startsWith('/.executors/queue/')) {
+      throw new CoordinatorUnknownQueueError(this.origin.origin, this.queues, { call, status: res.status, reason: describeBody(res).slice(2) || undefined });
+    }
     this.throwIfRetryable(call, res);
     return res;
   }
@@ -511,10 +525,18 @@ function filePath(bucket: string, key: string): string {
   return `/.executors/files/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-/** `: <message>` from a `{"error": …}` or text body, shortened; empty for no body. */
+/** Whether a response is a web page: declared `text/html`, or a body that starts with markup. */
+function isHtml(res: TransportResponse): boolean {
+  const type = String(res.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('text/html') || type.startsWith('application/xhtml')) return true;
+  return /^\s*<(!doctype|html|head|body|\?xml)/i.test(res.body.subarray(0, 256).toString('utf8'));
+}
+
+/** `: <message>` from a `{"error": …}` or text body, shortened; empty for no body; never a web page. */
 function describeBody(res: TransportResponse): string {
   const text = res.body.toString('utf8').trim();
   if (!text) return '';
+  if (isHtml(res)) return ' (an HTML page, not shown)';
   let message = text;
   try {
     const parsed = JSON.parse(text) as unknown;

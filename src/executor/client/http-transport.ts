@@ -3,9 +3,10 @@
 // exhaust the executor.
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import tls from 'node:tls';
 import { isTlsConfigurationError } from '../tls/tls-errors.js';
-import { CoordinatorRequestError, CoordinatorRetryableError, CoordinatorTlsError } from './client-errors.js';
+import { CoordinatorPlainHttpError, CoordinatorRequestError, CoordinatorRetryableError, CoordinatorTlsError } from './client-errors.js';
 
 /** Error responses are read only this far: enough for a message, never a memory hazard. */
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
@@ -102,6 +103,14 @@ export class HttpTransport {
         headers: { ...r.headers, 'content-length': String(r.body?.length ?? 0) },
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
+        if (this.origin.protocol === 'https:' && looksLikeNonTlsAnswer(err)) {
+          // OpenSSL read something that is not TLS: most often an HTTP answer to our ClientHello. Ask
+          // the port in plain HTTP, so the message can say exactly that (and never retry forever).
+          void speaksPlainHttp(this.origin).then((plain) =>
+            fail(plain ? new CoordinatorPlainHttpError(this.origin, { call, cause: err }) : new CoordinatorTlsError(this.origin.origin, this.trustDescription, { call, cause: err })),
+          );
+          return;
+        }
         if (isTlsConfigurationError(err)) {
           fail(new CoordinatorTlsError(this.origin.origin, this.trustDescription, { call, cause: err }));
           return;
@@ -153,4 +162,36 @@ export class HttpTransport {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/**
+ * Whether a TLS handshake failed because the server's first bytes are not TLS: OpenSSL's "wrong version
+ * number" (an HTTP status line read as a record header), which Node reports as EPROTO or ERR_SSL_*.
+ */
+function looksLikeNonTlsAnswer(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (code === 'EPROTO' || code.startsWith('ERR_SSL_')) && /wrong version number|packet length too long|http request/i.test(`${code} ${err.message}`);
+}
+
+/** Whether `origin`'s host and port answer a plain HTTP request with an HTTP status line (2 s at most). */
+export function speaksPlainHttp(origin: URL, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const port = Number(origin.port || 443);
+    const host = origin.hostname.replace(/^\[|\]$/g, '');
+    const socket = net.connect({ host, port });
+    let answer = '';
+    const done = (plain: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(plain);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on('connect', () => socket.write(`HEAD / HTTP/1.0\r\nHost: ${origin.host}\r\n\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      if (answer.length >= 12) done(/^HTTP\/1\.[01] \d{3}/.test(answer));
+    });
+    socket.on('end', () => done(/^HTTP\/1\.[01] \d{3}/.test(answer)));
+    socket.on('error', () => done(false));
+  });
 }

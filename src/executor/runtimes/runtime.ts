@@ -44,6 +44,13 @@ export interface RuntimeSetupContext {
 /** Receives a step's output as it comes, chunk by chunk, split anywhere. */
 export type StepOutput = (stream: OutputStream, chunk: Buffer) => void;
 
+/** How a step ended. */
+export interface StepResult {
+  exitCode: number;
+  /** Why it failed before its commands ran, e.g. `image "alpine:3" could not be pulled: <reason>`; the job's failure message. */
+  failure?: string;
+}
+
 /** One job's sandbox, set up: runs its steps, then is torn down. */
 export interface RuntimeJob {
   /** The argv shown in the step's log entry (`command`); redacted by the log entry, not here. */
@@ -51,9 +58,10 @@ export interface RuntimeJob {
   /**
    * Runs one step to its end and resolves with its exit code, whatever it is. When `signal` aborts, the
    * step's processes are stopped (interrupt, grace, kill) and it rejects with `signal.reason`; it also
-   * rejects when the step cannot be started (e.g. its `dir` escapes the workspace).
+   * rejects when the step cannot be started (e.g. its `dir` escapes the workspace). `failure` says why a
+   * step failed when its commands never ran (its image could not be pulled): the job's failure message.
    */
-  runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<{ exitCode: number }>;
+  runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<StepResult>;
   /**
    * A file of the workspace as the steps left it, `relativePath` inside the workspace: so that jobs that
    * produce an index or a diff can hand it over. Call it after the last step and before teardown (the
@@ -68,6 +76,11 @@ export interface RuntimeJob {
 /** A way to run jobs' steps, chosen by EXECUTOR_RUNTIME (reference §5.1). */
 export interface Runtime {
   readonly name: ExecutorRuntime;
+  /**
+   * The limits each job runs under as this runtime applies them, for the executor's start line, when
+   * they differ from the configured ones (the docker runtime lowers `--cpus` to the host's CPUs).
+   */
+  readonly limits?: Readonly<Record<string, string>>;
   /** Prepares the sandbox of one job whose workspace is ready (reference §4.4 step 4). */
   setup(ctx: RuntimeSetupContext): Promise<RuntimeJob>;
   /**

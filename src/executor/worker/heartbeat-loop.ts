@@ -24,6 +24,8 @@ export interface HeartbeatLoopOptions {
   /** The coordinator refused the password: the executor must stop. */
   onFatal: (err: CoordinatorFatalError) => void;
   logger: Logger;
+  /** The coordinator's URL, for the log. */
+  coordinatorUrl?: string;
 }
 
 const refKey = (job: JobRef) => `${job.queue}\u0000${job.id}`;
@@ -33,6 +35,8 @@ export class HeartbeatLoop {
   private readonly intervalMs: number;
   private readonly controller = new AbortController();
   private loop: Promise<void> | undefined;
+  /** Heartbeats that failed in a row; the next success says the coordinator answers again. */
+  private failedBeats = 0;
 
   constructor(private readonly options: HeartbeatLoopOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
@@ -65,9 +69,15 @@ export class HeartbeatLoop {
         this.options.onFatal(err);
         return;
       }
-      // Since SG PR #44685 a failed heartbeat cancels nothing; the next tick tries again.
-      this.options.logger.warn('heartbeat failed; trying again at the next tick', { err, intervalMs: this.intervalMs });
+      // Since SG PR #44685 a failed heartbeat cancels nothing; the next tick tries again. The fields
+      // stay the same from beat to beat, so the logger folds the repeats into one line with a count.
+      this.failedBeats++;
+      this.options.logger.warn('heartbeat failed; trying again at the next tick', { url: this.options.coordinatorUrl, err: err instanceof Error ? err.message : String(err) });
       return;
+    }
+    if (this.failedBeats > 0) {
+      this.options.logger.info('heartbeats reach the coordinator again', { url: this.options.coordinatorUrl, failedHeartbeats: this.failedBeats });
+      this.failedBeats = 0;
     }
     const known = new Set(result.knownIds.map(refKey));
     for (const job of sent) if (!known.has(refKey(job))) this.options.onLost(job);

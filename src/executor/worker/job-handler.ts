@@ -11,6 +11,8 @@ import type { DequeuedJob } from '../client/coordinator-client.js';
 export type JobOutcome = { state: 'completed' } | { state: 'errored'; message: string } | { state: 'failed'; message: string };
 
 export interface JobHandler {
+  /** The limits each job runs under, when the runtime says (start line of the log). */
+  readonly limits?: Readonly<Record<string, string>>;
   /**
    * Runs the job to its end and never throws for a job's own failure (that is an outcome). `signal`
    * aborts it: with reason `'canceled'` (cancelIds), `'timeout'` (EXECUTOR_MAXIMUM_RUNTIME_PER_JOB) or

@@ -40,6 +40,11 @@ export class JobRunner implements JobHandler {
     this.options = options;
   }
 
+  /** The runtime's limits, as it applies them (see Runtime.limits). */
+  get limits(): Readonly<Record<string, string>> | undefined {
+    return this.options.runtime.limits;
+  }
+
   /**
    * Runs `job`; never throws. Completed when every step exited 0; errored at the first step that did
    * not (`running command "<key>": command failed with exit code N`), on a setup failure, a timeout or
@@ -86,9 +91,10 @@ export class JobRunner implements JobHandler {
       for (const step of steps) {
         signal.throwIfAborted();
         const entry = logs.entry(step.key, runtimeJob.commandFor(step));
-        const { exitCode } = await runLogged(entry, signal, () => runtimeJob!.runStep(step, (stream, chunk) => entry.write(stream, chunk), signal));
+        const { exitCode, failure } = await runLogged(entry, signal, () => runtimeJob!.runStep(step, (stream, chunk) => entry.write(stream, chunk), signal));
         if (exitCode !== 0) {
-          outcome = { state: 'errored', message: `running command "${step.key}": command failed with exit code ${exitCode}` };
+          // A runtime that knows why the step never ran (an image it could not pull) says so instead.
+          outcome = { state: 'errored', message: failure ? `running command "${step.key}": ${failure}` : `running command "${step.key}": command failed with exit code ${exitCode}` };
           break;
         }
       }
@@ -143,7 +149,7 @@ function loggedRunCommand(logs: LogStreamer): RunCommand {
 }
 
 /** Runs a command for `entry` and finalizes it with the exit code, or with -1 and the error when it threw. */
-async function runLogged(entry: LogEntryStream, signal: AbortSignal, run: () => Promise<{ exitCode: number }>): Promise<{ exitCode: number }> {
+async function runLogged<R extends { exitCode: number }>(entry: LogEntryStream, signal: AbortSignal, run: () => Promise<R>): Promise<R> {
   try {
     const result = await run();
     entry.finalize(result.exitCode);

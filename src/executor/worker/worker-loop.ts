@@ -12,10 +12,14 @@ import { gatherTelemetry, type StaticTelemetry } from './telemetry.js';
 
 /** Below the coordinator's default COORDINATOR_MAX_DEQUEUE_WAIT (30 s), so it answers before it caps the wait. */
 export const DEFAULT_DEQUEUE_WAIT_MS = 25_000;
-/** Between start-up pings (reference §2.4). */
+/** Between start-up pings (reference §2.4): the first retry; later ones back off to PING_MAX_INTERVAL_MS. */
 export const DEFAULT_PING_INTERVAL_MS = 1000;
-/** Connection-refused pings are logged at debug level this long: the coordinator is often still starting. */
-const QUIET_CONNECTION_REFUSED_MS = 60_000;
+/**
+ * The longest wait between start-up pings, in ms. The original pings every second forever and says
+ * nothing for the first minute; here the first failure is reported at once (the logger folds the
+ * repeats) and the pings slow down, so a coordinator that comes back is found within 15 s.
+ */
+const PING_MAX_INTERVAL_MS = 15_000;
 
 /** The settings the loop reads from ExecutorConfig. */
 export type WorkerLoopConfig = Pick<
@@ -44,11 +48,15 @@ export interface WorkerLoopOptions {
   telemetry?: StaticTelemetry;
   /** Default a new ExecutorMetrics. */
   metrics?: ExecutorMetrics;
+  /** The coordinator's URL, named in the connection lines of the log. */
+  coordinatorUrl?: string;
 }
 
 /** One job in a slot: its abort controller and what the heartbeat learned about it. */
 interface RunningJob {
   job: DequeuedJob;
+  /** When it was taken (performance.now()), for the duration in the log. */
+  startedMs: number;
   controller: AbortController;
   /** Missing from a heartbeat's knownIds: not ours any more, so never marked. */
   lost: boolean;
@@ -57,7 +65,7 @@ interface RunningJob {
 }
 
 /** Why dequeuing stopped, for the log. */
-type DrainReason = 'stop requested' | 'EXECUTOR_NUM_TOTAL_JOBS reached' | 'EXECUTOR_MAX_ACTIVE_TIME passed' | 'the coordinator refused the password' | 'TLS with the coordinator failed';
+type DrainReason = 'stop requested' | 'EXECUTOR_NUM_TOTAL_JOBS reached' | 'EXECUTOR_MAX_ACTIVE_TIME passed' | 'the coordinator cannot be used';
 
 const jobKey = (job: JobRef) => `${job.queue}\u0000${job.id}`;
 
@@ -116,12 +124,15 @@ export class WorkerLoop {
   /** The second signal (or a fatal error): stop dequeuing and abort every running job with `reason`. */
   abortRunningJobs(reason: JobAbortReason = 'shutdown'): void {
     this.drain('stop requested');
-    for (const entry of this.running.values()) if (!entry.controller.signal.aborted) entry.controller.abort(reason);
+    const entries = [...this.running.values()].filter((e) => !e.controller.signal.aborted);
+    if (entries.length > 0) this.logger.info(`canceling ${entries.length} running job${entries.length === 1 ? '' : 's'}; their logs are flushed`, { reason, jobIds: entries.map((e) => e.job.id).join(',') });
+    for (const entry of entries) entry.controller.abort(reason);
   }
 
   private drain(reason: DrainReason): void {
     if (this.draining) return;
-    this.logger.info('no longer dequeuing; running jobs finish', { reason, runningJobs: this.running.size });
+    const n = this.running.size;
+    this.logger.info(`draining: no new jobs; ${n === 0 ? 'no job is running' : `waiting for ${n} running job${n === 1 ? '' : 's'} to finish`}`, { reason, runningJobs: n });
     this.drainController.abort(new Error(`no longer dequeuing: ${reason}`));
     this.wake();
   }
@@ -140,8 +151,8 @@ export class WorkerLoop {
   private fail(err: CoordinatorFatalError): void {
     if (this.fatalError) return;
     this.fatalError = err;
-    this.logger.error('stopping: the coordinator cannot be used until this is fixed', { err: err.message });
-    this.drain(err.code === 'coordinator.tls_failed' ? 'TLS with the coordinator failed' : 'the coordinator refused the password');
+    this.logger.error('stopping: the coordinator cannot be used until this is fixed', { err: err.message, code: err.code });
+    this.drain('the coordinator cannot be used');
     this.abortRunningJobs('shutdown');
   }
 
@@ -156,6 +167,7 @@ export class WorkerLoop {
       onLost: (job) => this.loseJob(job),
       onFatal: (err) => this.fail(err),
       logger: this.logger,
+      coordinatorUrl: this.options.coordinatorUrl,
     });
     let activeTimer: NodeJS.Timeout | undefined;
     let unexpected: unknown;
@@ -185,23 +197,33 @@ export class WorkerLoop {
     this.logger.info('worker stopped: no jobs running', { jobsDequeued: this.dequeuedCount });
   }
 
-  /** Pings every second until the coordinator answers; false when stopped first. Throws CoordinatorFatalError. */
+  /**
+   * Pings (a heartbeat with no jobs, which registers this executor) until the coordinator answers: the
+   * first failure is a warning at once, the repeats are folded by the logger, and the pings back off
+   * from `pingIntervalMs` to 15 s. False when stopped first. Throws CoordinatorFatalError.
+   */
   private async pingUntilAnswered(): Promise<boolean> {
     const signal = this.drainController.signal;
-    const startedMs = Date.now();
     const intervalMs = this.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    const backoff = new Backoff({ initialMs: intervalMs, maxMs: Math.max(intervalMs, PING_MAX_INTERVAL_MS) });
+    const url = this.options.coordinatorUrl;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.client.ping(signal);
-        this.logger.info('the coordinator answered the ping', { attempts: attempt });
+        await this.options.client.ping(signal, this.staticTelemetry);
+        this.logger.info('connected to the coordinator', { url, attempts: attempt });
         return true;
       } catch (err) {
         if (signal.aborted) return false;
         if (err instanceof CoordinatorFatalError) throw err;
-        const quiet = Date.now() - startedMs < QUIET_CONNECTION_REFUSED_MS && isConnectionRefused(err);
-        this.logger[quiet ? 'debug' : 'warn']('the coordinator did not answer the ping; trying again', { attempt, err });
+        // Fields that stay the same from one attempt to the next, so the logger can fold the repeats.
+        this.logger.warn(isConnectionRefused(err) ? 'cannot reach the coordinator (nothing listens there yet?); retrying with backoff' : 'the coordinator did not answer; retrying with backoff', {
+          url,
+          err: err instanceof Error ? err.message : String(err),
+        });
       }
-      if (!(await sleep(intervalMs, signal))) return false;
+      // Full jitter, but never faster than the interval: a fleet restarting together spreads out.
+      const delayMs = Math.max(intervalMs, backoff.nextDelayMs(attempt));
+      if (!(await sleep(delayMs, signal))) return false;
     }
   }
 
@@ -223,10 +245,12 @@ export class WorkerLoop {
         if (this.draining) return;
         if (err instanceof CoordinatorFatalError) throw err;
         const delayMs = errorBackoff.nextDelayMs(consecutiveErrors++);
-        this.logger.warn('dequeue failed; trying again', { err, delayMs, consecutiveErrors });
+        // No attempt number or delay in the fields: identical lines fold (the logger counts them).
+        this.logger.warn('dequeue failed; retrying with backoff', { err: err instanceof Error ? err.message : String(err) });
         await sleep(Math.max(delayMs, config.queuePollIntervalMs), signal);
         continue;
       }
+      if (consecutiveErrors > 0) this.logger.info('dequeuing again: the coordinator answers', { failedDequeues: consecutiveErrors });
       consecutiveErrors = 0;
       if (job === null) {
         // A long poll that came back empty has already waited; otherwise wait the poll interval.
@@ -247,10 +271,17 @@ export class WorkerLoop {
       this.logger.error('the coordinator handed out a job that is already running here; ignoring the duplicate', { jobId: job.id, queue: job.queue });
       return;
     }
-    const entry: RunningJob = { job, controller: new AbortController(), lost: false, handled: false };
+    const entry: RunningJob = { job, startedMs: performance.now(), controller: new AbortController(), lost: false, handled: false };
     this.running.set(key, entry);
     this.metrics.jobStarted(job.queue);
-    this.logger.info('job started', { jobId: job.id, queue: job.queue, runningJobs: this.running.size });
+    this.logger.info('job taken', {
+      jobId: job.id,
+      queue: job.queue,
+      repository: job.repositoryName || undefined,
+      commit: job.commit ? job.commit.slice(0, 12) : undefined,
+      steps: job.dockerSteps.length,
+      slots: `${this.running.size}/${this.options.config.maximumNumJobs}`,
+    });
     void this.runJob(entry).finally(() => {
       this.running.delete(key);
       this.wake();
@@ -259,7 +290,7 @@ export class WorkerLoop {
 
   private async runJob(entry: RunningJob): Promise<void> {
     const { job, controller } = entry;
-    const log = this.logger.with({ jobId: job.id, queue: job.queue });
+    const log = this.logger.with({ jobId: job.id, queue: job.queue, repository: job.repositoryName || undefined });
     const maxMs = this.options.config.maximumRuntimePerJobMs;
     const timer = setTimeout(() => {
       log.warn('job exceeded its maximum runtime; aborting it', { maximumRuntimePerJobMs: maxMs });
@@ -285,7 +316,9 @@ export class WorkerLoop {
       await this.mark(job, outcome, log);
     }
     this.metrics.jobFinished(job.queue, finished);
-    log.info('job finished', { outcome: finished, ...('message' in outcome ? { message: outcome.message } : {}) });
+    const line = { outcome: finished, duration: `${((performance.now() - entry.startedMs) / 1000).toFixed(1)}s`, ...('message' in outcome ? { message: outcome.message } : {}) };
+    if (finished === 'completed') log.info('job finished', line);
+    else log.warn('job finished', line);
   }
 
   /**

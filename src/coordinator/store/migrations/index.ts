@@ -3,6 +3,7 @@ import { sql as initialSchema } from './0001-initial-schema.js';
 import { sql as usersAndSecrets } from './0002-users-and-secrets.js';
 import { sql as sessionsAndSettings } from './0003-sessions-and-settings.js';
 import { sql as accessAndLimits } from './0004-access-and-limits.js';
+import { sql as queueHistory } from './0006-queue-history.js';
 import { sql as codeintel } from './0007-codeintel.js';
 
 export interface Migration {
@@ -16,5 +17,6 @@ export const migrations: readonly Migration[] = [
   { version: 2, name: 'users-and-secrets', sql: usersAndSecrets },
   { version: 3, name: 'sessions-and-settings', sql: sessionsAndSettings },
   { version: 4, name: 'access-and-limits', sql: accessAndLimits },
+  { version: 6, name: 'queue-history', sql: queueHistory },
   { version: 7, name: 'codeintel', sql: codeintel },
 ];

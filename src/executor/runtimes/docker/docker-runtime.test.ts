@@ -131,6 +131,22 @@ describe.skipIf(!dockerTestsEnabled())('DockerRuntime on a real docker daemon', 
     await runtimeJob.teardown();
   });
 
+  it('says why a step\'s image could not be pulled: the failure names the image and docker\'s reason', async () => {
+    const { runtimeJob } = await setUp({ 's.sh': 'echo ran' });
+    const { out, write } = collect();
+    // Nothing listens on port 1: docker's pull fails at once with its own reason.
+    const image = '127.0.0.1:1/executors-test/not-there:1';
+    const result = await runtimeJob.runStep(step('s.sh', { image }), write, never);
+    expect(result.exitCode).toBe(125);
+    expect(result.failure).toMatch(/^image "127\.0\.0\.1:1\/executors-test\/not-there:1" could not be pulled: .*127\.0\.0\.1:1.*connection refused$/);
+    expect(out.stderr).toContain("Unable to find image '127.0.0.1:1/executors-test/not-there:1' locally");
+    // A step that runs and exits 125 itself has no such failure.
+    const own = await setUp({ 'own.sh': 'exit 125' });
+    expect(await own.runtimeJob.runStep(step('own.sh'), collect().write, never)).toEqual({ exitCode: 125 });
+    await runtimeJob.teardown();
+    await own.runtimeJob.teardown();
+  });
+
   it('refuses an image that docker would read as a flag, and a dir that leaves the workspace, before running docker', async () => {
     const { runtimeJob } = await setUp({ 's.sh': 'echo ran' });
     const { out, write } = collect();
@@ -176,6 +192,12 @@ describe.skipIf(!dockerTestsEnabled())('DockerRuntime on a real docker daemon', 
     expect(warnings).toEqual([`EXECUTOR_JOB_NUM_CPUS=${hostCpus + 2} is more than the docker host's ${hostCpus} CPUs; steps run with --cpus ${hostCpus}`]);
     expect(await dockerHostCpuLimit(hostCpus, {}, logger)).toBeUndefined();
     expect(await dockerHostCpuLimit(0, {}, logger)).toBeUndefined();
+    // The executor's start line says the --cpus steps get, not the configured number docker would refuse.
+    expect(new DockerRuntime({ config: config({ jobNumCpus: hostCpus + 2 }), numCpus: hostCpus }).limits).toEqual({
+      jobCpus: `${hostCpus} (the docker host's CPUs; EXECUTOR_JOB_NUM_CPUS=${hostCpus + 2})`,
+      jobMemory: '256m',
+    });
+    expect(new DockerRuntime({ config: config({ jobNumCpus: 0, jobMemoryText: '0' }) }).limits).toEqual({ jobCpus: 'unlimited', jobMemory: 'unlimited' });
     // With the lowered number a step runs where the configured one would make docker refuse it.
     const { runtimeJob } = await setUp({ 's.sh': 'echo ran' }, { config: { jobNumCpus: hostCpus + 2 } });
     const refused = collect();

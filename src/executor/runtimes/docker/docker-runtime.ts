@@ -58,6 +58,25 @@ export function pullAuthFailureLine(image: string, exitCode: number, stderrTail:
   return `executor: pulling ${image} failed: ${why}\n`;
 }
 
+/**
+ * The job's failure message when `docker run` exited 125 because it could not pull the step's image:
+ * `image "alpine:3" could not be pulled: <docker's reason>` (and where the credentials came from when
+ * the registry refused them), instead of `command failed with exit code 125`, which says nothing of
+ * the cause. Undefined when the exit was the step's own or docker failed for another reason.
+ */
+export function pullFailureMessage(image: string, exitCode: number, stderrTail: string, source: DockerAuthSource): string | undefined {
+  if (exitCode !== 125) return undefined;
+  // docker run says this before it pulls; a 125 without it is another failure (a bad mount, a bad flag).
+  if (!/^Unable to find image '.*' locally$/m.test(stderrTail)) return undefined;
+  const daemon = /^(?:docker: )?Error response from daemon: (.+)$/m.exec(stderrTail);
+  const reason = (daemon?.[1] ?? stderrTail.trim().split('\n').filter((l) => !/^Unable to find image|^Run 'docker run --help'|^See 'docker run --help'/.test(l)).at(-1) ?? 'docker gave no reason')
+    .trim()
+    .replace(/\.$/, '');
+  const auth = pullAuthFailureLine(image, exitCode, stderrTail, source);
+  const why = auth ? `; ${auth.slice(auth.indexOf(' failed: ') + ' failed: '.length).trim()}` : '';
+  return `image ${JSON.stringify(image)} could not be pulled: ${reason}${why}`;
+}
+
 export type DockerRuntimeConfig = Pick<
   ExecutorConfig,
   | 'name'
@@ -88,6 +107,7 @@ export interface DockerRuntimeOptions {
 /** Runs each step in its own container on the host's docker daemon (EXECUTOR_RUNTIME=docker). */
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
+  readonly limits: Readonly<Record<string, string>>;
   private readonly config: DockerRuntimeConfig;
   private readonly cliEnv: DockerCliEnv;
   private readonly hostname: string;
@@ -98,6 +118,12 @@ export class DockerRuntime implements Runtime {
     this.cliEnv = options.cliEnv ?? dockerCliEnv();
     this.hostname = options.hostname ?? os.hostname();
     this.owner = currentProcessOwner(options.config.name);
+    const cpus = options.numCpus ?? options.config.jobNumCpus;
+    const lowered = options.numCpus !== undefined && options.numCpus !== options.config.jobNumCpus;
+    this.limits = {
+      jobCpus: cpus === 0 ? 'unlimited' : `${cpus}${lowered ? ` (the docker host's CPUs; EXECUTOR_JOB_NUM_CPUS=${options.config.jobNumCpus})` : ''}`,
+      jobMemory: options.config.jobMemoryText === '0' ? 'unlimited' : options.config.jobMemoryText,
+    };
   }
 
   /** Removes step containers that an executor process on this host, now dead, left behind. */
@@ -173,7 +199,7 @@ class DockerRuntimeJob implements RuntimeJob {
     return dockerRunArgv(step, { ...this.options.run, containerName: this.options.containerName(step) });
   }
 
-  async runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<{ exitCode: number }> {
+  async runStep(step: StepSpec, output: StepOutput, signal: AbortSignal): Promise<{ exitCode: number; failure?: string }> {
     signal.throwIfAborted();
     if (!IMAGE_REFERENCE.test(step.image)) {
       throw new AppError('runtime.invalid_step', `step ${step.index}: image ${JSON.stringify(step.image)} is not an image reference ([host[:port]/]name[:tag][@digest])`);
@@ -202,7 +228,8 @@ class DockerRuntimeJob implements RuntimeJob {
       });
       const hint = pullAuthFailureLine(step.image, result.exitCode, stderrTail, this.options.authSource);
       if (hint) output('stderr', Buffer.from(hint));
-      return result;
+      const failure = pullFailureMessage(step.image, result.exitCode, stderrTail, this.options.authSource);
+      return failure ? { exitCode: result.exitCode, failure } : result;
     } catch (err) {
       // The CLI may have been killed between creating and starting the container: teardown sweeps.
       this.sweepAtTeardown = true;

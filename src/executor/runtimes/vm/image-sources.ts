@@ -372,20 +372,26 @@ function redact(text: string, credentials: DockerAuthConfig | undefined): string
   return out;
 }
 
-function registryError(ref: ImageReference, step: 'inspect' | 'copy', stderr: string, credentials: DockerAuthConfig | undefined): AppError {
+/**
+ * What a failed `skopeo inspect`/`copy` means, in the shape the docker runtime's pull failures have too:
+ * `image "alpine:3" could not be pulled: <why>` (the job's failure message). Credentials are redacted.
+ */
+export function registryError(ref: ImageReference, step: 'inspect' | 'copy', stderr: string, credentials: DockerAuthConfig | undefined): AppError {
   const detail = redact(problem(stderr), credentials);
+  const image = JSON.stringify(ref.reference);
   if (/unauthorized|authentication required|denied|incorrect username or password|\b401\b/i.test(stderr)) {
     const given = credentials?.auths && Object.keys(credentials.auths).some((host) => authKeyMatches(host, ref.registryHost));
     return new AppError(
       'vm.image_pull_failed',
-      `cannot pull ${ref.reference}: authentication failed at ${ref.registryHost} (${given ? 'the job\'s credentials for it were refused' : 'the job has no credentials for it'}); ` +
+      `image ${image} could not be pulled: authentication failed at ${ref.registryHost} (${given ? 'the job\'s credentials for it were refused' : 'the job has no credentials for it'}); ` +
         `check the docker auth config's entry for ${ref.registryHost} (${detail})`,
     );
   }
-  if (/manifest unknown|name unknown|not found|no such/i.test(stderr)) {
-    return new AppError('vm.image_not_found', `image ${ref.reference} is not in registry ${ref.registryHost} (${detail})`);
+  // "no such host" is DNS, not a missing image: that one is a pull failure like any network error.
+  if (/manifest unknown|name unknown|not found|no such (?!host)/i.test(stderr)) {
+    return new AppError('vm.image_not_found', `image ${image} could not be pulled: it is not in registry ${ref.registryHost} (${detail})`);
   }
-  return new AppError('vm.image_pull_failed', `cannot pull ${ref.reference} from ${ref.registryHost}: skopeo ${step} failed: ${detail}`);
+  return new AppError('vm.image_pull_failed', `image ${image} could not be pulled from ${ref.registryHost}: skopeo ${step} failed: ${detail}`);
 }
 
 /** Whether an `auths` key names `registryHost`: `host[:port]`, or a URL such as `https://index.docker.io/v1/`. */
