@@ -59,7 +59,9 @@ describe.each(BACKENDS)('client mistakes on %s', (backend) => {
     for (const [body, field] of cases) {
       const res = await admin.post('/api/v1/queues/batches/jobs', body);
       expect(res.status, body).toBe(400);
-      expect(res.text, body).toContain(field);
+      const answer = JSON.parse(res.text) as { error: string; field: string };
+      expect(answer.field, body).toBe(field);
+      expect(answer.error, body).toContain(field);
     }
     const entry = await jobPost('addExecutionLogEntry', logEntry({}).replace('{', '{"x\\u0000":1,'));
     expect(entry.status).toBe(400);

@@ -78,7 +78,7 @@ function replaceNul(value: unknown, path: string[]): unknown {
     for (const [k, v] of Object.entries(value)) {
       if (k.includes('\u0000')) {
         const field = [...path, k.replaceAll('\u0000', '\\u0000')].join('.');
-        throw new HttpError(400, `invalid request body: ${field}: an object key must not contain NUL (\\u0000)`);
+        throw new RequestBodyError(400, `invalid request body: ${field}: an object key must not contain NUL (\\u0000)`, field);
       }
       // defineProperty: a `__proto__` key stays a key, not the object's prototype.
       Object.defineProperty(out, k, { value: replaceNul(v, [...path, k]), enumerable: true, writable: true, configurable: true });
