@@ -6,9 +6,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from '../../test/helpers/test-coordinator.js';
 import { runExecutorCli } from './main.js';
-import { findGuestKernel } from './runtimes/vm/guest-kernel.js';
-import { ensureInitramfs } from './runtimes/vm/initramfs.js';
-import { kvmWorks } from './runtimes/vm/kvm-probe.js';
+import { findGuestKernel } from './runtimes/vm/guest/guest-kernel.js';
+import { ensureInitramfs } from './runtimes/vm/guest/initramfs.js';
+import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
 import { versionAtLeast } from './validate.js';
 
 /** Runs `executor validate` and collects what it printed. */

@@ -8,10 +8,10 @@ import { CoordinatorRetryableError, CoordinatorTlsError, CoordinatorUnauthorized
 import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
-import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest-kernel.js';
-import { QEMU_BINARY } from './runtimes/vm/guest-platform.js';
-import { ensureInitramfs } from './runtimes/vm/initramfs.js';
-import { kvmWorks } from './runtimes/vm/kvm-probe.js';
+import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest/guest-kernel.js';
+import { QEMU_BINARY } from './runtimes/vm/guest/guest-platform.js';
+import { ensureInitramfs } from './runtimes/vm/guest/initramfs.js';
+import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
 import { parseToolVersion } from './worker/telemetry.js';
 import { findVmHostTool, GUEST_BUSYBOX_PATH, VM_HOST_TOOLS } from './commands/vm-host-tools.js';
 

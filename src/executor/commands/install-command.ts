@@ -7,10 +7,10 @@ import path from 'node:path';
 import { AppError, ConfigError } from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { ExecutorConfig } from '../config.js';
-import { findOnPath } from '../runtimes/vm/guest-platform.js';
-import { findGuestKernel, type GuestKernel } from '../runtimes/vm/guest-kernel.js';
-import { ensureInitramfs } from '../runtimes/vm/initramfs.js';
-import { StepImageCache } from '../runtimes/vm/step-image-cache.js';
+import { findOnPath } from '../runtimes/vm/guest/guest-platform.js';
+import { findGuestKernel, type GuestKernel } from '../runtimes/vm/guest/guest-kernel.js';
+import { ensureInitramfs } from '../runtimes/vm/guest/initramfs.js';
+import { StepImageCache } from '../runtimes/vm/images/step-image-cache.js';
 import { loadLenientConfig } from './lenient-config.js';
 import { DEFAULT_SEARCH_PATH, findVmHostTool, pathHint, VM_HOST_TOOLS } from './vm-host-tools.js';
 

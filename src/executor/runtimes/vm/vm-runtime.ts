@@ -15,12 +15,12 @@ import { currentProcessOwner, type ProcessOwner } from '../../process-owner.js';
 import { OWNER_MARKER_FILE, writeOwnerMarker } from '../../workspace/leftover-workspaces.js';
 import { chooseDockerAuthConfig } from '../docker-auth.js';
 import type { Runtime, RuntimeJob, RuntimeLogEntry, RuntimeSetupContext, StepOutput, StepSpec } from '../runtime.js';
-import { AgentVm } from './agent-vm.js';
-import type { GuestPlatform } from './guest-platform.js';
-import { stepEnvironment, stepLauncherScript, stepPaths } from './step-launcher.js';
-import type { StepImageCache, StepImageLease } from './step-image-cache.js';
+import { AgentVm } from './agent/agent-vm.js';
+import type { GuestPlatform } from './guest/guest-platform.js';
+import { stepEnvironment, stepLauncherScript, stepPaths } from './agent/step-launcher.js';
+import type { StepImageCache, StepImageLease } from './images/step-image-cache.js';
 import { QEMU_PID_FILE, removeLeftoverVms, VM_RUN_DIR_PREFIX } from './vm-janitor.js';
-import { createWorkspaceDisk, MIN_DISK_BYTES, readFileFromDisk } from './workspace-disk.js';
+import { createWorkspaceDisk, MIN_DISK_BYTES, readFileFromDisk } from './images/workspace-disk.js';
 
 /** How long a guest may take from QEMU's start to its agent being ready. */
 const BOOT_TIMEOUT_MS = { kvm: 15_000, tcg: 90_000 } as const;

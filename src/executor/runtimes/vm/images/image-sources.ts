@@ -7,9 +7,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { DockerAuthConfig } from '../../../protocol/job.js';
-import { AppError } from '../../../shared/errors.js';
-import { toProcessEnv, type DockerCliEnv } from '../docker/docker-cli.js';
+import type { DockerAuthConfig } from '../../../../protocol/job.js';
+import { AppError } from '../../../../shared/errors.js';
+import { toProcessEnv, type DockerCliEnv } from '../../docker/docker-cli.js';
 
 // Docker's reference grammar (distribution/reference): `[host[:port]/]path[:tag][@sha256:hex]`. Anchored and
 // without spaces or a leading `-`, so a reference can never be read as an option by docker or skopeo.

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../../../../shared/errors.js';
 import type { GuestKernel } from './guest-kernel.js';
 
 const execFileAsync = promisify(execFile);

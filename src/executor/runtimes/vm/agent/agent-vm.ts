@@ -8,11 +8,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import { AppError } from '../../../shared/errors.js';
-import type { OutputStream } from '../../worker/log-entry-stream.js';
-import type { GuestKernel } from './guest-kernel.js';
-import { AGENT_PORTS, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_NONCE, DISK_SERIALS, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
-import { BASE_KERNEL_ARGS, checkSocketPath, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs, type Accelerator } from './qemu-vm.js';
+import { AppError } from '../../../../shared/errors.js';
+import type { OutputStream } from '../../../worker/log-entry-stream.js';
+import type { GuestKernel } from '../guest/guest-kernel.js';
+import { AGENT_PORTS, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_NONCE, DISK_SERIALS, INIT_ERROR_MARKER, READY_MARKER } from '../guest/initramfs.js';
+import { BASE_KERNEL_ARGS, checkSocketPath, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs, type Accelerator } from '../guest/qemu-vm.js';
 import { TokenScanner } from './token-scanner.js';
 
 /** Longest control line the host accepts from the guest, in bytes; a longer one is a protocol violation. */

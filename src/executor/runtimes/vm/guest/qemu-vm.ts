@@ -4,7 +4,7 @@
 // behind its back. QEMU runs in its own process group and is stopped like a step (SIGTERM, grace, SIGKILL).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../../../../shared/errors.js';
 import type { GuestKernel } from './guest-kernel.js';
 import { CMDLINE_COMMAND, CMDLINE_NONCE, CMDLINE_WORK, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
 
