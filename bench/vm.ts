@@ -270,6 +270,10 @@ async function main(): Promise<void> {
       dockerAuthConfig: undefined,
       vmStartupScriptPath: undefined,
       keepWorkspaces: false,
+      vmCacheDir: cacheDir,
+      vmSnapshots: false,
+      vmWarmPoolSize: 0,
+      vmWarmPoolIdleTimeoutMs: 0,
     };
     const images = new StepImageCache({ dir: path.join(cacheDir, 'images'), maxBytes: 1024 ** 3, logger: silentLogger });
     const bench: Bench = {

@@ -133,7 +133,12 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
       );
     }
     logger.info('executor starting', { name: config.name, queues: config.queueNames.join(','), runtime: config.runtime, maximumNumJobs: config.maximumNumJobs });
-    await loop.run();
+    try {
+      await loop.run();
+    } finally {
+      // The vm runtime's pooled guests: they would die with this process anyway (pdeathsig), but not their disks.
+      await handler.stop?.();
+    }
     return 0;
   } catch (err) {
     if (!(err instanceof CoordinatorFatalError)) throw err;

@@ -53,6 +53,10 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
     dockerAuthConfig: undefined,
     vmStartupScriptPath: undefined,
     keepWorkspaces: false,
+    vmCacheDir: cacheDir,
+    vmSnapshots: false,
+    vmWarmPoolSize: 0,
+    vmWarmPoolIdleTimeoutMs: 0,
     ...extra,
   });
 
@@ -110,7 +114,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
       expect(log.find('setup.vm.images')?.out).toMatch(new RegExp(`${ENV_IMAGE}: sha256:[0-9a-f]{64}`));
       const start = log.find('setup.vm.start');
       expect(start?.exitCode).toBe(0);
-      expect(start?.out).toMatch(/guest ready in \d+ ms/);
+      expect(start?.out).toMatch(/cold boot in \d+ ms \(QEMU started → agent ready\): snapshots are off \(EXECUTOR_VM_SNAPSHOTS=false\)/);
       expect(start?.command).toEqual(expect.arrayContaining(['-M', 'microvm', '-accel', 'tcg']));
       // No network device of any kind is given to the guest.
       expect(start?.command.join(' ')).not.toMatch(/-netdev|-nic|virtio-net/);

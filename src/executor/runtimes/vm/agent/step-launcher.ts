@@ -8,7 +8,7 @@ import path from 'node:path';
 import { AppError } from '../../../../shared/errors.js';
 import { CONTAINER_WORKSPACE, containerWorkingDir } from '../../docker/docker-run-command.js';
 import type { StepSpec } from '../../runtime.js';
-import { GUEST_IMAGES_DIR, GUEST_SCRATCH_DIR, GUEST_WORK_DIR } from '../guest/initramfs.js';
+import { GUEST_IMAGES_DIR, GUEST_SCRATCH_DIR, GUEST_WORK_DIR } from './agent-script.js';
 
 /** Docker's PATH for a container whose image sets none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
