@@ -28,12 +28,13 @@ export const GUEST_SCRATCH_DIR = '/scratch';
 export const GUEST_IMAGES_DIR = '/images';
 /**
  * The virtio-blk serial numbers (at most 20 characters) the agent finds its disks by: device names
- * (vda, vdb, …) follow probe order, which is not guaranteed to be the command line's. Image `i` is
- * mounted read-only at `/images/<i>`; an `executor-unused-<i>` disk (an empty image slot of a restored
- * guest) is counted but never mounted.
+ * (vda, vdb, …) follow probe order, which is not guaranteed to be the command line's. Image slot `i` is
+ * `executor-image-<i>`, mounted read-only at `/images/<i>` when the job uses that many images (a restored
+ * guest's unused slots hold a placeholder; serials are QEMU's device properties and do not change when
+ * a pooled guest's files are swapped).
  */
 export const DISK_SERIAL_PREFIX = 'executor-';
-export const DISK_SERIALS = { workspace: 'executor-work', scratch: 'executor-scratch', imagePrefix: 'executor-image-', unusedPrefix: 'executor-unused-' } as const;
+export const DISK_SERIALS = { workspace: 'executor-work', scratch: 'executor-scratch', imagePrefix: 'executor-image-' } as const;
 /** The script a pooled guest's warm-up step runs (WARM), in the workspace root of its tmpfs. */
 export const WARM_UP_SCRIPT = 'warm-up.sh';
 
@@ -50,9 +51,10 @@ export const WARM_UP_SCRIPT = 'warm-up.sh';
  * - host → guest `WARM <base64 of a step launcher>` (warm pool only, before any job): the placeholder disks
  *   are probed, the warm-up image mounted and a step run in it, all undone again, then `WARMED`. Under
  *   emulation this translates the code a job's start runs, once per QEMU process, ahead of the job.
- * - host → guest `RESUME <nonce> <hostname>` and right after it {@link FRESH_START_BYTES} raw bytes: the
- *   helper sets the clock and reseeds the kernel's random number generator from them, the hostname is set,
- *   the job's disks are probed and mounted, and the guest says `READY <nonce>` with the new nonce.
+ * - host → guest `RESUME <nonce> <hostname> <images>` and right after it {@link FRESH_START_BYTES} raw
+ *   bytes: the helper sets the clock and reseeds the kernel's random number generator from them, the
+ *   hostname is set, the job's disks are probed and its first `<images>` image slots mounted, and the
+ *   guest says `READY <nonce>` with the new nonce.
  * The guest is the sandbox, not a trusted party: a step runs as root in it and could write anything on
  * these ports; the host treats what arrives as untrusted (bounded lines, strict parsing).
  */
@@ -100,23 +102,22 @@ bind_disks() {
 unbind_disks() {
   for d in $blk/virtio*; do [ -e "$d" ] && echo "\${d##*/}" >$blk/unbind; done
 }
+# Image slots 0 .. $1-1.
 mount_images() {
-  for b in /sys/block/vd*; do
-    serial_of "$b"
-    case "$serial" in
-      ${DISK_SERIALS.imagePrefix}*)
-        mkdir -p "${GUEST_IMAGES_DIR}/\${serial#${DISK_SERIALS.imagePrefix}}"
-        mount -t ext4 -o ro,noload "/dev/\${b##*/}" "${GUEST_IMAGES_DIR}/\${serial#${DISK_SERIALS.imagePrefix}}" || fail "cannot mount step image disk $serial"
-        ;;
-    esac
+  i=0
+  while [ $i -lt $1 ]; do
+    mkdir -p ${GUEST_IMAGES_DIR}/$i
+    disk ${DISK_SERIALS.imagePrefix}$i && mount -t ext4 -o ro,noload "$dev" ${GUEST_IMAGES_DIR}/$i || fail "cannot mount step image disk ${DISK_SERIALS.imagePrefix}$i"
+    i=$((i + 1))
   done
 }
+# The workspace, the scratch disk and $1 images.
 mount_job_disks() {
   wait_disks
   mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
   disk ${DISK_SERIALS.workspace} && mount -t ext4 "$dev" ${GUEST_WORK_DIR} || fail "cannot mount the workspace disk at ${GUEST_WORK_DIR}"
   disk ${DISK_SERIALS.scratch} && mount -t ext4 "$dev" ${GUEST_SCRATCH_DIR} || fail "cannot mount the scratch disk at ${GUEST_SCRATCH_DIR}"
-  mount_images
+  mount_images "$1"
 }
 unmount_all() {
   for m in $(grep -o " ${GUEST_IMAGES_DIR}/[^ ]*" /proc/mounts) ${GUEST_SCRATCH_DIR} ${GUEST_WORK_DIR}; do umount "$m" 2>/dev/null; done
@@ -137,7 +138,8 @@ if [ -n "$snapshot" ]; then
   unbind_disks
   echo "${SNAPSHOT_READY_MARKER} $nonce" >&3
 else
-  mount_job_disks
+  # Booted for its job: every image slot holds one of its images.
+  mount_job_disks $((disks - 2))
   echo "${READY_MARKER} $nonce" >&3
 fi
 while read -r verb id token payload <&3; do
@@ -161,7 +163,7 @@ while read -r verb id token payload <&3; do
       nonce="$id"
       hostname "$token"
       bind_disks
-      mount_job_disks
+      mount_job_disks "$payload"
       echo "${READY_MARKER} $nonce" >&3
       ;;
     WARM)
@@ -169,7 +171,7 @@ while read -r verb id token payload <&3; do
       wait_disks
       mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
       mount -t tmpfs -o size=16m warm ${GUEST_WORK_DIR} && mount -t tmpfs -o size=16m warm ${GUEST_SCRATCH_DIR} || fail "cannot mount the warm-up file systems"
-      mount_images
+      mount_images 1
       echo true >${GUEST_WORK_DIR}/${WARM_UP_SCRIPT}
       echo "$id" | base64 -d >/tmp/step.sh && sh /tmp/step.sh </dev/null >/dev/null 2>&1 3<&- 4>&- 5>&-
       rm -f /tmp/step.sh

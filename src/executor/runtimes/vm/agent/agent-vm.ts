@@ -96,8 +96,7 @@ function diskSlots(options: AgentVmOptions): Array<{ node: string; file: string;
   const images = Array.from({ length: slots }, (_, i) => {
     const file = options.imageDisks[i] ?? options.placeholderDisk;
     if (file === undefined) throw new Error(`AgentVm: image slot ${i} has no disk and there is no placeholder`);
-    const serial = i < options.imageDisks.length ? `${DISK_SERIALS.imagePrefix}${i}` : `${DISK_SERIALS.unusedPrefix}${i}`;
-    return { node: `disk-image${i}`, file, serial, readOnly: true };
+    return { node: `disk-image${i}`, file, serial: `${DISK_SERIALS.imagePrefix}${i}`, readOnly: true };
   });
   return [
     { node: 'disk-work', file: options.workspaceDisk, serial: DISK_SERIALS.workspace, readOnly: false },
@@ -364,7 +363,8 @@ export class AgentVm {
    */
   async resume(hostname: string, signal: AbortSignal, timeoutMs: number): Promise<void> {
     signal.throwIfAborted();
-    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) throw new Error(`AgentVm.resume: ${JSON.stringify(hostname)} is not a hostname`);
+    // One word on the control line (EXECUTOR_VM_PREFIX is checked to these characters).
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(hostname)) throw new Error(`AgentVm.resume: ${JSON.stringify(hostname)} is not a hostname`);
     const onAbort = () => void this.kill();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -374,7 +374,7 @@ export class AgentVm {
       await qmp.execute('cont');
       const ready = this.waitForLine(`${READY_MARKER} ${nonce}`, timeoutMs, 'the restored guest did not get ready');
       // The line, then the helper's raw bytes: the agent's `read` stops at the newline.
-      this.control(Buffer.concat([Buffer.from(`RESUME ${nonce} ${hostname}\n`), freshStartPayload()]));
+      this.control(Buffer.concat([Buffer.from(`RESUME ${nonce} ${hostname} ${this.options.imageDisks.length}\n`), freshStartPayload()]));
       await ready;
       this.nonce = nonce;
       this.resumeToReadyMs = performance.now() - startedAt;
