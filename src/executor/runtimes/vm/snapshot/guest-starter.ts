@@ -209,8 +209,10 @@ export class GuestStarter {
         env: stepEnvironment([], [], name),
         hostname: name,
       });
+      const warmUpStartedAt = performance.now();
       await vm.warmUp(warmUp, RESTORE_TIMEOUT_MS[accel]);
       signal.throwIfAborted();
+      this.options.logger.info('vm warm pool: a guest is ready', { guest: name, restoreMs: Math.round(vm.bootToReadyMs), warmUpMs: Math.round(performance.now() - warmUpStartedAt) });
       return { vm, runDir, name, snapshot, restoredAt: Date.now() };
     } catch (err) {
       await vm?.kill();
