@@ -184,6 +184,8 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
           'ls /sys/class/net',
           `for h in ${hostAddress} 10.0.2.2 127.0.0.1 169.254.169.254; do wget -q -T 2 -O - "http://$h:${port}/" && echo "REACHED $h"; done`,
           `cat ${secret} || echo "no host file"`,
+          // A container's /dev: none of the guest's disks, and null a character device anyone may write.
+          'echo "dev: $(ls -A /dev | tr "\\n" " ")"; [ -c /dev/null ] && echo written >/dev/null && ls -l /dev/null | cut -c1-10',
           'exit 0',
         ].join('\n') + '\n',
       ],
@@ -199,6 +201,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
       expect(out.out.stdout.split('\n')[1]).toBe('lo');
       expect(out.out.stdout).not.toContain('REACHED');
       expect(out.out.stdout).toContain('no host file');
+      expect(out.out.stdout).toContain('dev: fd full null pts random shm stderr stdin stdout tty urandom zero \ncrw-rw-rw-\n');
       expect(connections).toBe(0);
     } finally {
       await runtimeJob.teardown();

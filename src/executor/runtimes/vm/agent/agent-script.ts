@@ -35,6 +35,11 @@ export const GUEST_IMAGES_DIR = '/images';
  */
 export const DISK_SERIAL_PREFIX = 'executor-';
 export const DISK_SERIALS = { workspace: 'executor-work', scratch: 'executor-scratch', imagePrefix: 'executor-image-' } as const;
+/**
+ * A step's /dev as the initramfs holds it (null, zero, full, random, urandom, tty; fd, stdin, stdout,
+ * stderr links; shm and pts directories): the launcher copies it in with one `cp -a`.
+ */
+export const STEP_DEV_TEMPLATE_DIR = '/lib/executor-dev';
 /** The script a pooled guest's warm-up step runs (WARM), in the workspace root of its tmpfs. */
 export const WARM_UP_SCRIPT = 'warm-up.sh';
 
@@ -106,7 +111,7 @@ unbind_disks() {
 mount_images() {
   i=0
   while [ $i -lt $1 ]; do
-    mkdir -p ${GUEST_IMAGES_DIR}/$i
+    [ -d ${GUEST_IMAGES_DIR}/$i ] || mkdir -p ${GUEST_IMAGES_DIR}/$i
     disk ${DISK_SERIALS.imagePrefix}$i && mount -t ext4 -o ro,noload "$dev" ${GUEST_IMAGES_DIR}/$i || fail "cannot mount step image disk ${DISK_SERIALS.imagePrefix}$i"
     i=$((i + 1))
   done
@@ -114,7 +119,7 @@ mount_images() {
 # The workspace, the scratch disk and $1 images.
 mount_job_disks() {
   wait_disks
-  mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
+  [ -d ${GUEST_SCRATCH_DIR} ] || mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
   disk ${DISK_SERIALS.workspace} && mount -t ext4 "$dev" ${GUEST_WORK_DIR} || fail "cannot mount the workspace disk at ${GUEST_WORK_DIR}"
   disk ${DISK_SERIALS.scratch} && mount -t ext4 "$dev" ${GUEST_SCRATCH_DIR} || fail "cannot mount the scratch disk at ${GUEST_SCRATCH_DIR}"
   mount_images "$1"
@@ -136,6 +141,8 @@ if [ -n "$snapshot" ]; then
   # known to the guest that is saved.
   wait_disks
   unbind_disks
+  # What a restored guest's start would otherwise make first.
+  mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR} ${GUEST_IMAGES_DIR}
   echo "${SNAPSHOT_READY_MARKER} $nonce" >&3
 else
   # Booted for its job: every image slot holds one of its images.
@@ -161,7 +168,7 @@ while read -r verb id token payload <&3; do
       # The ${FRESH_START_BYTES} bytes after this line are the helper's: the clock and a seed.
       ${FRESH_START_HELPER_PATH} <&3 || fail "the restored guest could not set its clock and reseed its random number generator (step $?)"
       nonce="$id"
-      hostname "$token"
+      echo "$token" >/proc/sys/kernel/hostname
       bind_disks
       mount_job_disks "$payload"
       echo "${READY_MARKER} $nonce" >&3
@@ -176,7 +183,6 @@ while read -r verb id token payload <&3; do
       echo "$id" | base64 -d >/tmp/step.sh && sh /tmp/step.sh </dev/null >/dev/null 2>&1 3<&- 4>&- 5>&-
       rm -f /tmp/step.sh
       unmount_all
-      rmdir ${GUEST_IMAGES_DIR}/* 2>/dev/null
       unbind_disks
       echo WARMED >&3
       ;;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { AppError } from '../../../../shared/errors.js';
-import { AGENT_SCRIPT, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_SNAPSHOT, GUEST_WORK_DIR } from '../agent/agent-script.js';
+import { AGENT_SCRIPT, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_SNAPSHOT, GUEST_WORK_DIR, STEP_DEV_TEMPLATE_DIR } from '../agent/agent-script.js';
 import { FRESH_START_HELPER, FRESH_START_HELPER_PATH } from '../snapshot/fresh-start.js';
 import type { GuestKernel } from './guest-kernel.js';
 import { CMDLINE_NONCE, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './guest-markers.js';
@@ -137,6 +137,8 @@ poweroff -f
 `;
 
 const BUSYBOX_HINT = 'apt-get install -y busybox-static';
+/** Bumped when the archive's layout (not its scripts) changes, so a cached initramfs is rebuilt. */
+const INITRAMFS_LAYOUT = 'layout 2: the step /dev template';
 
 export interface EnsureInitramfsOptions {
   kernel: GuestKernel;
@@ -161,7 +163,7 @@ export async function ensureInitramfs(options: EnsureInitramfsOptions): Promise<
     throw new AppError('vm.busybox_not_static', `${busyboxPath} is dynamically linked; the guest needs a static one: \`${BUSYBOX_HINT}\``);
   }
 
-  const hash = crypto.createHash('sha256').update(INIT_SCRIPT).update(FRESH_START_HELPER).update(busybox);
+  const hash = crypto.createHash('sha256').update(INITRAMFS_LAYOUT).update(INIT_SCRIPT).update(FRESH_START_HELPER).update(busybox);
   for (const m of kernel.modules) {
     const st = await fs.stat(m.path);
     hash.update(`\0${m.path}\0${st.size}\0${st.mtimeMs}`);
@@ -175,6 +177,15 @@ export async function ensureInitramfs(options: EnsureInitramfsOptions): Promise<
   archive.directory('etc');
   archive.symlink('etc/mtab', '/proc/mounts');
   archive.characterDevice('dev/console', 5, 1);
+  // A step's /dev (step-launcher.ts copies it), with the nodes and modes a container gets.
+  const dev = STEP_DEV_TEMPLATE_DIR.slice(1);
+  archive.directory(dev);
+  for (const [name, major, minor] of [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]] as const) {
+    archive.characterDevice(`${dev}/${name}`, major, minor, 0o666);
+  }
+  for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']] as const) archive.symlink(`${dev}/${name}`, target);
+  archive.directory(`${dev}/shm`, 0o1777);
+  archive.directory(`${dev}/pts`);
   archive.file('bin/busybox', busybox, 0o755);
   for (const applet of await busyboxApplets(busyboxPath)) {
     if (applet !== 'busybox') archive.symlink(`bin/${applet}`, 'busybox');
