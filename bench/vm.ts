@@ -66,8 +66,8 @@ const row = (name: string, samples: number[]) => {
 const mib = (bytes: number) => fmt(bytes / 1024 / 1024);
 
 /** A run directory with the job's two sparse 20 GB ext4 disks, as the runtime makes them. */
-async function jobDisks(bench: Bench, dir?: string): Promise<{ runDir: string; workspaceDisk: string; scratchDisk: string }> {
-  const runDir = dir ?? (await createVmRunDir(bench.tmp, 'bench', bench.owner, bench.active));
+async function jobDisks(bench: Bench): Promise<{ runDir: string; workspaceDisk: string; scratchDisk: string }> {
+  const runDir = await createVmRunDir(bench.tmp, 'bench', bench.owner, bench.active);
   const empty = await fs.mkdtemp(path.join(runDir, 'empty-'));
   const workspaceDisk = path.join(runDir, 'workspace.ext4');
   const scratchDisk = path.join(runDir, 'scratch.ext4');
@@ -119,9 +119,12 @@ async function guestReady(bench: Bench): Promise<{ rows: string[][]; cold: numbe
     const prepareStartedAt = performance.now();
     const guest: PooledGuest = await bench.starter.createPooledGuest(never);
     const prepareMs = performance.now() - prepareStartedAt;
-    const c = await jobDisks(bench, guest.runDir);
+    // As the runtime takes it: the job's workspace disk is made then (the scratch disk came with the guest).
     const takenAt = performance.now();
-    await guest.vm.replaceDisks({ workspaceDisk: c.workspaceDisk, scratchDisk: c.scratchDisk, imageDisks: [bench.imageDisk] });
+    const empty = await fs.mkdtemp(path.join(guest.runDir, 'empty-'));
+    const workspaceDisk = path.join(guest.runDir, 'workspace.ext4');
+    await createWorkspaceDisk({ fromDir: empty, imagePath: workspaceDisk, sizeBytes: DISK_BYTES });
+    await guest.vm.replaceDisks({ workspaceDisk, scratchDisk: guest.scratchDisk, imageDisks: [bench.imageDisk] });
     await guest.vm.resume(`bench-pool-${i}`, never, TIMEOUT_MS[accel]);
     const poolMs = performance.now() - takenAt;
     await bench.starter.destroyPooledGuest(guest);
@@ -141,7 +144,7 @@ async function guestReady(bench: Bench): Promise<{ rows: string[][]; cold: numbe
       row('restore from the snapshot, QEMU spawned → agent READY', restore),
       row('  QEMU spawned → saved state loaded (guest paused)', loaded),
       row('  resumed (clock, seed, hostname) → disks probed, mounted → READY', resumed),
-      row('warm pool: taken → job disks swapped → resumed → READY', pool),
+      row('warm pool: taken → workspace disk made, disks swapped → resumed → READY', pool),
       row('  (ahead of the job: restore + warm-up of the pooled guest)', poolPrepare),
     ],
     cold: p50(cold),
@@ -228,7 +231,7 @@ interface JobView {
   state: string;
   queuedAt: string;
   finishedAt: string | null;
-  executionLogs: Array<{ key: string; out: string | null }>;
+  executionLogs: Array<{ key: string; out: string | null; startTime: string; durationMs?: number | null }>;
 }
 
 /** 4. The one-step job on three executors, alternated; the pool is refilled before the next job starts. */
@@ -236,7 +239,12 @@ async function wholeJob(bench: Bench): Promise<{ rows: string[][]; restore: numb
   const compiled = await compileProject('bin/executor.js');
   if (!compiled) throw new Error('tsc emitted no bin/executor.js');
   const database = await createScratchDatabase('vm');
-  const coordinator = await startCoordinator({ databaseUrl: database.url, command: [process.execPath, path.join(compiled.dir, 'bin/coordinator.js'), 'serve'] });
+  const coordinator = await startCoordinator({
+    databaseUrl: database.url,
+    command: [process.execPath, path.join(compiled.dir, 'bin/coordinator.js'), 'serve'],
+    // One queue per executor, so each job goes to the executor under test.
+    env: { COORDINATOR_QUEUES: Object.values(QUEUES).map((q) => `${q}:1:50`).join(',') },
+  });
   const admin = new AdminClient(coordinator.url, coordinator.adminToken);
   const entry = path.join(compiled.dir, 'bin/executor.js');
   const vmEnv = { EXECUTOR_RUNTIME: 'vm', EXECUTOR_VM_ALLOW_EMULATION: 'true', EXECUTOR_VM_CACHE_DIR: path.join(bench.tmp, 'cache') };
@@ -264,6 +272,7 @@ async function wholeJob(bench: Bench): Promise<{ rows: string[][]; restore: numb
         if (job.state !== 'completed') throw new Error(`${kind} job ${id} ended ${job.state}: ${JSON.stringify(job).slice(0, 2000)}`);
         const start = job.executionLogs.find((e) => e.key === 'setup.vm.start')?.out ?? '';
         const path = /from the warm pool/.test(start) ? 'pool' : /restored from snapshot/.test(start) ? 'snapshot' : /cold boot/.test(start) ? 'cold' : 'docker';
+        if (process.env.BENCH_VM_DEBUG) process.stdout.write(`${kind} job ${id}: ${job.executionLogs.map((e) => `${e.key} +${Date.parse(e.startTime) - Date.parse(job.queuedAt)} ${e.durationMs}`).join(', ')} → ${Date.parse(job.finishedAt) - Date.parse(job.queuedAt)}\n`);
         return { ms: Date.parse(job.finishedAt) - Date.parse(job.queuedAt), path };
       }
       // Polled slowly: a tight loop would load the coordinator and PostgreSQL on the two cores the job uses.
@@ -330,7 +339,7 @@ async function main(): Promise<void> {
     const lease = await images.acquire(BUSYBOX_IMAGE, undefined, never);
     const newStarter = (memoryMiB: number) => {
       const store = new SnapshotStore({ dir: path.join(cacheDir, 'snapshots'), runParentDir: tmp, owner, activeRunDirs: active, logger: silentLogger, bootTimeoutMs: TIMEOUT_MS[platform.accel] });
-      return { store, starter: new GuestStarter({ platform, memoryMiB, cpus: 1, vmPrefix: 'bench', snapshots: store, runParentDir: tmp, owner, activeRunDirs: active, logger: silentLogger }) };
+      return { store, starter: new GuestStarter({ platform, memoryMiB, cpus: 1, vmPrefix: 'bench', diskBytes: DISK_BYTES, snapshots: store, runParentDir: tmp, owner, activeRunDirs: active, logger: silentLogger }) };
     };
     const small = newStarter(MEMORY_MIB);
     const snapshot = await small.store.ensure(small.starter.shape(DEFAULT_IMAGE_SLOTS));

@@ -97,7 +97,7 @@ export class VmRuntimeJob implements RuntimeJob {
       if (this.poweredOff || this.options.keep) {
         entry.write('stdout', (await this.powerOff()) ? 'VM powered off\n' : 'VM stopped\n');
       } else {
-        await this.options.vm.kill();
+        await this.options.vm.kill({ now: true });
         entry.write('stdout', 'VM stopped\n');
       }
       if (this.options.keep) {

@@ -13,8 +13,8 @@ import { silentLogger } from '../../../shared/logger.js';
 import type { RuntimeJob, StepSpec } from '../runtime.js';
 import { resolveGuestPlatform, type GuestPlatform } from './guest/guest-platform.js';
 import { StepImageCache } from './images/step-image-cache.js';
-import { SnapshotStore, type GuestSnapshot } from './snapshot/guest-snapshot.js';
-import { DEFAULT_IMAGE_SLOTS, GuestStarter } from './snapshot/guest-starter.js';
+import { shapeOf, SnapshotStore, type GuestSnapshot } from './snapshot/guest-snapshot.js';
+import { DEFAULT_IMAGE_SLOTS } from './snapshot/guest-starter.js';
 import { VM_RUN_DIR_PREFIX } from './vm-janitor.js';
 import { VmRuntime, type VmRuntimeConfig } from './vm-runtime.js';
 import { BUSYBOX_IMAGE, dockerTestsEnabled, ensureBusyboxImage } from '../../../../test/helpers/docker.js';
@@ -69,10 +69,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
   /** A second look at the cache directory, as another process would have. */
   const store = () =>
     new SnapshotStore({ dir: path.join(cacheDir, 'snapshots'), runParentDir: parent, owner: currentProcessOwner(), activeRunDirs: new Set(), logger: silentLogger, bootTimeoutMs: 90_000 });
-  const shape = () =>
-    new GuestStarter({ platform, memoryMiB: 256, cpus: 1, vmPrefix: 'x', snapshots: undefined, runParentDir: parent, owner: currentProcessOwner(), activeRunDirs: new Set(), logger: silentLogger }).shape(
-      DEFAULT_IMAGE_SLOTS,
-    );
+  const shape = () => shapeOf(platform, 256, 1, DEFAULT_IMAGE_SLOTS);
 
   beforeAll(async () => {
     await ensureBusyboxImage();

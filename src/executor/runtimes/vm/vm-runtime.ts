@@ -75,6 +75,7 @@ export class VmRuntime implements Runtime {
       memoryMiB: Math.floor(parseMemorySize(config.jobMemoryText) / 1024 / 1024),
       cpus: config.jobNumCpus,
       vmPrefix: config.vmPrefix,
+      diskBytes: config.vmDiskSpaceBytes,
       snapshots: this.snapshots,
       runParentDir: config.workspaceParentDir,
       owner: this.owner,
@@ -200,7 +201,7 @@ export class VmRuntime implements Runtime {
     request: { vmName: string; runDir: string; imageDisks: string[]; pooled: PooledGuest | undefined },
   ): Promise<{ vm: AgentVm; path: GuestPath }> {
     const { config, platform } = this.options;
-    const disks = { workspaceDisk: path.join(request.runDir, 'workspace.ext4'), scratchDisk: path.join(request.runDir, 'scratch.ext4'), imageDisks: request.imageDisks };
+    const disks = { workspaceDisk: path.join(request.runDir, 'workspace.ext4'), scratchDisk: request.pooled?.scratchDisk ?? path.join(request.runDir, 'scratch.ext4'), imageDisks: request.imageDisks };
     const diskBytes = Math.max(MIN_DISK_BYTES, config.vmDiskSpaceBytes);
     const entry = ctx.openLogEntry('setup.vm.start', this.starter.firstCommandLine({ ...request, disks }));
     try {
@@ -208,10 +209,11 @@ export class VmRuntime implements Runtime {
       const emptyDir = await fs.mkdtemp(path.join(request.runDir, 'empty-'));
       await Promise.all([
         createWorkspaceDisk({ fromDir: ctx.workspace.path, imagePath: disks.workspaceDisk, sizeBytes: diskBytes }),
-        createWorkspaceDisk({ fromDir: emptyDir, imagePath: disks.scratchDisk, sizeBytes: diskBytes }),
+        // A pooled guest came with its (empty) scratch disk.
+        request.pooled ? undefined : createWorkspaceDisk({ fromDir: emptyDir, imagePath: disks.scratchDisk, sizeBytes: diskBytes }),
       ]);
       await fs.rmdir(emptyDir);
-      entry.write('stdout', `workspace and scratch disks: ${formatBytes(diskBytes)} each, sparse, built in ${Math.round(performance.now() - disksStartedAt)} ms\n`);
+      entry.write('stdout', `workspace and scratch disks: ${formatBytes(diskBytes)} each, sparse, built in ${Math.round(performance.now() - disksStartedAt)} ms${request.pooled ? " (the scratch disk came with the pool's guest)" : ''}\n`);
       entry.write('stdout', `accelerator: ${platform.accel === 'kvm' ? 'KVM' : 'TCG (software emulation, EXECUTOR_VM_ALLOW_EMULATION)'}; ${config.jobNumCpus} vCPU, ${this.memoryMiB()} MiB; no network\n`);
       const started = await this.starter.start({ ...request, disks, poolSize: this.warmPoolSize, entry, signal: ctx.signal });
       entry.finalize(0);

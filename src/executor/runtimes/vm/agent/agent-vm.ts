@@ -193,6 +193,8 @@ export class AgentVm {
   private nonce: string;
   /** Generation of the block nodes' files: `replaceDisks` adds new `file` nodes under the same `raw` ones. */
   private diskGeneration = 0;
+  /** Each disk slot's `raw` node → its `file` node and path now. */
+  private readonly diskFiles = new Map<string, { fileNode: string; file: string }>();
   private options: AgentVmOptions;
 
   private constructor(
@@ -202,6 +204,7 @@ export class AgentVm {
     this.options = options;
     this.nonce = launch.kind === 'restore' ? launch.saved.nonce : crypto.randomBytes(8).toString('hex');
     this.argv = AgentVm.commandLine(options, launch, this.nonce);
+    for (const slot of diskSlots(options)) this.diskFiles.set(slot.node, { fileNode: `${slot.node}-file0`, file: slot.file });
   }
 
   /** QEMU's command line for `options`, wrapper and binary first; `nonce` defaults to a placeholder (for logs). */
@@ -338,20 +341,25 @@ export class AgentVm {
 
   /**
    * Attaches other files to a paused, restored guest's disks (whose driver is not bound: the guest has read
-   * none of them), in the same slots: `imageDisks` first, the placeholder after. Rejects with `vm.qmp_failed`.
+   * none of them), in the same slots: `imageDisks` first, the placeholder after; a slot whose file is the
+   * same keeps it (a second read-write node on one file would not get QEMU's write lock). Rejects with
+   * `vm.qmp_failed`.
    */
   async replaceDisks(disks: Pick<AgentVmOptions, 'workspaceDisk' | 'scratchDisk' | 'imageDisks'>): Promise<void> {
     const qmp = await this.qmp();
     const next = { ...this.options, ...disks };
-    const slots = diskSlots(next);
-    const old = this.diskGeneration;
-    const generation = old + 1;
-    for (const slot of slots) {
+    const generation = ++this.diskGeneration;
+    const changed = diskSlots(next).filter((slot) => this.diskFiles.get(slot.node)?.file !== slot.file);
+    for (const slot of changed) {
       await qmp.execute('blockdev-add', { driver: 'file', 'node-name': `${slot.node}-file${generation}`, filename: slot.file, 'read-only': slot.readOnly });
     }
-    await qmp.execute('blockdev-reopen', { options: slots.map((slot) => ({ driver: 'raw', 'node-name': slot.node, file: `${slot.node}-file${generation}`, 'read-only': slot.readOnly })) });
-    for (const slot of slots) await qmp.execute('blockdev-del', { 'node-name': `${slot.node}-file${old}` });
-    this.diskGeneration = generation;
+    if (changed.length > 0) {
+      await qmp.execute('blockdev-reopen', { options: changed.map((slot) => ({ driver: 'raw', 'node-name': slot.node, file: `${slot.node}-file${generation}`, 'read-only': slot.readOnly })) });
+    }
+    for (const slot of changed) {
+      await qmp.execute('blockdev-del', { 'node-name': this.diskFiles.get(slot.node)!.fileNode });
+      this.diskFiles.set(slot.node, { fileNode: `${slot.node}-file${generation}`, file: slot.file });
+    }
     this.options = next;
   }
 
@@ -445,13 +453,17 @@ export class AgentVm {
     return bye;
   }
 
-  /** Stops QEMU (SIGTERM, then SIGKILL after the grace) and resolves once it has exited. Never throws. */
-  async kill(): Promise<void> {
+  /**
+   * Stops QEMU (SIGTERM, then SIGKILL after the grace; `now`: SIGKILL at once, for a guest whose disks are
+   * thrown away) and resolves once it has exited. Never throws.
+   */
+  async kill(options: { now?: boolean } = {}): Promise<void> {
     if (!this.child || this.exitedValue) {
       this.closeServers();
       return;
     }
-    if (!this.killTimer) {
+    if (options.now) this.signalQemu('SIGKILL');
+    else if (!this.killTimer) {
       this.signalQemu('SIGTERM');
       this.killTimer = setTimeout(() => this.signalQemu('SIGKILL'), this.options.killGraceMs ?? 500);
     }

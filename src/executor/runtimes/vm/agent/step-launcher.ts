@@ -85,7 +85,7 @@ export function stepLauncherScript(options: StepLauncherOptions): string {
     // The agent is exempt from the OOM killer; the step is not.
     'echo 0 >/proc/self/oom_score_adj',
     'set +e',
-    `exec env -i ${env.map(shellQuote).join(' ')} chroot ${root} /bin/sh -c 'mkdir -p "$1" && cd "$1" && exec /bin/sh "$2"' sh ${shellQuote(workingDir)} ${shellQuote(script)}`,
+    `exec env -i ${env.map(shellQuote).join(' ')} chroot ${root} /bin/sh -c '{ cd "$1" 2>/dev/null || { mkdir -p "$1" && cd "$1"; }; } && exec /bin/sh "$2"' sh ${shellQuote(workingDir)} ${shellQuote(script)}`,
   ].join('\n');
   return [
     `if ! [ -d ${lower}/bin ] && ! [ -L ${lower}/bin ]; then echo "executor: the step's image has no /bin" >&2; exit 126; fi`,

@@ -22,6 +22,7 @@ import { AppError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import type { ProcessOwner } from '../../../process-owner.js';
 import { AgentVm, type GuestMachine, type SavedGuest } from '../agent/agent-vm.js';
+import type { GuestPlatform } from '../guest/guest-platform.js';
 import { createWorkspaceDisk, MIN_DISK_BYTES } from '../images/workspace-disk.js';
 import { createVmRunDir } from '../vm-janitor.js';
 
@@ -44,6 +45,20 @@ export interface SnapshotShape extends GuestMachine {
   qemuPath: string;
   /** Runs QEMU (`setpriv --pdeathsig KILL --`); not part of the digest. */
   qemuWrapper: readonly string[];
+}
+
+/** The shape of guests of `platform` with `memoryMiB`, `cpus` and `imageSlots` image disks. */
+export function shapeOf(platform: GuestPlatform, memoryMiB: number, cpus: number, imageSlots: number): SnapshotShape {
+  return {
+    kernel: platform.kernel,
+    initramfsPath: platform.initramfsPath,
+    accel: platform.accel,
+    memoryMiB,
+    cpus,
+    imageSlots,
+    qemuPath: platform.qemuPath,
+    qemuWrapper: platform.qemuWrapper,
+  };
 }
 
 /** A snapshot on disk, checked: restore guests from it with `AgentVm.restore`. */

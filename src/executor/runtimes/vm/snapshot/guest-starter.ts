@@ -13,8 +13,9 @@ import { WARM_UP_SCRIPT } from '../agent/agent-script.js';
 import { AgentVm, MAX_IMAGE_DISKS, type AgentVmOptions } from '../agent/agent-vm.js';
 import { stepEnvironment, stepLauncherScript } from '../agent/step-launcher.js';
 import type { GuestPlatform } from '../guest/guest-platform.js';
+import { createWorkspaceDisk, MIN_DISK_BYTES } from '../images/workspace-disk.js';
 import { createVmRunDir } from '../vm-janitor.js';
-import { short, type GuestSnapshot, type SnapshotShape, type SnapshotStore } from './guest-snapshot.js';
+import { shapeOf, short, type GuestSnapshot, type SnapshotShape, type SnapshotStore } from './guest-snapshot.js';
 import type { WarmPool } from './warm-pool.js';
 
 /** Image slots of the usual snapshot and of every pooled guest: most jobs use one to three images. */
@@ -28,8 +29,10 @@ const PLACEHOLDER_BYTES = 1024 * 1024;
 /** A guest restored from the snapshot, warmed up and paused, waiting in the pool for a job. */
 export interface PooledGuest {
   vm: AgentVm;
-  /** Its run directory: the job that takes it puts its disks here. */
+  /** Its run directory: the job that takes it puts its workspace disk here. */
   runDir: string;
+  /** The empty scratch disk made with the guest (a job's scratch disk is always empty): the job's. */
+  scratchDisk: string;
   /** QEMU's `-name`. */
   name: string;
   snapshot: GuestSnapshot;
@@ -54,6 +57,8 @@ export interface GuestStarterOptions {
   cpus: number;
   /** VM names: `<vmPrefix>-pool-<random>` for pooled guests. */
   vmPrefix: string;
+  /** Size of a job's workspace and scratch disks (EXECUTOR_FIRECRACKER_DISK_SPACE), for pooled guests' scratch disks. */
+  diskBytes: number;
   /** Off (EXECUTOR_VM_SNAPSHOTS=false): every guest boots. */
   snapshots: SnapshotStore | undefined;
   /** Where pooled guests get their run directories (TMPDIR). */
@@ -84,17 +89,7 @@ export class GuestStarter {
 
   /** The shape of this executor's guests with `imageSlots` image disks. */
   shape(imageSlots: number): SnapshotShape {
-    const { platform } = this.options;
-    return {
-      kernel: platform.kernel,
-      initramfsPath: platform.initramfsPath,
-      accel: platform.accel,
-      memoryMiB: this.options.memoryMiB,
-      cpus: this.options.cpus,
-      imageSlots,
-      qemuPath: platform.qemuPath,
-      qemuWrapper: platform.qemuWrapper,
-    };
+    return shapeOf(this.options.platform, this.options.memoryMiB, this.options.cpus, imageSlots);
   }
 
   /** The image slots a job with `images` distinct images is restored with. */
@@ -188,10 +183,13 @@ export class GuestStarter {
     const runDir = await createVmRunDir(this.options.runParentDir, 'pool', this.options.owner, this.options.activeRunDirs);
     let vm: AgentVm | undefined;
     try {
-      // Placeholders the guest probes during its warm-up and never mounts; the job's disks replace them.
+      // A placeholder for the workspace, which the job's disk replaces, and the job's scratch disk already
+      // (empty for every job): the guest probes both during its warm-up and mounts neither.
       const workspaceDisk = path.join(runDir, 'placeholder-work.img');
-      const scratchDisk = path.join(runDir, 'placeholder-scratch.img');
-      await Promise.all([sparseFile(workspaceDisk), sparseFile(scratchDisk)]);
+      const scratchDisk = path.join(runDir, 'scratch.ext4');
+      const empty = await fs.mkdtemp(path.join(runDir, 'empty-'));
+      await Promise.all([sparseFile(workspaceDisk), createWorkspaceDisk({ fromDir: empty, imagePath: scratchDisk, sizeBytes: Math.max(MIN_DISK_BYTES, this.options.diskBytes) })]);
+      await fs.rmdir(empty);
       const options: AgentVmOptions = {
         ...this.vmOptions(name, runDir, { workspaceDisk, scratchDisk, imageDisks: [snapshot.warmUpImage] }, snapshot),
         name,
@@ -213,7 +211,7 @@ export class GuestStarter {
       await vm.warmUp(warmUp, RESTORE_TIMEOUT_MS[accel]);
       signal.throwIfAborted();
       this.options.logger.info('vm warm pool: a guest is ready', { guest: name, restoreMs: Math.round(vm.bootToReadyMs), warmUpMs: Math.round(performance.now() - warmUpStartedAt) });
-      return { vm, runDir, name, snapshot, restoredAt: Date.now() };
+      return { vm, runDir, scratchDisk, name, snapshot, restoredAt: Date.now() };
     } catch (err) {
       await vm?.kill();
       await this.removeRunDir(runDir);

@@ -32,6 +32,7 @@ export async function reportSnapshot(options: SnapshotReportOptions): Promise<{ 
     memoryMiB: Math.floor(parseMemorySize(config.jobMemoryText) / 1024 / 1024),
     cpus: config.jobNumCpus,
     vmPrefix: config.vmPrefix,
+    diskBytes: MIN_DISK_BYTES,
     snapshots: store,
     runParentDir: config.workspaceParentDir,
     owner,
