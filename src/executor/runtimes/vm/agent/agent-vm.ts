@@ -178,6 +178,10 @@ export class AgentVm {
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Map<string, net.Socket>();
   private qmpClient: Promise<QmpClient> | undefined;
+  /** Called when QEMU connects its QMP socket, if `qmp()` is waiting for it. */
+  private qmpConnected: ((socket: net.Socket) => void) | undefined;
+  /** When QEMU was spawned (performance.now()). */
+  private spawnedAt = 0;
   private readonly consoleTail: string[] = [];
   private qemuStderr = '';
   private controlPending = '';
@@ -470,8 +474,6 @@ export class AgentVm {
     await this.waitForExit();
   }
 
-  private spawnedAt = 0;
-
   private async spawnQemu(): Promise<void> {
     const { options } = this;
     for (const id of SOCKET_IDS) checkSocketPath(socketPath(options.runDir, id));
@@ -514,8 +516,6 @@ export class AgentVm {
     );
     return this.qmpClient;
   }
-
-  private qmpConnected: ((socket: net.Socket) => void) | undefined;
 
   /** Resolves once the control port carries `line`; rejects when QEMU ends first or after `timeoutMs`. */
   private waitForLine(line: string, timeoutMs: number, what: string): Promise<unknown> {

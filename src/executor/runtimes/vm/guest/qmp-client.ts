@@ -1,7 +1,7 @@
 // A small client of QEMU's machine protocol (QMP: one JSON object per line) on the socket QEMU connects to
 // at start (`-chardev socket,…` + `-mon chardev=…,mode=control`): the greeting, `qmp_capabilities`, then
-// commands answered in order (asynchronous events are ignored: callers poll). The vm runtime uses it to pause and save a guest,
-// restore one, and swap a restored guest's disks.
+// commands answered in order; asynchronous events are ignored (callers poll). The vm runtime uses it to
+// pause and save a guest, restore one, and swap a restored guest's disks.
 import type net from 'node:net';
 import { AppError } from '../../../../shared/errors.js';
 

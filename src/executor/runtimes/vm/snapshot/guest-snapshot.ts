@@ -38,6 +38,8 @@ const PLACEHOLDER_FILE = 'empty.img';
 /** A tiny step image (static busybox) a pooled guest runs its warm-up step in. */
 const WARM_UP_IMAGE_FILE = 'warm-up.ext4';
 const PLACEHOLDER_BYTES = 1024 * 1024;
+/** A `.build-*` directory older than this was left by a build that crashed. */
+const STALE_BUILD_MS = 60 * 60_000;
 
 /** A guest shape: the machine, how many image disks it has, and the QEMU that runs it. */
 export interface SnapshotShape extends GuestMachine {
@@ -345,10 +347,16 @@ export class SnapshotStore {
     }
   }
 
-  /** Removes snapshot directories past the `keep` most recently used (and stale build directories). */
+  /** Removes snapshot directories past the `keep` most recently used, and build directories a crashed build left. */
   private async prune(keepDigest: string): Promise<void> {
     const keep = this.options.keep ?? 4;
     const entries = await fs.readdir(this.options.dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries.filter((e) => e.isDirectory() && e.name.startsWith('.build-'))) {
+      // A build takes a minute at most; one this old is no other process's build in progress.
+      const dir = path.join(this.options.dir, entry.name);
+      const st = await fs.stat(dir).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > STALE_BUILD_MS) await removeDir(dir);
+    }
     const dirs = await Promise.all(
       entries
         .filter((e) => e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name) && e.name !== keepDigest)
