@@ -82,6 +82,24 @@ describe('SnapshotStore (QEMU microvm, TCG)', () => {
     expect(await store().describe(changed)).toMatchObject({ state: 'ready', snapshot: { digest: second.digest } });
   }, 300_000);
 
+  it('says why after a failed build, and does not build again before its retry delay', async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
+    const s = new SnapshotStore({ dir: path.join(parent, 'snapshots'), runParentDir: parent, owner: currentProcessOwner(), activeRunDirs: new Set(), logger, bootTimeoutMs: 90_000 });
+    stores.push(s);
+    // An initramfs the kernel cannot unpack: the guest panics (no init) and QEMU exits.
+    const broken = path.join(parent, 'initramfs-broken.cpio.gz');
+    await fs.writeFile(broken, 'not an archive\n'.repeat(64));
+    const shape = { ...base, initramfsPath: broken };
+    await expect(s.ensure(shape)).rejects.toMatchObject({ code: expect.stringMatching(/^vm\./) });
+    expect(warnings.filter((w) => w.includes('build failed'))).toHaveLength(1);
+    const found = await s.find(shape);
+    expect('why' in found && found.why).toMatch(/^building the snapshot failed \d+ s ago \(.+\); the next attempt is in \d+ (s|min)$/);
+    await expect(s.ensure(shape)).rejects.toMatchObject({ code: 'vm.snapshot_failed', message: expect.stringContaining('the next attempt is in') });
+    expect(warnings.filter((w) => w.includes('build failed'))).toHaveLength(1);
+    expect(await s.describe(shape)).toMatchObject({ state: 'failed' });
+  }, 180_000);
+
   it('removes and reports a snapshot whose memory file does not match its checksum, instead of using it', async () => {
     const s = store();
     const snapshot = await s.ensure(base);

@@ -166,11 +166,18 @@ export class SnapshotStore {
     }
   }
 
-  /** The snapshot of `shape`, built now if there is none (one build per digest). Rejects with `vm.snapshot_failed`. */
+  /**
+   * The snapshot of `shape`, built now if there is none (one build per digest; after a failed build, not
+   * again before its retry delay). Rejects with `vm.snapshot_failed`.
+   */
   async ensure(shape: SnapshotShape): Promise<GuestSnapshot> {
     const digest = await this.digest(shape);
     const found = await this.load(digest, shape);
     if (found.snapshot) return found.snapshot;
+    const failure = this.failures.get(digest);
+    if (failure && Date.now() - failure.at < failure.delayMs && !this.builds.has(digest)) {
+      throw new AppError('vm.snapshot_failed', `building the snapshot failed ${formatAgo(Date.now() - failure.at)} ago (${failure.error}); the next attempt is in ${formatAgo(failure.at + failure.delayMs - Date.now())}`);
+    }
     let build = this.builds.get(digest);
     if (!build) {
       build = this.build(digest, shape).finally(() => this.builds.delete(digest));
