@@ -159,7 +159,7 @@ while read -r verb id token payload <&3; do
         echo "executor: the step's launcher did not decode" >&5
         code=255
       fi
-      rm -f /tmp/step.sh
+      : >/tmp/step.sh
       printf '\\000%s\\000' "$token" >&4
       printf '\\000%s\\000' "$token" >&5
       echo "EXIT $id $code" >&3
@@ -181,7 +181,7 @@ while read -r verb id token payload <&3; do
       mount_images 1
       echo true >${GUEST_WORK_DIR}/${WARM_UP_SCRIPT}
       echo "$id" | base64 -d >/tmp/step.sh && sh /tmp/step.sh </dev/null >/dev/null 2>&1 3<&- 4>&- 5>&-
-      rm -f /tmp/step.sh
+      : >/tmp/step.sh
       unmount_all
       unbind_disks
       echo WARMED >&3
