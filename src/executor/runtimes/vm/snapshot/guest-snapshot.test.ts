@@ -100,7 +100,7 @@ describe('SnapshotStore (QEMU microvm, TCG)', () => {
     expect(await s.describe(shape)).toMatchObject({ state: 'failed' });
   }, 180_000);
 
-  it('removes and reports a snapshot whose memory file does not match its checksum, instead of using it', async () => {
+  it('removes and reports a snapshot whose memory file changed after it was saved, instead of using it', async () => {
     const s = store();
     const snapshot = await s.ensure(base);
     const handle = await fs.open(snapshot.memoryPath, 'r+');
@@ -110,7 +110,7 @@ describe('SnapshotStore (QEMU microvm, TCG)', () => {
       await handle.close();
     }
     // A new process's first look checks the files.
-    expect(await store().describe(base)).toEqual({ state: 'invalid', digest: snapshot.digest, problem: 'its memory file does not match its checksum' });
+    expect(await store().describe(base)).toEqual({ state: 'invalid', digest: snapshot.digest, problem: 'its memory file changed after it was saved' });
     await expect(fs.access(snapshot.dir)).rejects.toThrow();
     expect(await store().describe(base)).toMatchObject({ state: 'missing' });
   }, 300_000);
