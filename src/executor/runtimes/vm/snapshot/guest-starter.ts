@@ -128,7 +128,11 @@ export class GuestStarter {
         this.options.logger.warn('vm runtime: a pooled guest failed; starting one for the job', { guest: name, error: err });
       }
     } else if (request.poolSize > 0) {
-      why = `the warm pool had no guest ready (${this.pool?.state ?? 'filling'}, size ${request.poolSize})`;
+      const images = request.disks.imageDisks.length;
+      why =
+        images > DEFAULT_IMAGE_SLOTS
+          ? `the job uses ${images} images, more than a pooled guest's ${DEFAULT_IMAGE_SLOTS} image slots`
+          : `the warm pool had no guest ready (${this.pool?.state ?? 'filling'}, size ${request.poolSize})`;
     }
 
     const store = this.options.snapshots;
