@@ -239,6 +239,31 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
     expect(next.log.find('setup.vm.start')?.out).toContain(`restored from snapshot ${snapshot.digest.slice(0, 16)}`);
   }, 300_000);
 
+  it('starts a job with more images than a pooled guest has slots from a snapshot with 20 image slots, built for it meanwhile', async () => {
+    const slotImages = await Promise.all([0, 1, 2, 3, 4].map((i) => ensureBusyboxImage(`executors-test/busybox-vm-slot-${i}:1`, [`SLOT=${i}`])));
+    const scripts = slotImages.map(() => 'echo "slot $SLOT"\n');
+    const runSteps = async (job: Awaited<ReturnType<typeof setUp>>) => {
+      try {
+        for (const [i, step] of job.steps.entries()) expect(await run(job.runtimeJob, step)).toEqual({ exitCode: 0, stdout: `slot ${i}\n`, stderr: '' });
+      } finally {
+        await job.runtimeJob.teardown();
+      }
+    };
+    const first = await setUp(pooled, scripts, slotImages);
+    await runSteps(first);
+    const wide = shapeOf(platform, 256, 1, 20);
+    expect(first.log.find('setup.vm.start')?.out).toMatch(/cold boot in \d+ ms \(QEMU started → agent ready\): no snapshot yet for this guest shape \([0-9a-f]{16}\); it is being built/);
+    const snapshot20 = await eventually('the 20-slot snapshot', async () => {
+      const status = await store().describe(wide);
+      return status.state === 'ready' && status.snapshot;
+    });
+    expect(snapshot20.digest).not.toBe(snapshot.digest);
+    const second = await setUp(pooled, scripts, slotImages);
+    expect(second.log.find('setup.vm.start')?.out).toContain(`restored from snapshot ${snapshot20.digest.slice(0, 16)}`);
+    expect(second.log.find('setup.vm.start')?.out).toContain("the job uses 5 images, more than a pooled guest's 4 image slots");
+    await runSteps(second);
+  }, 300_000);
+
   it('destroys its pooled guests, their QEMU and their run directories, when it stops', async () => {
     const runtime = newRuntime({ vmWarmPoolSize: 2, vmPrefix: 'executor-stop-test' });
     runtime.start();
