@@ -286,6 +286,20 @@ describe('loadExecutorConfig', () => {
       expect(problemOf({ EXECUTOR_NUM_TOTAL_JOBS: '-1' })).toBe('EXECUTOR_NUM_TOTAL_JOBS="-1": expected an integer >= 0');
     });
 
+    it('sizes the vm warm pool as EXECUTOR_MAXIMUM_NUM_JOBS unless told, with snapshots on and a 10-minute idle timeout', () => {
+      expect(load({})).toMatchObject({ vmSnapshots: true, vmWarmPoolSize: 1, vmWarmPoolIdleTimeoutMs: 600_000 });
+      expect(load({ EXECUTOR_MAXIMUM_NUM_JOBS: '6' }).vmWarmPoolSize).toBe(6);
+      expect(load({ EXECUTOR_MAXIMUM_NUM_JOBS: '6', EXECUTOR_VM_WARM_POOL_SIZE: '0', EXECUTOR_VM_WARM_POOL_IDLE_TIMEOUT: '0', EXECUTOR_VM_SNAPSHOTS: 'false' })).toMatchObject({
+        vmSnapshots: false,
+        vmWarmPoolSize: 0,
+        vmWarmPoolIdleTimeoutMs: 0,
+      });
+      expect(load({ EXECUTOR_VM_WARM_POOL_IDLE_TIMEOUT: '90s' }).vmWarmPoolIdleTimeoutMs).toBe(90_000);
+      expect(problemOf({ EXECUTOR_VM_WARM_POOL_SIZE: '-1' })).toBe('EXECUTOR_VM_WARM_POOL_SIZE="-1": expected an integer >= 0');
+      expect(problemOf({ EXECUTOR_VM_WARM_POOL_IDLE_TIMEOUT: 'soon' })).toMatch(/^EXECUTOR_VM_WARM_POOL_IDLE_TIMEOUT="soon": /);
+      expect(problemOf({ EXECUTOR_VM_SNAPSHOTS: 'maybe' })).toMatch(/^EXECUTOR_VM_SNAPSHOTS="maybe": /);
+    });
+
     it('maps SRC_LOG_LEVEL onto the logger levels and rejects others', () => {
       expect(load({ SRC_LOG_LEVEL: 'crit' }).logLevel).toBe('error');
       expect(load({ SRC_LOG_LEVEL: 'eror' }).logLevel).toBe('error');

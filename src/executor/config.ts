@@ -78,6 +78,18 @@ export interface ExecutorConfig {
   vmCacheDir: string;
   /** Bound on the converted step images' disk use, least recently used out. EXECUTOR_VM_IMAGE_CACHE_SIZE, default 20G. */
   vmImageCacheBytes: number;
+  /**
+   * Start `vm` guests from a snapshot of a booted guest (built once per guest shape in the cache
+   * directory) instead of booting each. EXECUTOR_VM_SNAPSHOTS, default true.
+   */
+  vmSnapshots: boolean;
+  /**
+   * Guests restored from the snapshot ahead of demand and kept paused for the next jobs; each serves one
+   * job. EXECUTOR_VM_WARM_POOL_SIZE, default EXECUTOR_MAXIMUM_NUM_JOBS; 0 turns the pool off.
+   */
+  vmWarmPoolSize: number;
+  /** The warm pool empties after this long without a job, and fills again at the next. EXECUTOR_VM_WARM_POOL_IDLE_TIMEOUT (Go duration), default 10m; 0 = never. */
+  vmWarmPoolIdleTimeoutMs: number;
   /** Keep job workspaces after the job, for debugging. EXECUTOR_KEEP_WORKSPACES, default false. */
   keepWorkspaces: boolean;
   /** The workspace parent as the docker host sees it (Docker-in-Docker). EXECUTOR_DOCKER_HOST_MOUNT_PATH, default none. */
@@ -381,6 +393,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
   const logFormat = parseLogFormat(rawLogFormat) ?? 'condensed';
   if (parseLogFormat(rawLogFormat) === undefined) problems.push(`SRC_LOG_FORMAT=${q(rawLogFormat)}: expected condensed or json`);
 
+  const maximumNumJobs = integer('EXECUTOR_MAXIMUM_NUM_JOBS', 1, 1);
   const config: ExecutorConfig = {
     name: `${options.hostname ?? os.hostname()}-${randomUUID()}`,
     frontendUrl,
@@ -389,7 +402,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     queueName,
     queueNames,
     queuePollIntervalMs: duration('EXECUTOR_QUEUE_POLL_INTERVAL', '1s'),
-    maximumNumJobs: integer('EXECUTOR_MAXIMUM_NUM_JOBS', 1, 1),
+    maximumNumJobs,
     runtime,
     jobNumCpus,
     jobMemoryBytes,
@@ -401,6 +414,9 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     vmAllowEmulation,
     vmCacheDir,
     vmImageCacheBytes,
+    vmSnapshots: boolean('EXECUTOR_VM_SNAPSHOTS', true),
+    vmWarmPoolSize: integer('EXECUTOR_VM_WARM_POOL_SIZE', maximumNumJobs, 0),
+    vmWarmPoolIdleTimeoutMs: duration('EXECUTOR_VM_WARM_POOL_IDLE_TIMEOUT', '10m', { allowZero: true }),
     keepWorkspaces,
     dockerHostMountPath: absolutePath('EXECUTOR_DOCKER_HOST_MOUNT_PATH'),
     maximumRuntimePerJobMs: duration('EXECUTOR_MAXIMUM_RUNTIME_PER_JOB', '30m'),

@@ -3,9 +3,9 @@
 // `docker`. Whether KVM works is found by booting a guest briefly (kvm-probe.ts), not by /dev/kvm being
 // there; a host without the guest kernel or QEMU gets `docker` without a probe.
 import { loadExecutorConfig, type ExecutorConfig } from './config.js';
-import { findGuestKernel } from './runtimes/vm/guest-kernel.js';
-import { ensureInitramfs } from './runtimes/vm/initramfs.js';
-import { kvmWorks } from './runtimes/vm/kvm-probe.js';
+import { findGuestKernel } from './runtimes/vm/guest/guest-kernel.js';
+import { ensureInitramfs } from './runtimes/vm/guest/initramfs.js';
+import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
 import path from 'node:path';
 
 type Env = Record<string, string | undefined>;

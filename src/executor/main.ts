@@ -141,7 +141,12 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
       );
     }
     logger.info('executor started', { ...startFields(config), ...handler.limits });
-    await loop.run();
+    try {
+      await loop.run();
+    } finally {
+      // The vm runtime's pooled guests: they would die with this process anyway (pdeathsig), but not their disks.
+      await handler.stop?.();
+    }
     logger.info('executor exited', { code: 0 });
     return 0;
   } catch (err) {

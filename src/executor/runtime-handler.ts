@@ -9,8 +9,8 @@ import { dockerCliEnv } from './runtimes/docker/docker-cli.js';
 import { DockerRuntime, dockerHostCpuLimit } from './runtimes/docker/docker-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { ShellRuntime } from './runtimes/shell/shell-runtime.js';
-import { resolveGuestPlatform } from './runtimes/vm/guest-platform.js';
-import { StepImageCache } from './runtimes/vm/step-image-cache.js';
+import { resolveGuestPlatform } from './runtimes/vm/guest/guest-platform.js';
+import { StepImageCache } from './runtimes/vm/images/step-image-cache.js';
 import { VmRuntime } from './runtimes/vm/vm-runtime.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { JobRunner } from './worker/job-runner.js';
@@ -30,7 +30,7 @@ export async function createRuntime(config: ExecutorConfig, logger: Logger): Pro
       const platform = await resolveGuestPlatform({ cacheDir: config.vmCacheDir, allowEmulation: config.vmAllowEmulation });
       if (platform.accel === 'tcg') logger.warn('vm runtime: KVM does not work here; VMs run under software emulation (EXECUTOR_VM_ALLOW_EMULATION=true), many times slower');
       const images = new StepImageCache({ dir: path.join(config.vmCacheDir, 'images'), maxBytes: config.vmImageCacheBytes, logger });
-      runtime = new VmRuntime({ config, platform, images });
+      runtime = new VmRuntime({ config, platform, images, logger });
       break;
     }
     default:
@@ -51,6 +51,8 @@ export async function createRuntime(config: ExecutorConfig, logger: Logger): Pro
       void removeLeftovers(logger).finally(() => (sweeping = false));
     }, config.cleanupTaskIntervalMs).unref();
   }
+  // After the sweep: the snapshot is built and the warm pool filled in the background; jobs boot their guests meanwhile.
+  if (runtime instanceof VmRuntime) runtime.start();
   return runtime;
 }
 

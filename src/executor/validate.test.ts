@@ -6,9 +6,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from '../../test/helpers/test-coordinator.js';
 import { runExecutorCli } from './main.js';
-import { findGuestKernel } from './runtimes/vm/guest-kernel.js';
-import { ensureInitramfs } from './runtimes/vm/initramfs.js';
-import { kvmWorks } from './runtimes/vm/kvm-probe.js';
+import { findGuestKernel } from './runtimes/vm/guest/guest-kernel.js';
+import { ensureInitramfs } from './runtimes/vm/guest/initramfs.js';
+import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
+import { resolveGuestPlatform } from './runtimes/vm/guest/guest-platform.js';
+import { shapeOf, SnapshotStore } from './runtimes/vm/snapshot/guest-snapshot.js';
+import { DEFAULT_IMAGE_SLOTS } from './runtimes/vm/snapshot/guest-starter.js';
+import { currentProcessOwner } from './process-owner.js';
+import { silentLogger } from '../shared/logger.js';
 import { versionAtLeast } from './validate.js';
 
 /** Runs `executor validate` and collects what it printed. */
@@ -136,9 +141,25 @@ describe('executor validate', () => {
       const { code, out, err } = await validate(vmEnv({ EXECUTOR_VM_ALLOW_EMULATION: 'true' }));
       expect(err).toBe('');
       expect(out).toMatch(kvmHere ? /^ok {4}kvm: KVM works/m : /^ok {4}kvm: KVM does not work here; emulation allowed \(TCG/m);
+      // Nothing has built this configuration's snapshot yet: not a failure, jobs boot meanwhile.
+      expect(out).toMatch(/^ok {4}snapshot: none yet for this configuration \([0-9a-f]{16}\): `executor run` builds it in the background at start/m);
       expect(out.trimEnd().split('\n').at(-1)).toBe('All checks passed!');
       expect(code).toBe(0);
     });
+
+    it('reports a built snapshot, and how fast a guest restored from it came up', async () => {
+      const small = { EXECUTOR_VM_ALLOW_EMULATION: 'true', EXECUTOR_JOB_MEMORY: '256m', EXECUTOR_JOB_NUM_CPUS: '1' };
+      // What `executor run` builds at start for this configuration, built here directly.
+      const platform = await resolveGuestPlatform({ cacheDir, allowEmulation: true, kvmWorks: kvmHere });
+      const owner = currentProcessOwner();
+      const store = new SnapshotStore({ dir: path.join(cacheDir, 'snapshots'), runParentDir: os.tmpdir(), owner, activeRunDirs: new Set(), logger: silentLogger, bootTimeoutMs: 90_000 });
+      const snapshot = await store.ensure(shapeOf(platform, 256, 1, DEFAULT_IMAGE_SLOTS));
+      const { code, out } = await validate(vmEnv(small));
+      expect(out).toMatch(new RegExp(`^ok {4}snapshot: ready: ${snapshot.digest.slice(0, 16)}, saved ${snapshot.createdAt} in [\\d.]+ s, [\\d.]+ MiB on disk .*; a guest restored from it was ready in \\d+ ms; guests start from it, and 1 of them is kept warm \\(EXECUTOR_VM_WARM_POOL_SIZE\\)$`, 'm'));
+      expect(code).toBe(0);
+      // Another memory size is another guest shape, with no snapshot yet.
+      expect((await validate(vmEnv({ ...small, EXECUTOR_JOB_MEMORY: '320m' }))).out).toMatch(/^ok {4}snapshot: none yet/m);
+    }, 240_000);
   });
 
   it('lists the configuration problems and exits 2 as run does', async () => {

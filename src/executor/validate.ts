@@ -8,10 +8,12 @@ import { CoordinatorNotCoordinatorError, CoordinatorPlainHttpError, CoordinatorR
 import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
-import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest-kernel.js';
-import { QEMU_BINARY } from './runtimes/vm/guest-platform.js';
-import { ensureInitramfs } from './runtimes/vm/initramfs.js';
-import { kvmWorks } from './runtimes/vm/kvm-probe.js';
+import { findGuestKernel, type GuestKernel } from './runtimes/vm/guest/guest-kernel.js';
+import { findOnPath, QEMU_BINARY } from './runtimes/vm/guest/guest-platform.js';
+import { ensureInitramfs } from './runtimes/vm/guest/initramfs.js';
+import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
+import type { Accelerator } from './runtimes/vm/guest/qemu-vm.js';
+import { reportSnapshot } from './runtimes/vm/snapshot/snapshot-report.js';
 import { parseToolVersion } from './worker/telemetry.js';
 import { findVmHostTool, GUEST_BUSYBOX_PATH, VM_HOST_TOOLS } from './commands/vm-host-tools.js';
 
@@ -52,7 +54,7 @@ export async function runValidate(env: Record<string, string | undefined>, { std
   // On Kubernetes the job's pod clones, so the host needs no git (reference §6.3: tool checks skipped there).
   if (config.runtime !== 'kubernetes') checks.push(['git', checkGit]);
   if (config.runtime === 'docker') checks.push(['docker', checkDocker]);
-  if (config.runtime === 'vm') checks.push(...vmChecks(config));
+  if (config.runtime === 'vm') checks.push(...vmChecks(config, env));
   else checks.push([`runtime ${config.runtime}`, () => Promise.resolve(checkRuntimeBuilt(config))]);
   checks.push(['coordinator', () => checkCoordinatorAuth(config)]);
 
@@ -118,12 +120,14 @@ function checkRuntimeBuilt(config: ExecutorConfig): CheckResult {
 
 /**
  * The vm runtime's checks, in the order they depend on each other: QEMU, the guest kernel, the initramfs
- * built from it (busybox), the disk tools, the image tools, and KVM by booting a guest (kvm-probe.ts).
+ * built from it (busybox), the disk tools, the image tools, KVM by booting a guest (kvm-probe.ts), and
+ * the snapshot guests start from (restoring one from it when it is there).
  */
-function vmChecks(config: ExecutorConfig): Array<[name: string, run: () => Promise<CheckResult>]> {
+function vmChecks(config: ExecutorConfig, env: Record<string, string | undefined>): Array<[name: string, run: () => Promise<CheckResult>]> {
   let kernel: GuestKernel | undefined;
   let initramfsPath: string | undefined;
   let qemuFound = false;
+  let accel: Accelerator | undefined;
   const installHint = (target: 'tools' | 'kernel', packages: string) => `run \`executor install ${target}\` as root, or \`apt-get install -y ${packages}\``;
   return [
     [
@@ -196,13 +200,30 @@ function vmChecks(config: ExecutorConfig): Array<[name: string, run: () => Promi
       'kvm',
       async () => {
         if (!kernel || !initramfsPath || !qemuFound) return { ok: false, detail: 'not probed: QEMU, the guest kernel or the initramfs is missing', fix: 'fix the checks above first' };
-        if (await kvmWorks({ kernel, initramfsPath, qemuBinary: QEMU_BINARY })) return { ok: true, detail: 'KVM works: a guest booted under it' };
-        if (config.vmAllowEmulation) return { ok: true, detail: 'KVM does not work here; emulation allowed (TCG, EXECUTOR_VM_ALLOW_EMULATION=true): VMs run many times slower' };
+        if (await kvmWorks({ kernel, initramfsPath, qemuBinary: QEMU_BINARY })) {
+          accel = 'kvm';
+          return { ok: true, detail: 'KVM works: a guest booted under it' };
+        }
+        if (config.vmAllowEmulation) {
+          accel = 'tcg';
+          return { ok: true, detail: 'KVM does not work here; emulation allowed (TCG, EXECUTOR_VM_ALLOW_EMULATION=true): VMs run many times slower' };
+        }
         return {
           ok: false,
           detail: 'KVM does not work here: a guest started with -accel kvm did not run (no /dev/kvm, no access to it, or broken nested virtualization)',
           fix: 'run the executor on a host with KVM (bare metal, or nested virtualization enabled), set EXECUTOR_RUNTIME=docker, or set EXECUTOR_VM_ALLOW_EMULATION=true to run VMs under software emulation (TCG: many times slower; for tests)',
         };
+      },
+    ],
+    [
+      'snapshot',
+      async () => {
+        // eslint-disable-next-line no-restricted-properties -- the PATH spawn searches, as the runtime finds QEMU
+        const qemuPath = await findOnPath(QEMU_BINARY, env.PATH ?? process.env.PATH ?? '');
+        if (!kernel || !initramfsPath || !qemuPath || !accel) return { ok: false, detail: 'not checked: QEMU, the guest kernel, the initramfs or an accelerator is missing', fix: 'fix the checks above first' };
+        const report = await reportSnapshot({ config, platform: { kernel, initramfsPath, accel, qemuPath, qemuWrapper: [] }, probe: true });
+        if (report.ok) return { ok: true, detail: report.detail };
+        return { ok: false, detail: report.detail, fix: `nothing to do for jobs (they boot their guests meanwhile); to rebuild it now, delete ${config.vmCacheDir}/snapshots and restart \`executor run\`` };
       },
     ],
   ];

@@ -2,8 +2,9 @@
 // emulation (EXECUTOR_VM_ALLOW_EMULATION=true: nested KVM is broken on these machines), one image pulled
 // from a private registry with EXECUTOR_DOCKER_AUTH_CONFIG and one from the host's docker store. A job
 // cloned at a commit with two steps in two images sharing /work; a cancel; kill -9 of the executor (its
-// QEMU dies with it, the next executor removes the disks and completes the reset job). After each, no QEMU
-// process and no VM disk is left.
+// QEMU dies with it, the next executor removes the disks and completes the reset job); a job from the warm
+// pool, then kill -9 (the pooled guest's QEMU dies too, the next executor's janitor removes its directory).
+// After each, no QEMU process and no VM disk is left.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,7 +97,8 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the vm runtime (TCG)', (
     expect(images.out).toContain('converted from the host docker image store');
     const start = entry(job, 'setup.vm.start');
     expect(start.exitCode).toBe(0);
-    expect(start.out).toMatch(/stdout: guest ready in \d+ ms/);
+    // A new cache directory: the executor builds the snapshot in the background while this job boots.
+    expect(start.out).toMatch(/stdout: cold boot in \d+ ms \(QEMU started → agent ready\): no snapshot yet for this guest shape \([0-9a-f]{16}\); it is being built in the background/);
     expect(start.command).toEqual(expect.arrayContaining(['-M', 'microvm']));
     const write = entry(job, 'step.docker.write');
     expect(write.out).toContain('stdout: first version');
@@ -107,7 +109,7 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the vm runtime (TCG)', (
     expect(read.out).toContain('stdout: /data/sub');
     expect(read.out).toContain('stdout: written by step-one');
     expect(read.out).toContain('stdout: from-the-local-image');
-    expect(entry(job, 'teardown.vm').out).toContain('VM powered off');
+    expect(entry(job, 'teardown.vm').out).toContain('VM stopped');
     // The registry's credentials never reach the log.
     expect(JSON.stringify(job)).not.toContain(registry.password);
     await nothingLeft();
@@ -115,11 +117,13 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the vm runtime (TCG)', (
 
   it('a cancel during a step stops the VM, and leaves no QEMU and no disk', async () => {
     const id = await admin.enqueue('batches', { dockerSteps: [{ key: 'long', image: BUSYBOX_IMAGE, commands: ['echo started', 'while :; do sleep 1; done'] }] });
-    const executor = spawnExecutor(executorEnv());
+    // No pool: the job's guest is in its own run directory (restored or booted).
+    const executor = spawnExecutor(executorEnv({ EXECUTOR_VM_WARM_POOL_SIZE: '0' }));
     await waitFor('the step to start', async () => (await view(id)).executionLogs.some((e) => e.key === 'step.docker.long' && e.out?.includes('started')), 90_000);
     expect((await admin.post(`/api/v1/queues/batches/jobs/${id}/cancel`)).status).toBeLessThan(300);
     await waitFor('the job to end canceled', async () => (await view(id)).state === 'canceled', 15_000);
-    await waitFor('the VM to be gone', async () => (await qemuProcessesWith(`${work}/`)).length === 0 && (await runDirs()).length === 0, 10_000);
+    const jobDirs = async () => (await runDirs()).filter((n) => n.startsWith(`executor-vm-${id}-`));
+    await waitFor('the VM to be gone', async () => (await qemuProcessesWith(`${work}/executor-vm-${id}-`)).length === 0 && (await jobDirs()).length === 0, 10_000);
     executor.child.kill('SIGTERM');
     expect(await executor.exited, executor.log()).toBe(0);
     await nothingLeft();
@@ -129,7 +133,8 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the vm runtime (TCG)', (
     const id = await admin.enqueue('batches', {
       dockerSteps: [{ key: 'once', image: BUSYBOX_IMAGE, commands: ['echo first attempt', 'sleep 300'] }],
     });
-    const first = spawnExecutor(executorEnv());
+    // Booted guests only: nothing but the job's guest is running when the executor is killed.
+    const first = spawnExecutor(executorEnv({ EXECUTOR_VM_SNAPSHOTS: 'false' }));
     await waitFor('the first attempt to start', async () => (await view(id)).executionLogs.some((e) => e.key === 'step.docker.once' && e.out?.includes('first attempt')), 90_000);
     first.child.kill('SIGKILL');
     await first.exited;
@@ -139,10 +144,37 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the vm runtime (TCG)', (
     // The job would run `sleep 300` again: cancel it once the coordinator has reset it to queued.
     await waitFor('the coordinator to reset the job', async () => (await view(id)).numResets === 1, 20_000);
     expect((await admin.post(`/api/v1/queues/batches/jobs/${id}/cancel`)).status).toBeLessThan(300);
-    const second = spawnExecutor(executorEnv());
+    const second = spawnExecutor(executorEnv({ EXECUTOR_VM_SNAPSHOTS: 'false' }));
     await waitFor('the next executor to remove the dead one\'s disks', async () => (await runDirs()).length === 0, 30_000);
     second.child.kill('SIGTERM');
     expect(await second.exited, second.log()).toBe(0);
     await nothingLeft();
   }, 180_000);
+
+  it('runs a job on a guest from the warm pool; after kill -9 the pooled guests die with the executor and the next one removes them', async () => {
+    const poolDirs = async () => (await runDirs()).filter((n) => n.startsWith('executor-vm-pool-'));
+    const first = spawnExecutor(executorEnv({ EXECUTOR_VM_WARM_POOL_SIZE: '1', SRC_LOG_LEVEL: 'info' }));
+    // The snapshot is built (or found), then a guest is restored from it and warmed up.
+    const ready = () => first.log().split('\n').filter((l) => l.includes('vm warm pool: a guest is ready')).length;
+    await waitFor('a pooled guest', async () => ready() === 1, 150_000);
+    const id = await admin.enqueue('batches', { dockerSteps: [{ key: 'hello', image: BUSYBOX_IMAGE, commands: ['echo hello from the pool', 'hostname'] }] });
+    await waitFor('the job to complete', async () => (await view(id)).state === 'completed', 60_000);
+    const job = await view(id);
+    expect(entry(job, 'setup.vm.start').out).toMatch(/stdout: from the warm pool: guest executor-pool-[0-9a-f]{8}, restored from snapshot [0-9a-f]{16} [\d.]+ s ago; ready in \d+ ms/);
+    // stdout and stderr (the script's `set -x` lines) interleave as they arrive: look at stdout's lines alone.
+    const stdout = (entry(job, 'step.docker.hello').out ?? '').split('\n').filter((l) => l.startsWith('stdout: '));
+    expect(stdout).toEqual(['stdout: hello from the pool', expect.stringMatching(new RegExp(`^stdout: executor-${id}-[0-9a-f]{8}$`))]);
+    // The pool refills behind the job; then the executor is killed.
+    await waitFor('the pool to refill', async () => ready() === 2 && (await poolDirs()).length === 1, 60_000);
+    const [leftDir] = await poolDirs();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await waitFor('the pooled guest\'s QEMU to die with its executor', async () => (await qemuProcessesWith(`${work}/`)).length === 0, 5_000);
+    expect(await poolDirs(), 'a killed executor cannot remove its pooled guests').toEqual([leftDir]);
+    const second = spawnExecutor(executorEnv({ EXECUTOR_VM_WARM_POOL_SIZE: '0' }));
+    await waitFor('the next executor\'s janitor to remove the dead one\'s pooled guest', async () => !(await runDirs()).includes(leftDir!), 30_000);
+    second.child.kill('SIGTERM');
+    expect(await second.exited, second.log()).toBe(0);
+    await nothingLeft();
+  }, 300_000);
 });

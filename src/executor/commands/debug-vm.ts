@@ -9,9 +9,10 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { AppError } from '../../shared/errors.js';
-import type { GuestPlatform } from '../runtimes/vm/guest-platform.js';
-import { CMDLINE_DEBUG, CMDLINE_NONCE, CMDLINE_WORK, DEBUG_SHELL_MARKER, INIT_ERROR_MARKER } from '../runtimes/vm/initramfs.js';
-import { BASE_KERNEL_ARGS, checkSocketPath, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs } from '../runtimes/vm/qemu-vm.js';
+import type { GuestPlatform } from '../runtimes/vm/guest/guest-platform.js';
+import { CMDLINE_NONCE, INIT_ERROR_MARKER } from '../runtimes/vm/guest/guest-markers.js';
+import { CMDLINE_DEBUG, CMDLINE_WORK, DEBUG_SHELL_MARKER } from '../runtimes/vm/guest/initramfs.js';
+import { BASE_KERNEL_ARGS, checkSocketPath, microvmArgs, qemuOptionValue, TCG_KERNEL_ARGS, virtioDiskArgs } from '../runtimes/vm/guest/qemu-vm.js';
 import { QEMU_PID_FILE } from '../runtimes/vm/vm-janitor.js';
 
 /** Test VMs' names and run directories; unlike `executor-vm-` the janitor leaves them alone. */

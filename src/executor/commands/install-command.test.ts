@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUSYBOX_IMAGE, dockerTestsEnabled, ensureBusyboxImage } from '../../../test/helpers/docker.js';
 import { runExecutorCli } from '../main.js';
-import { readFileFromDisk } from '../runtimes/vm/workspace-disk.js';
+import { readFileFromDisk } from '../runtimes/vm/images/workspace-disk.js';
 import { runInstallCommand, type InstallHost } from './install-command.js';
 
 interface Ran {

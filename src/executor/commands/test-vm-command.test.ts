@@ -105,6 +105,8 @@ describe('executor test-vm (QEMU, TCG)', () => {
     const vm = await bootTestVm();
     expect(vm.out).toContain(`kill ${vm.pid} && rm -rf ${vm.runDir}`);
     expect(vm.out).toContain(`executor test-vm --remove ${vm.name}`);
+    // It says where the jobs' snapshot stands (none yet in this fresh cache directory).
+    expect(vm.out).toMatch(/^snapshot for jobs' guests: none yet for this configuration \([0-9a-f]{16}\): `executor run` builds it in the background at start/m);
     expect(vm.socketPath).toBe(path.join(vm.runDir, 'console.sock'));
     // Not executor-vm-*: the janitor leaves it alone; private to this user.
     expect(((await fs.stat(vm.runDir)).mode & 0o777).toString(8)).toBe('700');

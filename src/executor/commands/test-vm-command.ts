@@ -9,8 +9,9 @@ import { AppError, ConfigError } from '../../shared/errors.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { DequeuedJob } from '../client/coordinator-client.js';
 import { loadExecutorConfig, type ExecutorConfig } from '../config.js';
-import { resolveGuestPlatform } from '../runtimes/vm/guest-platform.js';
-import { createWorkspaceDisk, MIN_DISK_BYTES } from '../runtimes/vm/workspace-disk.js';
+import { resolveGuestPlatform } from '../runtimes/vm/guest/guest-platform.js';
+import { reportSnapshot } from '../runtimes/vm/snapshot/snapshot-report.js';
+import { createWorkspaceDisk, MIN_DISK_BYTES } from '../runtimes/vm/images/workspace-disk.js';
 import { coordinatorClientFor } from '../tls/coordinator-trust.js';
 import { prepareWorkspace } from '../workspace/workspace.js';
 import { removeDebugVm, startDebugVm, TEST_VM_PREFIX, type DebugVm } from './debug-vm.js';
@@ -157,6 +158,9 @@ async function bootTestVm(config: ExecutorConfig, args: TestVmArgs, env: Record<
     progress(`booting ${name}: ${platform.accel === 'kvm' ? 'KVM' : 'TCG'}, ${cpus} vCPU, ${memoryMiB} MiB, workspace disk ${formatBytes(sizeBytes)} (sparse), no network\n`);
     const vm = await startDebugVm({ platform, name, runDir, workspaceDisk, memoryMiB, cpus, bootTimeoutMs: BOOT_TIMEOUT_MS[platform.accel] });
     progress(`${name} is running (QEMU pid ${vm.pid}; shell ready ${(vm.bootToReadyMs / 1000).toFixed(1)} s after start); its workspace is at /work\n`);
+    // The test VM itself always boots (its init runs a console shell, not the agent); jobs' guests may not.
+    const snapshot = await reportSnapshot({ config, platform, probe: false });
+    progress(`snapshot for jobs' guests: ${snapshot.detail}\n`);
     return vm;
   } catch (err) {
     await fs.rm(runDir, { recursive: true, force: true }).catch(() => {});

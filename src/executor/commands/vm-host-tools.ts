@@ -2,8 +2,8 @@
 // `executor install tools` installs and what it and `executor validate` look for.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { findOnPath, QEMU_BINARY } from '../runtimes/vm/guest-platform.js';
-import { isStaticElf } from '../runtimes/vm/initramfs.js';
+import { findOnPath, QEMU_BINARY } from '../runtimes/vm/guest/guest-platform.js';
+import { isStaticElf } from '../runtimes/vm/guest/initramfs.js';
 
 /** The guest's userland: ensureInitramfs reads this path, and it must be statically linked. */
 export const GUEST_BUSYBOX_PATH = '/bin/busybox';

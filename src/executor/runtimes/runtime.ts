@@ -88,6 +88,11 @@ export interface Runtime {
    * at start (reference §4.13); resolves with how many it removed. Never throws.
    */
   removeLeftovers?(logger: Logger): Promise<number>;
+  /**
+   * Releases what the runtime keeps for jobs to come (the vm runtime's warm pool of guests), once no job
+   * will be set up any more. Idempotent; never throws.
+   */
+  stop?(): Promise<void>;
 }
 
 /**

@@ -19,6 +19,8 @@ export interface JobHandler {
    * `'shutdown'` (the second SIGTERM); running steps are stopped, teardown and the log flush still happen.
    */
   handle(job: DequeuedJob, signal: AbortSignal): Promise<JobOutcome>;
+  /** Releases what the handler keeps for later jobs (its runtime's), after the last job ended. Idempotent. */
+  stop?(): Promise<void>;
 }
 
 /** Why a job's signal was aborted. */

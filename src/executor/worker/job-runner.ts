@@ -45,6 +45,11 @@ export class JobRunner implements JobHandler {
     return this.options.runtime.limits;
   }
 
+  /** Stops the runtime's keep-for-later parts (the vm runtime's warm pool). */
+  async stop(): Promise<void> {
+    await this.options.runtime.stop?.();
+  }
+
   /**
    * Runs `job`; never throws. Completed when every step exited 0; errored at the first step that did
    * not (`running command "<key>": command failed with exit code N`), on a setup failure, a timeout or

@@ -1,6 +1,6 @@
 // The failure message of a step whose image docker could not pull, from docker's own stderr.
 import { describe, expect, it } from 'vitest';
-import { registryError } from '../vm/image-sources.js';
+import { registryError } from '../vm/images/image-sources.js';
 import { pullFailureMessage } from './docker-runtime.js';
 
 const HELP = "\nRun 'docker run --help' for more information\n";

@@ -7,8 +7,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../../shared/logger.js';
-import { processOwnerIsAlive } from '../../process-owner.js';
-import { readOwnerMarker } from '../../workspace/leftover-workspaces.js';
+import { processOwnerIsAlive, type ProcessOwner } from '../../process-owner.js';
+import { readOwnerMarker, writeOwnerMarker } from '../../workspace/leftover-workspaces.js';
 
 /** Run directory names under the workspace parent. */
 export const VM_RUN_DIR_PREFIX = 'executor-vm-';
@@ -80,5 +80,24 @@ async function killQemuOf(dir: string, logger: Logger): Promise<void> {
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * A new run directory `<parentDir>/executor-vm-<label>-XXXXXX` (0700) with this process's owner marker,
+ * registered in `active` so that this process's janitor leaves it alone until the caller deletes it.
+ */
+export async function createVmRunDir(parentDir: string, label: string, owner: ProcessOwner, active: Set<string>): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(parentDir, `${VM_RUN_DIR_PREFIX}${label}-`));
+  active.add(dir);
+  try {
+    await fs.chmod(dir, 0o700);
+    // Before any disk or QEMU: a marker-less directory is left alone by every janitor.
+    await writeOwnerMarker(dir, owner);
+    return dir;
+  } catch (err) {
+    active.delete(dir);
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+    throw err;
   }
 }

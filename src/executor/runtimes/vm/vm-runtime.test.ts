@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DequeuedJob } from '../../client/coordinator-client.js';
 import { silentLogger } from '../../../shared/logger.js';
 import type { StepSpec } from '../runtime.js';
-import { resolveGuestPlatform, type GuestPlatform } from './guest-platform.js';
-import { StepImageCache } from './step-image-cache.js';
+import { resolveGuestPlatform, type GuestPlatform } from './guest/guest-platform.js';
+import { StepImageCache } from './images/step-image-cache.js';
 import { VM_RUN_DIR_PREFIX } from './vm-janitor.js';
 import { VmRuntime, type VmRuntimeConfig } from './vm-runtime.js';
 import { BUSYBOX_IMAGE, dockerTestsEnabled, ensureBusyboxImage } from '../../../../test/helpers/docker.js';
@@ -53,6 +53,10 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
     dockerAuthConfig: undefined,
     vmStartupScriptPath: undefined,
     keepWorkspaces: false,
+    vmCacheDir: cacheDir,
+    vmSnapshots: false,
+    vmWarmPoolSize: 0,
+    vmWarmPoolIdleTimeoutMs: 0,
     ...extra,
   });
 
@@ -110,7 +114,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
       expect(log.find('setup.vm.images')?.out).toMatch(new RegExp(`${ENV_IMAGE}: sha256:[0-9a-f]{64}`));
       const start = log.find('setup.vm.start');
       expect(start?.exitCode).toBe(0);
-      expect(start?.out).toMatch(/guest ready in \d+ ms/);
+      expect(start?.out).toMatch(/cold boot in \d+ ms \(QEMU started → agent ready\): snapshots are off \(EXECUTOR_VM_SNAPSHOTS=false\)/);
       expect(start?.command).toEqual(expect.arrayContaining(['-M', 'microvm', '-accel', 'tcg']));
       // No network device of any kind is given to the guest.
       expect(start?.command.join(' ')).not.toMatch(/-netdev|-nic|virtio-net/);
@@ -180,6 +184,8 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
           'ls /sys/class/net',
           `for h in ${hostAddress} 10.0.2.2 127.0.0.1 169.254.169.254; do wget -q -T 2 -O - "http://$h:${port}/" && echo "REACHED $h"; done`,
           `cat ${secret} || echo "no host file"`,
+          // A container's /dev: none of the guest's disks, and null a character device anyone may write.
+          'echo "dev: $(ls -A /dev | tr "\\n" " ")"; [ -c /dev/null ] && echo written >/dev/null && ls -l /dev/null | cut -c1-10',
           'exit 0',
         ].join('\n') + '\n',
       ],
@@ -195,6 +201,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime (QEMU microvm, TCG)', () => {
       expect(out.out.stdout.split('\n')[1]).toBe('lo');
       expect(out.out.stdout).not.toContain('REACHED');
       expect(out.out.stdout).toContain('no host file');
+      expect(out.out.stdout).toContain('dev: fd full null pts random shm stderr stdin stdout tty urandom zero \ncrw-rw-rw-\n');
       expect(connections).toBe(0);
     } finally {
       await runtimeJob.teardown();

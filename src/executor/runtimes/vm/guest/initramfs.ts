@@ -8,47 +8,21 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../../../../shared/errors.js';
+import { AGENT_SCRIPT, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_SNAPSHOT, GUEST_WORK_DIR, STEP_DEV_TEMPLATE_DIR } from '../agent/agent-script.js';
+import { FRESH_START_HELPER, FRESH_START_HELPER_PATH } from '../snapshot/fresh-start.js';
 import type { GuestKernel } from './guest-kernel.js';
+import { CMDLINE_NONCE, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './guest-markers.js';
 
 const execFileAsync = promisify(execFile);
 
-/** Printed by `/init` as `EXECUTOR-READY <nonce>` right before the command starts. */
-export const READY_MARKER = 'EXECUTOR-READY';
-/** Printed by `/init` as `EXECUTOR-EXIT <nonce> <code>` once the command ended. */
-export const EXIT_MARKER = 'EXECUTOR-EXIT';
-/** Printed by `/init` as `EXECUTOR-INIT-ERROR <nonce> <message>` when the guest cannot run the command. */
-export const INIT_ERROR_MARKER = 'EXECUTOR-INIT-ERROR';
-/** Kernel command-line parameters that `/init` reads: the command (base64 of a shell script) and the nonce. */
+/** Kernel command-line parameter that `/init` reads: the command (base64 of a shell script). */
 export const CMDLINE_COMMAND = 'executor.cmd';
-export const CMDLINE_NONCE = 'executor.nonce';
 /**
  * Set (`vda`, or `vda:ro` for a read-only disk), `/init` mounts that ext4 disk at /work and runs the command
  * there, then unmounts it, so the host can read the image with debugfs (which replays no journal).
  */
 export const CMDLINE_WORK = 'executor.work';
-/** Where `/init` mounts the disk named by {@link CMDLINE_WORK}. */
-export const GUEST_WORK_DIR = '/work';
-
-/**
- * Set (`executor.agent=1`), `/init` does not run one command: it mounts the job's disks and serves the
- * host over virtio-serial ports until told to power off (see {@link AGENT_SCRIPT}).
- */
-export const CMDLINE_AGENT = 'executor.agent';
-/** The virtio-serial port names of an agent guest: requests and replies, and the current step's output. */
-export const AGENT_PORTS = { control: 'executor.control', stdout: 'executor.stdout', stderr: 'executor.stderr' } as const;
-/** Where an agent guest mounts its scratch disk (the steps' writable layers) and the step images. */
-export const GUEST_SCRATCH_DIR = '/scratch';
-export const GUEST_IMAGES_DIR = '/images';
-/** Number of disks an agent guest waits for before it reports ready (`executor.disks=<n>`). */
-export const CMDLINE_DISKS = 'executor.disks';
-/**
- * The virtio-blk serial numbers (at most 20 characters) the agent finds its disks by: device names
- * (vda, vdb, …) follow probe order, which is not guaranteed to be the command line's. Image `i` is
- * mounted read-only at `/images/<i>`.
- */
-export const DISK_SERIAL_PREFIX = 'executor-';
-export const DISK_SERIALS = { workspace: 'executor-work', scratch: 'executor-scratch', imagePrefix: 'executor-image-' } as const;
 
 /**
  * Set (`executor.debug=1`), `/init` runs no command: it mounts the disk named by {@link CMDLINE_WORK} (if
@@ -78,85 +52,6 @@ done
 `;
 
 /**
- * The agent's loop, run by `/init` as PID 1 in an agent guest. Its protocol, one line per message on the
- * control port:
- * - guest → host `READY <nonce>` once the disks are mounted and ports open;
- * - host → guest `RUN <id> <token> <base64 of a shell script>`: the script runs with stdout and stderr on
- *   the two output ports; when it ends the guest writes `<token>` between NUL bytes to both output ports (so the host knows
- *   it has all of the step's output: the ports are separate queues) and `EXIT <id> <code>` on control;
- * - host → guest `POWEROFF`: unmount (so the host can read the workspace disk), `BYE`, power off.
- * The guest is the sandbox, not a trusted party: a step runs as root in it and could write anything on
- * these ports; the host treats what arrives as untrusted (bounded lines, strict parsing).
- */
-export const AGENT_SCRIPT = `
-cd /
-port() {
-  for p in /sys/class/virtio-ports/*; do
-    [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && { echo "/dev/\${p##*/}"; return 0; }
-  done
-  return 1
-}
-disk() {
-  for b in /sys/block/vd*; do
-    [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/\${b##*/}"; return 0; }
-  done
-  return 1
-}
-# sysfs serial files have no trailing newline: read each one on its own.
-serials() {
-  for b in /sys/block/vd*; do [ -e "$b/serial" ] && echo "$(cat "$b/serial")"; done
-}
-waited=0
-until ctl=$(port ${AGENT_PORTS.control}) && out=$(port ${AGENT_PORTS.stdout}) && err=$(port ${AGENT_PORTS.stderr}) \\
-  && [ -c "$ctl" ] && [ -c "$out" ] && [ -c "$err" ] && [ "$(serials | grep -c '^${DISK_SERIAL_PREFIX}')" -ge "$disks" ]; do
-  [ $waited -lt 200 ] || fail "the VM's devices did not appear: expected 3 virtio-serial ports and $disks disks, found ports: $(for p in /sys/class/virtio-ports/*; do echo "$(cat "$p/name" 2>/dev/null)"; done | tr '\\n' ' ') disks: $(serials | tr '\\n' ' ')"
-  sleep 0.02; waited=$((waited + 1))
-done
-mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
-mount -t ext4 "$(disk ${DISK_SERIALS.workspace})" ${GUEST_WORK_DIR} || fail "cannot mount the workspace disk at ${GUEST_WORK_DIR}"
-mount -t ext4 "$(disk ${DISK_SERIALS.scratch})" ${GUEST_SCRATCH_DIR} || fail "cannot mount the scratch disk at ${GUEST_SCRATCH_DIR}"
-for b in /sys/block/vd*; do
-  s="$(cat "$b/serial" 2>/dev/null)"
-  case "$s" in
-    ${DISK_SERIALS.imagePrefix}*)
-      mkdir -p "${GUEST_IMAGES_DIR}/\${s#${DISK_SERIALS.imagePrefix}}"
-      mount -t ext4 -o ro,noload "/dev/\${b##*/}" "${GUEST_IMAGES_DIR}/\${s#${DISK_SERIALS.imagePrefix}}" || fail "cannot mount step image disk $s"
-      ;;
-  esac
-done
-# Steps run with oom_score_adj 0 (their launcher resets it); the agent is the last the OOM killer picks.
-echo -1000 >/proc/self/oom_score_adj
-exec 3<>"$ctl" 4>"$out" 5>"$err"
-echo "${READY_MARKER} $nonce" >&3
-while read -r verb id token payload <&3; do
-  case "$verb" in
-    RUN)
-      if echo "$payload" | base64 -d >/tmp/step.sh 2>/dev/null; then
-        sh /tmp/step.sh </dev/null >&4 2>&5 3<&- 4>&- 5>&-
-        code=$?
-      else
-        echo "executor: the step's launcher did not decode" >&5
-        code=255
-      fi
-      rm -f /tmp/step.sh
-      printf '\\000%s\\000' "$token" >&4
-      printf '\\000%s\\000' "$token" >&5
-      echo "EXIT $id $code" >&3
-      ;;
-    POWEROFF)
-      sync
-      for m in $(grep -o " ${GUEST_IMAGES_DIR}/[^ ]*" /proc/mounts) ${GUEST_SCRATCH_DIR} ${GUEST_WORK_DIR}; do umount "$m" 2>/dev/null; done
-      grep -q " ${GUEST_WORK_DIR} " /proc/mounts && echo "executor: ${GUEST_WORK_DIR} is busy; not cleanly unmounted"
-      echo BYE >&3
-      sync
-      poweroff -f
-      ;;
-  esac
-done
-poweroff -f
-`;
-
-/**
  * The guest's `/init`. The markers carry the nonce the host put on the command line, so a line the kernel
  * or a `cat` happens to print is not taken for one. The exit marker may follow output that has no final
  * newline on the same line; the host splits it off. Modules load in passes until all did (a bare
@@ -173,6 +68,7 @@ cmd=''
 nonce=''
 work=''
 agent=''
+snapshot=''
 debug=''
 disks=0
 for arg in $(cat /proc/cmdline); do
@@ -181,6 +77,7 @@ for arg in $(cat /proc/cmdline); do
     ${CMDLINE_COMMAND}=*) cmd="\${arg#${CMDLINE_COMMAND}=}" ;;
     ${CMDLINE_NONCE}=*) nonce="\${arg#${CMDLINE_NONCE}=}" ;;
     ${CMDLINE_AGENT}=*) agent="\${arg#${CMDLINE_AGENT}=}" ;;
+    ${CMDLINE_SNAPSHOT}=*) snapshot="\${arg#${CMDLINE_SNAPSHOT}=}" ;;
     ${CMDLINE_DEBUG}=*) debug="\${arg#${CMDLINE_DEBUG}=}" ;;
     ${CMDLINE_DISKS}=*) disks="\${arg#${CMDLINE_DISKS}=}" ;;
   esac
@@ -240,6 +137,8 @@ poweroff -f
 `;
 
 const BUSYBOX_HINT = 'apt-get install -y busybox-static';
+/** Bumped when the archive's layout (not its scripts) changes, so a cached initramfs is rebuilt. */
+const INITRAMFS_LAYOUT = 'layout 2: the step /dev template';
 
 export interface EnsureInitramfsOptions {
   kernel: GuestKernel;
@@ -264,7 +163,7 @@ export async function ensureInitramfs(options: EnsureInitramfsOptions): Promise<
     throw new AppError('vm.busybox_not_static', `${busyboxPath} is dynamically linked; the guest needs a static one: \`${BUSYBOX_HINT}\``);
   }
 
-  const hash = crypto.createHash('sha256').update(INIT_SCRIPT).update(busybox);
+  const hash = crypto.createHash('sha256').update(INITRAMFS_LAYOUT).update(INIT_SCRIPT).update(FRESH_START_HELPER).update(busybox);
   for (const m of kernel.modules) {
     const st = await fs.stat(m.path);
     hash.update(`\0${m.path}\0${st.size}\0${st.mtimeMs}`);
@@ -278,12 +177,22 @@ export async function ensureInitramfs(options: EnsureInitramfsOptions): Promise<
   archive.directory('etc');
   archive.symlink('etc/mtab', '/proc/mounts');
   archive.characterDevice('dev/console', 5, 1);
+  // A step's /dev (step-launcher.ts copies it), with the nodes and modes a container gets.
+  const dev = STEP_DEV_TEMPLATE_DIR.slice(1);
+  archive.directory(dev);
+  for (const [name, major, minor] of [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]] as const) {
+    archive.characterDevice(`${dev}/${name}`, major, minor, 0o666);
+  }
+  for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']] as const) archive.symlink(`${dev}/${name}`, target);
+  archive.directory(`${dev}/shm`, 0o1777);
+  archive.directory(`${dev}/pts`);
   archive.file('bin/busybox', busybox, 0o755);
   for (const applet of await busyboxApplets(busyboxPath)) {
     if (applet !== 'busybox') archive.symlink(`bin/${applet}`, 'busybox');
   }
   for (const m of kernel.modules) archive.file(`lib/modules/${m.name}.ko`, await moduleBytes(m.path, m.compression), 0o644);
   archive.file('lib/modules/load-order', Buffer.from(kernel.modules.map((m) => m.name).join(' ') + '\n'), 0o644);
+  archive.file(FRESH_START_HELPER_PATH.slice(1), FRESH_START_HELPER, 0o755);
   archive.file('init', Buffer.from(INIT_SCRIPT), 0o755);
 
   await fs.mkdir(cacheDir, { recursive: true });

@@ -7,10 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { IMAGE_REFERENCE_FORM, IMAGE_REFERENCE_PATTERN, isImageReference } from '../../../protocol/image-reference.js';
-import type { DockerAuthConfig } from '../../../protocol/job.js';
-import { AppError } from '../../../shared/errors.js';
-import { toProcessEnv, type DockerCliEnv } from '../docker/docker-cli.js';
+import { IMAGE_REFERENCE_FORM, IMAGE_REFERENCE_PATTERN, isImageReference } from '../../../../protocol/image-reference.js';
+import type { DockerAuthConfig } from '../../../../protocol/job.js';
+import { AppError } from '../../../../shared/errors.js';
+import { toProcessEnv, type DockerCliEnv } from '../../docker/docker-cli.js';
 
 export interface ImageReference {
   /** As the step named it. */

@@ -3,7 +3,7 @@
 // without it the runtime refuses, unless emulation (TCG) was allowed by name — never a silent fallback.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../../../../shared/errors.js';
 import { findGuestKernel, type GuestKernel } from './guest-kernel.js';
 import { ensureInitramfs } from './initramfs.js';
 import { kvmWorks } from './kvm-probe.js';

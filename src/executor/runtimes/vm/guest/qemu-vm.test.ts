@@ -11,7 +11,7 @@ import { findGuestKernel, GUEST_MODULES, type GuestKernel } from './guest-kernel
 import { ensureInitramfs } from './initramfs.js';
 import { kvmWorks } from './kvm-probe.js';
 import { runInGuest, type GuestRunOptions } from './qemu-vm.js';
-import { tcgGuest } from '../../../../test/helpers/tcg-guest.js';
+import { tcgGuest } from '../../../../../test/helpers/tcg-guest.js';
 
 const run = promisify(execFile);
 

@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findGuestKernel, type GuestKernel } from './guest-kernel.js';
-import { ensureInitramfs } from './initramfs.js';
-import { qemuArgs, runInGuest, type GuestRunOptions } from './qemu-vm.js';
+import { findGuestKernel, type GuestKernel } from '../guest/guest-kernel.js';
+import { ensureInitramfs } from '../guest/initramfs.js';
+import { qemuArgs, runInGuest, type GuestRunOptions } from '../guest/qemu-vm.js';
 import { createWorkspaceDisk, readFileFromDisk, removeDisk } from './workspace-disk.js';
-import { tcgGuest } from '../../../../test/helpers/tcg-guest.js';
+import { tcgGuest } from '../../../../../test/helpers/tcg-guest.js';
 
 const run = promisify(execFile);
 const DISK_BYTES = 256 * 1024 * 1024;

@@ -4,9 +4,10 @@
 // behind its back. QEMU runs in its own process group and is stopped like a step (SIGTERM, grace, SIGKILL).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../../../../shared/errors.js';
 import type { GuestKernel } from './guest-kernel.js';
-import { CMDLINE_COMMAND, CMDLINE_NONCE, CMDLINE_WORK, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './initramfs.js';
+import { CMDLINE_NONCE, EXIT_MARKER, INIT_ERROR_MARKER, READY_MARKER } from './guest-markers.js';
+import { CMDLINE_COMMAND, CMDLINE_WORK } from './initramfs.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -99,14 +100,28 @@ export function qemuOptionValue(value: string): string {
 }
 
 /**
+ * Guest RAM in a file instead of anonymous memory: `shared`, the guest writes the file (a guest booted to be
+ * saved); not shared, the file is mapped copy-on-write and never written (each guest restored from it),
+ * so all guests restored from one snapshot share its pages in the host's page cache until they write them.
+ */
+export interface GuestMemoryFile {
+  path: string;
+  shared: boolean;
+}
+
+/**
  * The machine part of every guest's argv: `microvm` with the accelerator, vCPUs and memory, no default
  * devices, no user config, no display. The caller adds the console, kernel and devices.
  */
-export function microvmArgs(options: { accel: Accelerator; memoryMiB: number; cpus: number; name?: string }): string[] {
+export function microvmArgs(options: { accel: Accelerator; memoryMiB: number; cpus: number; name?: string; memoryFile?: GuestMemoryFile }): string[] {
+  const memory = options.memoryFile;
   return [
     ...(options.name ? ['-name', options.name] : []),
     '-M',
-    'microvm',
+    memory ? 'microvm,memory-backend=ram' : 'microvm',
+    ...(memory
+      ? ['-object', `memory-backend-file,id=ram,size=${options.memoryMiB}M,mem-path=${qemuOptionValue(memory.path)},share=${memory.shared ? 'on' : 'off'}`]
+      : []),
     '-accel',
     options.accel,
     '-cpu',

@@ -4,10 +4,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { DockerAuthConfig } from '../../../protocol/job.js';
-import { AppError } from '../../../shared/errors.js';
-import { silentLogger, type Logger } from '../../../shared/logger.js';
-import { dockerCliEnv, type DockerCliEnv } from '../docker/docker-cli.js';
+import type { DockerAuthConfig } from '../../../../protocol/job.js';
+import { AppError } from '../../../../shared/errors.js';
+import { silentLogger, type Logger } from '../../../../shared/logger.js';
+import { dockerCliEnv, type DockerCliEnv } from '../../docker/docker-cli.js';
 import { parseImageReference, resolveFromDockerStore, resolveFromRegistry, type ResolvedImage } from './image-sources.js';
 import { createWorkspaceDisk, MIN_DISK_BYTES } from './workspace-disk.js';
 

@@ -4,7 +4,7 @@
 // ext4 is built in).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../../../shared/errors.js';
+import { AppError } from '../../../../shared/errors.js';
 
 const INSTALL_HINT = 'apt-get install -y linux-image-cloud-amd64';
 
