@@ -60,6 +60,7 @@ export interface CoordinatorOptions {
 export class Coordinator {
   private db: Database | undefined;
   private http: CoordinatorHttpServer | undefined;
+  private metricsHttp: CoordinatorHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
   private readonly shutdown = new AbortController();
@@ -74,6 +75,11 @@ export class Coordinator {
   get url(): string {
     if (!this.http) throw new Error('coordinator not started');
     return this.http.url;
+  }
+
+  /** The URL of COORDINATOR_METRICS_ADDR's listener; undefined when /metrics is on the main address. */
+  get metricsUrl(): string | undefined {
+    return this.metricsHttp?.url;
   }
 
   async start(): Promise<void> {
@@ -117,7 +123,14 @@ export class Coordinator {
       bootstrapAdmin,
       dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger),
       executorAuth: new ExecutorAuth(settings, jobs),
-      metrics: new CoordinatorMetrics(config.queues, jobs, executors),
+      metrics: new CoordinatorMetrics({
+        queues: config.queues,
+        jobs,
+        executors,
+        logger,
+        maxExecutorMetricsBytes: config.maxExecutorMetricsBytes,
+        maxForwardedMetricsBytes: config.maxForwardedMetricsBytes,
+      }),
       repositoriesDir,
       shutdownSignal: this.shutdown.signal,
     });
@@ -157,7 +170,16 @@ export class Coordinator {
     for (const task of this.tasks) task.start();
 
     this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
-    logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
+    if (config.metricsListen) {
+      this.metricsHttp = await startHttpServer(services, { host: config.metricsListen.host, port: config.metricsListen.port, tls: config.tls, routes: 'metrics' });
+    }
+    logger.info('coordinator listening', {
+      url: this.http.url,
+      metricsUrl: this.metricsHttp ? `${this.metricsHttp.url}/metrics` : `${this.http.url}/metrics`,
+      metricsAuth: config.metricsToken ? 'COORDINATOR_METRICS_TOKEN' : 'none',
+      database: db.kind,
+      queues: config.queues.map((q) => q.name).join(','),
+    });
   }
 
   /** Stops in reverse order: long polls answer 204, the server drains, tasks finish, the database closes. */
@@ -165,7 +187,7 @@ export class Coordinator {
     this.stopping ??= (async () => {
       this.shutdown.abort();
       await this.waker?.stop();
-      await this.http?.close();
+      await Promise.all([this.http?.close(), this.metricsHttp?.close()]);
       await Promise.all(this.tasks.map((t) => t.stop()));
       await this.db?.close();
     })();

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
 import { addExecutorRoutes } from './executor-routes.js';
 import { AppError } from '../../shared/errors.js';
+import { constantTimeEquals } from './constant-time.js';
 import { clientErrorStatus, HttpError } from './http-error.js';
 import { addJobResourceRoutes } from './job-resource-routes.js';
 import { addSecretRoutes } from './secret-routes.js';
@@ -37,19 +38,61 @@ function send(res: http.ServerResponse, reply: NonNullable<Reply>): void {
   res.end(payload);
 }
 
-export function createRouter(s: HttpServices): Router {
+/**
+ * Writes `chunks` as the body, waiting for the socket to drain between them: a slow scraper holds a few
+ * of the cached buffers, never a copy of the whole page. Stops when the client goes away.
+ */
+async function writeChunks(res: http.ServerResponse, status: number, headers: Record<string, string>, chunks: ReadonlyArray<string | Buffer>): Promise<void> {
+  const bytes = chunks.reduce((sum, chunk) => sum + (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length), 0);
+  res.writeHead(status, { ...headers, 'content-length': String(bytes) });
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
+}
+
+/** `GET /metrics`: behind COORDINATOR_METRICS_TOKEN when it is set; the forwarded families from their cache. */
+function addMetricsRoute(router: Router, s: HttpServices): void {
+  const token = s.config.metricsToken;
+  router.add('GET', '/metrics', 'metrics', async (ctx) => {
+    if (token !== undefined) {
+      const presented = /^Bearer\s+(\S+)\s*$/i.exec(ctx.req.headers.authorization ?? '')?.[1] ?? '';
+      if (!constantTimeEquals(presented, token)) {
+        throw new HttpError(401, 'unauthorized: /metrics needs Authorization: Bearer <COORDINATOR_METRICS_TOKEN>', { 'www-authenticate': 'Bearer realm="metrics"' });
+      }
+    }
+    const page = await s.metrics.render();
+    await writeChunks(ctx.res, 200, { 'content-type': s.metrics.contentType }, [page.own, ...page.forwarded.chunks]);
+    return undefined;
+  });
+}
+
+/**
+ * The routes of the main address (`main`), or of COORDINATOR_METRICS_ADDR (`metrics`: /metrics and
+ * /healthz only). With a metrics address, the main one does not serve /metrics.
+ */
+export function createRouter(s: HttpServices, which: 'main' | 'metrics' = 'main'): Router {
   const router = new Router();
-  addExecutorRoutes(router, s);
-  addJobResourceRoutes(router, s);
-  addAdminRoutes(router, s);
-  addUserRoutes(router, s);
-  addSecretRoutes(router, s);
-  addUiRoutes(router, s);
-  router.add('GET', '/metrics', 'metrics', async () => ({
-    status: 200,
-    body: await s.metrics.render(),
-    headers: { 'content-type': s.metrics.contentType },
-  }));
+  if (which === 'main') {
+    addExecutorRoutes(router, s);
+    addJobResourceRoutes(router, s);
+    addAdminRoutes(router, s);
+    addUserRoutes(router, s);
+    addSecretRoutes(router, s);
+    addUiRoutes(router, s);
+  }
+  if (which === 'metrics' || s.config.metricsListen === undefined) addMetricsRoute(router, s);
   router.add('GET', '/healthz', 'healthz', async () => {
     await s.jobs.queuesWithQueuedJobs([]);
     return { status: 200, body: 'ok' };
@@ -65,8 +108,11 @@ export interface CoordinatorHttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(s: HttpServices, options: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } }): Promise<CoordinatorHttpServer> {
-  const router = createRouter(s);
+export async function startHttpServer(
+  s: HttpServices,
+  options: { host: string; port: number; tls?: { cert: Buffer; key: Buffer }; routes?: 'main' | 'metrics' },
+): Promise<CoordinatorHttpServer> {
+  const router = createRouter(s, options.routes);
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
     let routeName = 'unknown';
