@@ -87,7 +87,7 @@ export class Coordinator {
     const db = (this.db = this.options.database ?? (await openDatabase(config, logger)));
     await migrate(db, logger);
 
-    const jobs = new JobStore(db);
+    const jobs = new JobStore(db, { logLimits: { maxEntries: config.maxLogEntriesPerJob, maxBytes: config.maxLogBytesPerJob } });
     const executors = new ExecutorStore(db);
     const settings = new SiteSettings(
       { executorsAccessToken: config.executorsAccessToken, frontendUrl: undefined },

@@ -43,7 +43,7 @@ describe.each(BACKENDS)('LogStreamer against the coordinator on %s', (backend) =
     expect(job?.id).toBe(id);
     return job!;
   };
-  const storedEntries = async (id: number) => (await admin.job(QUEUE, id)).json.executionLogs as Array<Record<string, unknown>>;
+  const storedEntries = async (id: number) => (await admin.jobWithOutput(QUEUE, id)).json.executionLogs as Array<Record<string, unknown>>;
 
   it('streams output while a command runs, then stores redacted, capped, finalized entries', async () => {
     const job = await takeJob({ redactedValues: { [JOB_SECRET]: JOB_SECRET_REPLACEMENT } });
@@ -98,7 +98,7 @@ describe.each(BACKENDS)('LogStreamer against the coordinator on %s', (backend) =
     expect(errors).toEqual([]);
     expect(warnings).toEqual([]);
 
-    const view = (await admin.job(QUEUE, job.id)).json;
+    const view = (await admin.jobWithOutput(QUEUE, job.id)).json;
     const [one, two] = view.executionLogs as Array<Record<string, unknown>>;
     expect(one).toMatchObject({
       key: 'step.docker.0',
