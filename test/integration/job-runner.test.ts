@@ -64,7 +64,7 @@ describe('JobRunner with the shell runtime against the coordinator on pglite', (
 
     ({ config, client } = await connectExecutorClient(
       c,
-      { EXECUTOR_QUEUE_NAME: QUEUE, EXECUTOR_RUNTIME: 'shell', EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '90s', TMPDIR: tmpDir },
+      { EXECUTOR_QUEUE_NAME: QUEUE, EXECUTOR_RUNTIME: 'shell', EXECUTOR_SHELL_ALLOW_SAME_USER: 'true', EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '90s', TMPDIR: tmpDir },
       { signal: never },
     ));
   });
