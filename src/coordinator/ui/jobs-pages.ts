@@ -113,12 +113,14 @@ export function addJobPages(router: Router, s: HttpServices): void {
       </div>
       <h2>Log</h2>
       <div id="entries" ${finished ? '' : html`data-job-events="/jobs/${queue}/${job.id}/events"`}>${logEntries.map((e) => {
-        const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: e.lineCount } : tailOf(e.tail, e.outLength, e.lineCount);
+        const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
+        // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
+        const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines on the full log page` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : '';
         return html`<details class="entry" id="entry-${e.entryId}" open>
           <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
           <a href="/jobs/${queue}/${job.id}/entries/${e.entryId}">full output</a></summary>
           <code class="command">${e.command.join(' ')}</code>
-          <pre class="out">${truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : ''}${tail}</pre>
+          <pre class="out">${note}${tail}</pre>
         </details>`;
       })}</div>
       ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
