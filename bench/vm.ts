@@ -231,7 +231,7 @@ interface JobView {
   state: string;
   queuedAt: string;
   finishedAt: string | null;
-  executionLogs: Array<{ key: string; out: string | null; startTime: string; durationMs?: number | null }>;
+  executionLogs: Array<{ entryId: number; key: string; startTime: string; durationMs?: number | null }>;
 }
 
 /** 4. The one-step job on three executors, alternated; the pool is refilled before the next job starts. */
@@ -264,13 +264,19 @@ async function wholeJob(bench: Bench): Promise<{ rows: string[][]; restore: numb
     const res = await admin.http.request('GET', `/api/v1/queues/${queue}/jobs/${id}`, undefined, { authorization: `Bearer ${coordinator.adminToken}` });
     return JSON.parse(res.body) as JobView;
   };
+  const entryOut = async (queue: string, id: number, entryId: number): Promise<string> => {
+    const res = await admin.http.request('GET', `/api/v1/queues/${queue}/jobs/${id}/logs/${entryId}`, undefined, { authorization: `Bearer ${coordinator.adminToken}` });
+    return (JSON.parse(res.body) as { out: string }).out;
+  };
   const oneJob = async (kind: keyof typeof QUEUES): Promise<{ ms: number; path: string }> => {
     const id = await admin.enqueue(QUEUES[kind], ECHO_JOB);
     for (;;) {
       const job = await view(QUEUES[kind], id);
       if (job.finishedAt) {
         if (job.state !== 'completed') throw new Error(`${kind} job ${id} ended ${job.state}: ${JSON.stringify(job).slice(0, 2000)}`);
-        const start = job.executionLogs.find((e) => e.key === 'setup.vm.start')?.out ?? '';
+        // The job view leaves outputs out: read setup.vm.start's (its first page is all of it) by its id.
+        const startEntry = job.executionLogs.find((e) => e.key === 'setup.vm.start');
+        const start = startEntry ? await entryOut(QUEUES[kind], id, startEntry.entryId) : '';
         const path = /from the warm pool/.test(start) ? 'pool' : /restored from snapshot/.test(start) ? 'snapshot' : /cold boot/.test(start) ? 'cold' : 'docker';
         if (process.env.BENCH_VM_DEBUG) process.stdout.write(`${kind} job ${id}: ${job.executionLogs.map((e) => `${e.key} +${Date.parse(e.startTime) - Date.parse(job.queuedAt)} ${e.durationMs}`).join(', ')} → ${Date.parse(job.finishedAt) - Date.parse(job.queuedAt)}\n`);
         return { ms: Date.parse(job.finishedAt) - Date.parse(job.queuedAt), path };

@@ -12,15 +12,18 @@ export interface CompiledTree {
   remove(): Promise<void>;
 }
 
-/** Compiles tsconfig.build.json into a new temporary directory; null when `required` (a path in it) was not emitted. */
-export async function compileProject(required: string): Promise<CompiledTree | null> {
+/**
+ * Compiles tsconfig.build.json of `root` (default this checkout) into a new temporary directory; null
+ * when `required` (a path in it) was not emitted.
+ */
+export async function compileProject(required: string, root = REPO_ROOT): Promise<CompiledTree | null> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-bench-dist-'));
   await fs.writeFile(path.join(dir, 'package.json'), '{"type":"module"}\n');
   await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   const tsc = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
   await new Promise<void>((resolve) => {
     // Type errors elsewhere in a tree being edited still emit JavaScript (noEmitOnError is off).
-    spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', dir], { cwd: REPO_ROOT, stdio: 'ignore' }).once('exit', () => resolve());
+    spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', dir], { cwd: root, stdio: 'ignore' }).once('exit', () => resolve());
   });
   const remove = () => fs.rm(dir, { recursive: true, force: true });
   try {

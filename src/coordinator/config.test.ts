@@ -17,6 +17,12 @@ describe('loadCoordinatorConfig', () => {
       executorRecordMaxAgeMs: 168 * 3_600_000,
       multiQueueDequeueTtlMs: 300_000,
       maxBodyBytes: 16 * 1024 * 1024,
+      metricsToken: undefined,
+      metricsListen: undefined,
+      maxExecutorMetricsBytes: 4 * 1024 * 1024,
+      maxForwardedMetricsBytes: 64 * 1024 * 1024,
+      maxLogEntriesPerJob: 10_000,
+      maxLogBytesPerJob: 100 * 1024 * 1024,
     });
     expect(c.queues.map((q) => [q.name, q.weight, q.limit])).toEqual([
       ['batches', 4, 50],
@@ -55,6 +61,42 @@ describe('loadCoordinatorConfig', () => {
         expect(problems).toContain(name);
       }
     }
+  });
+
+  it('reads the bounds on logs and metrics and where /metrics is served, refusing each bad one by name', () => {
+    const c = loadCoordinatorConfig({
+      COORDINATOR_METRICS_ADDR: '0.0.0.0:9090',
+      COORDINATOR_METRICS_TOKEN: 'm'.repeat(24),
+      COORDINATOR_MAX_EXECUTOR_METRICS_SIZE: '1MiB',
+      COORDINATOR_MAX_FORWARDED_METRICS_SIZE: '8MiB',
+      COORDINATOR_MAX_LOG_ENTRIES_PER_JOB: '500',
+      COORDINATOR_MAX_LOG_BYTES_PER_JOB: '10MiB',
+    });
+    expect(c).toMatchObject({
+      metricsListen: { host: '0.0.0.0', port: 9090 },
+      metricsToken: 'm'.repeat(24),
+      maxExecutorMetricsBytes: 1 << 20,
+      maxForwardedMetricsBytes: 8 << 20,
+      maxLogEntriesPerJob: 500,
+      maxLogBytesPerJob: 10 << 20,
+    });
+    let message = '';
+    try {
+      loadCoordinatorConfig({
+        COORDINATOR_METRICS_ADDR: '9090',
+        COORDINATOR_METRICS_TOKEN: 'short',
+        COORDINATOR_MAX_EXECUTOR_METRICS_SIZE: 'big',
+        COORDINATOR_MAX_LOG_ENTRIES_PER_JOB: '0',
+        COORDINATOR_MAX_LOG_BYTES_PER_JOB: '10',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('COORDINATOR_METRICS_ADDR="9090": expected host:port');
+    expect(message).toContain('COORDINATOR_METRICS_TOKEN: must be at least 20 characters long');
+    expect(message).toContain('COORDINATOR_MAX_EXECUTOR_METRICS_SIZE="big": invalid size');
+    expect(message).toContain('COORDINATOR_MAX_LOG_ENTRIES_PER_JOB="0": expected an integer >= 1');
+    expect(message).toContain('COORDINATOR_MAX_LOG_BYTES_PER_JOB="10": must be at least 1024 bytes');
   });
 
   it('reads custom queues with weights and limits', () => {

@@ -91,6 +91,36 @@ export interface CoordinatorConfig {
   mirrorTimeoutMs: number;
   /** Auto-indexing and code navigation (COORDINATOR_CODEINTEL_*; see codeintel/codeintel-config.ts). */
   codeintel: CodeIntelConfig;
+  /**
+   * Bearer token that `GET /metrics` requires (`Authorization: Bearer <token>`), at least 20 characters.
+   * COORDINATOR_METRICS_TOKEN; unset → /metrics answers anyone, as Prometheus endpoints usually do.
+   */
+  metricsToken: string | undefined;
+  /**
+   * Serve `/metrics` (and `/healthz`) on this `host:port` instead of the main address, which then answers
+   * 404 for it. COORDINATOR_METRICS_ADDR; unset → on COORDINATOR_ADDR.
+   */
+  metricsListen: { host: string; port: number } | undefined;
+  /**
+   * Largest forwarded metrics of one executor, in bytes of the labelled text; a larger dump is dropped (and
+   * logged). COORDINATOR_MAX_EXECUTOR_METRICS_SIZE, default 4MiB.
+   */
+  maxExecutorMetricsBytes: number;
+  /**
+   * Largest total of all executors' forwarded metrics on /metrics, in bytes; executors past it (the most
+   * recently first seen) are left out (and logged). COORDINATOR_MAX_FORWARDED_METRICS_SIZE, default 64MiB.
+   */
+  maxForwardedMetricsBytes: number;
+  /**
+   * Log entries kept per job attempt; later ones are dropped and one last entry says how many.
+   * COORDINATOR_MAX_LOG_ENTRIES_PER_JOB, default 10000.
+   */
+  maxLogEntriesPerJob: number;
+  /**
+   * Bytes of output kept per job attempt, over all its entries; past it each entry's output is cut and ends
+   * with a truncation line. COORDINATOR_MAX_LOG_BYTES_PER_JOB, default 100MiB.
+   */
+  maxLogBytesPerJob: number;
 }
 
 /** What one user may have waiting (queued, or errored until retried) at once; 0 = no limit. */
@@ -143,11 +173,29 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     return n;
   };
 
-  const addr = get('COORDINATOR_ADDR') ?? '127.0.0.1:3080';
-  const addrMatch = /^(.*):(\d{1,5})$/.exec(addr);
-  const listenPort = addrMatch ? Number(addrMatch[2]) : NaN;
-  if (!addrMatch || listenPort > 65535) problems.push(`COORDINATOR_ADDR=${JSON.stringify(addr)}: expected host:port, e.g. 127.0.0.1:3080 or 0.0.0.0:3080`);
-  const listenHost = (addrMatch?.[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
+  /** A byte size (`64MiB`, `4G`); at least `minBytes` (0: zero turns the limit off), at most 1 PiB. */
+  const size = (name: string, fallback: string, minBytes = 1) => {
+    const raw = get(name) ?? fallback;
+    try {
+      const bytes = parseByteSize(raw);
+      if (bytes < minBytes) throw new Error(minBytes === 1 ? 'must be positive' : `must be at least ${minBytes} bytes`);
+      if (bytes > 2 ** 50) throw new Error('is too large');
+      return bytes;
+    } catch (err) {
+      problems.push(`${name}=${JSON.stringify(raw)}: ${(err as Error).message}`);
+      return parseByteSize(fallback);
+    }
+  };
+  const listenAddress = (name: string, raw: string, example: string) => {
+    const match = /^(.*):(\d{1,5})$/.exec(raw);
+    const port = match ? Number(match[2]) : NaN;
+    if (!match || port > 65535) problems.push(`${name}=${JSON.stringify(raw)}: expected host:port, e.g. ${example}`);
+    return { host: (match?.[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
+  };
+
+  const { host: listenHost, port: listenPort } = listenAddress('COORDINATOR_ADDR', get('COORDINATOR_ADDR') ?? '127.0.0.1:3080', '127.0.0.1:3080 or 0.0.0.0:3080');
+  const rawMetricsAddr = get('COORDINATOR_METRICS_ADDR');
+  const metricsListen = rawMetricsAddr === undefined ? undefined : listenAddress('COORDINATOR_METRICS_ADDR', rawMetricsAddr, '127.0.0.1:9090 or 0.0.0.0:9090');
 
   const databaseUrl = get('COORDINATOR_DATABASE_URL');
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -163,6 +211,8 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
   tokenProblem('COORDINATOR_EXECUTORS_ACCESS_TOKEN', executorsAccessToken);
   const adminToken = get('COORDINATOR_ADMIN_TOKEN');
   tokenProblem('COORDINATOR_ADMIN_TOKEN', adminToken);
+  const metricsToken = get('COORDINATOR_METRICS_TOKEN');
+  tokenProblem('COORDINATOR_METRICS_TOKEN', metricsToken);
 
   let queues: QueueConfig[] = [];
   try {
@@ -171,18 +221,6 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     problems.push(`COORDINATOR_QUEUES: ${(err as Error).message}`);
   }
 
-  const size = (name: string, fallback: string, { allowZero = false } = {}) => {
-    const raw = get(name) ?? fallback;
-    try {
-      const bytes = parseByteSize(raw);
-      if (!allowZero && bytes === 0) throw new Error('must be positive');
-      if (bytes > 2 ** 50) throw new Error('is too large');
-      return bytes;
-    } catch (err) {
-      problems.push(`${name}=${JSON.stringify(raw)}: ${(err as Error).message}`);
-      return 0;
-    }
-  };
 
   let maxBodyBytes = 16 * 1024 * 1024;
   const rawBody = get('COORDINATOR_MAX_BODY_SIZE');
@@ -258,7 +296,7 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     quotas: {
       maxQueuedJobs: integer('COORDINATOR_USER_MAX_QUEUED_JOBS', 1000, 0),
       maxQueuedJobsPerQueue: integer('COORDINATOR_USER_MAX_QUEUED_JOBS_PER_QUEUE', 500, 0),
-      maxQueuedInlineFilesBytes: size('COORDINATOR_USER_MAX_QUEUED_INLINE_FILES_SIZE', '256MiB', { allowZero: true }),
+      maxQueuedInlineFilesBytes: size('COORDINATOR_USER_MAX_QUEUED_INLINE_FILES_SIZE', '256MiB', 0),
     },
     jobMaxInlineFilesBytes: size('COORDINATOR_JOB_MAX_INLINE_FILES_SIZE', '8MiB'),
     signIn: {
@@ -268,6 +306,16 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     },
     mirrorTimeoutMs: duration('COORDINATOR_MIRROR_TIMEOUT', '10m'),
     codeintel: loadCodeIntelConfig(get, problems),
+    metricsToken,
+    metricsListen,
+    maxExecutorMetricsBytes: size('COORDINATOR_MAX_EXECUTOR_METRICS_SIZE', '4MiB', 1024),
+    maxForwardedMetricsBytes: size('COORDINATOR_MAX_FORWARDED_METRICS_SIZE', '64MiB', 1024),
+    // 10,000 entries is far past any job's steps and setup (a few dozen); a job that writes more is
+    // writing entries, not running steps.
+    maxLogEntriesPerJob: integer('COORDINATOR_MAX_LOG_ENTRIES_PER_JOB', 10_000, 1),
+    // Ten entries at the executor's own 10 MiB cap per entry (DEFAULT_MAX_OUTPUT_BYTES). The review's
+    // job of 52 × 10 MiB took 1.7 GB to view.
+    maxLogBytesPerJob: size('COORDINATOR_MAX_LOG_BYTES_PER_JOB', '100MiB', 1024),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -80,6 +80,7 @@ export interface CoordinatorOptions {
 export class Coordinator {
   private db: Database | undefined;
   private http: ListeningHttpServer | undefined;
+  private metricsHttp: ListeningHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
   private queueSizeReporter: QueueSizeReporter | undefined;
@@ -99,6 +100,11 @@ export class Coordinator {
     return this.http.url;
   }
 
+  /** The URL of COORDINATOR_METRICS_ADDR's listener; undefined when /metrics is on the main address. */
+  get metricsUrl(): string | undefined {
+    return this.metricsHttp?.url;
+  }
+
   /** Starts everything; on a failure, what was started is stopped again before the error is thrown. */
   async start(): Promise<void> {
     try {
@@ -113,10 +119,13 @@ export class Coordinator {
     const { config, logger } = this.options;
     // The address first: a busy port fails before the data directory or the database is touched.
     const listening = (this.http = await listenHttpServer({ host: config.listenHost, port: config.listenPort, tls: config.tls }));
+    const metricsListening = config.metricsListen
+      ? (this.metricsHttp = await listenHttpServer({ host: config.metricsListen.host, port: config.metricsListen.port, tls: config.tls, routes: 'metrics' }))
+      : undefined;
     const db = (this.db = this.options.database ?? (await openDatabase(config, logger)));
     await migrate(db, logger);
 
-    const jobs = new JobStore(db);
+    const jobs = new JobStore(db, { logLimits: { maxEntries: config.maxLogEntriesPerJob, maxBytes: config.maxLogBytesPerJob } });
     const executors = new ExecutorStore(db);
     const settings = new SiteSettings(
       { executorsAccessToken: config.executorsAccessToken, frontendUrl: undefined },
@@ -177,7 +186,14 @@ export class Coordinator {
       signIn: new SignInThrottle(signInFailures, config.signIn, logger),
       dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, access, new Map([['codeintel', codeintel.transformer]])),
       executorAuth: new ExecutorAuth(settings, jobs),
-      metrics: new CoordinatorMetrics(config.queues, jobs, executors),
+      metrics: new CoordinatorMetrics({
+        queues: config.queues,
+        jobs,
+        executors,
+        logger,
+        maxExecutorMetricsBytes: config.maxExecutorMetricsBytes,
+        maxForwardedMetricsBytes: config.maxForwardedMetricsBytes,
+      }),
       repositoriesDir,
       shutdownSignal: this.shutdown.signal,
       history,
@@ -224,8 +240,16 @@ export class Coordinator {
     historyRecorder.start();
 
     listening.serve(services);
+    metricsListening?.serve(services);
     codeintel.start();
-    logger.info('coordinator listening', { url: listening.url, version: buildInfo().version, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
+    logger.info('coordinator listening', {
+      url: listening.url,
+      version: buildInfo().version,
+      metricsUrl: `${(metricsListening ?? listening).url}/metrics`,
+      metricsAuth: config.metricsToken ? 'COORDINATOR_METRICS_TOKEN' : 'none',
+      database: db.kind,
+      queues: config.queues.map((q) => q.name).join(','),
+    });
   }
 
   /** Stops in reverse order: long polls answer 204, the server drains, tasks finish, the database closes. */
@@ -233,7 +257,7 @@ export class Coordinator {
     this.stopping ??= (async () => {
       this.shutdown.abort();
       await this.waker?.stop();
-      await this.http?.close();
+      await Promise.all([this.http?.close(), this.metricsHttp?.close()]);
       await this.queueSizeReporter?.stop();
       await this.codeintel?.stop();
       await Promise.all(this.tasks.map((t) => t.stop()));

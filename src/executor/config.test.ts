@@ -12,6 +12,8 @@ const BASE: Env = {
   EXECUTOR_FRONTEND_URL: 'https://sourcegraph.example.com',
   EXECUTOR_FRONTEND_PASSWORD: PASSWORD,
   EXECUTOR_QUEUE_NAME: 'batches',
+  // The shell runtime's tests below are about other settings; its user rules are test/security's.
+  EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
 };
 const OPTIONS: ExecutorConfigOptions = { hostname: 'build-host' };
 

@@ -124,6 +124,17 @@ export interface ExecutorConfig {
   /** Absolute directory where docker and shell workspaces are created. TMPDIR, default os.tmpdir(). */
   workspaceParentDir: string;
   /**
+   * `shell` runtime: the users steps run as (names or uids), one per job running at once, none of them
+   * root or the executor's own. EXECUTOR_SHELL_USER (comma-separated); required with the shell runtime
+   * unless `shellAllowSameUser`.
+   */
+  shellUsers: string[];
+  /**
+   * `shell` runtime without EXECUTOR_SHELL_USER: steps run as the executor's own user, who can read its
+   * environment (EXECUTOR_FRONTEND_PASSWORD) in /proc/<pid>/environ. EXECUTOR_SHELL_ALLOW_SAME_USER, default false.
+   */
+  shellAllowSameUser: boolean;
+  /**
    * Where CA certificates for an https coordinator are searched, besides Node's bundled roots: the
    * seed's table of system files and directories, or SSL_CERT_FILE / SSL_CERT_DIR (`:`-separated) instead.
    */
@@ -384,6 +395,29 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     else problems.push(`EXECUTOR_DOCKER_ADDITIONAL_MOUNTS: mount ${q(spec)}: ${problem}`);
   }
 
+  // The shell runtime's steps are the executor's neighbours: as its own user they read its token in
+  // /proc/<pid>/environ (issue 11). Another user per running job, or the operator's explicit yes.
+  const shellAllowSameUser = boolean('EXECUTOR_SHELL_ALLOW_SAME_USER', false);
+  const rawShellUsers = get('EXECUTOR_SHELL_USER');
+  const shellUsers = (rawShellUsers ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  const maximumNumJobs = integer('EXECUTOR_MAXIMUM_NUM_JOBS', 1, 1);
+  if (rawShellUsers !== undefined) {
+    const bad = shellUsers.filter((u) => !/^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|\d{1,10})$/.test(u));
+    const repeated = shellUsers.filter((u, i) => shellUsers.indexOf(u) !== i);
+    if (bad.length > 0) problems.push(`EXECUTOR_SHELL_USER=${q(rawShellUsers)}: ${bad.map((u) => q(u)).join(', ')} is not a user name or uid`);
+    else if (shellUsers.some((u) => u === 'root' || u === '0')) problems.push(`EXECUTOR_SHELL_USER=${q(rawShellUsers)}: not root: steps as root read everything the executor has; use a dedicated unprivileged user`);
+    else if (repeated.length > 0) problems.push(`EXECUTOR_SHELL_USER=${q(rawShellUsers)}: ${[...new Set(repeated)].join(', ')} listed more than once: each job running at once needs a user of its own`);
+    else if (runtime === 'shell' && shellUsers.length < maximumNumJobs) {
+      problems.push(
+        `EXECUTOR_SHELL_USER=${q(rawShellUsers)}: ${shellUsers.length} ${shellUsers.length === 1 ? 'user' : 'users'} for EXECUTOR_MAXIMUM_NUM_JOBS=${maximumNumJobs}: jobs running at once as one user could read each other's workspaces and secrets; list one user per job`,
+      );
+    }
+  } else if (runtime === 'shell' && !shellAllowSameUser) {
+    problems.push(
+      "EXECUTOR_SHELL_USER: required with EXECUTOR_RUNTIME=shell: steps would run as the executor's own user and could read its EXECUTOR_FRONTEND_PASSWORD from /proc/<pid>/environ (and with it take any job of any queue); set it to a dedicated unprivileged user (one per EXECUTOR_MAXIMUM_NUM_JOBS; the executor then runs as root), or set EXECUTOR_SHELL_ALLOW_SAME_USER=true where the executor itself is a throw-away sandbox",
+    );
+  }
+
   // The original defaults to warn and then says nothing at all while it works; info shows the start,
   // the connection, each job and each shutdown step (README, Logging).
   const rawLogLevel = get('SRC_LOG_LEVEL') ?? 'info';
@@ -393,7 +427,6 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
   const logFormat = parseLogFormat(rawLogFormat) ?? 'condensed';
   if (parseLogFormat(rawLogFormat) === undefined) problems.push(`SRC_LOG_FORMAT=${q(rawLogFormat)}: expected condensed or json`);
 
-  const maximumNumJobs = integer('EXECUTOR_MAXIMUM_NUM_JOBS', 1, 1);
   const config: ExecutorConfig = {
     name: `${options.hostname ?? os.hostname()}-${randomUUID()}`,
     frontendUrl,
@@ -434,6 +467,8 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     // docker -v needs an absolute host path, so a relative TMPDIR would fail every job.
     workspaceParentDir: absolutePath('TMPDIR') ?? os.tmpdir(),
     caSearch: certificateSearchPath({ SSL_CERT_FILE: get('SSL_CERT_FILE'), SSL_CERT_DIR: get('SSL_CERT_DIR') }),
+    shellUsers,
+    shellAllowSameUser,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

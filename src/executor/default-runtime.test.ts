@@ -13,7 +13,7 @@ describe('the default runtime', () => {
     expect((await loadExecutorConfigWithDefaultRuntime(base, probe(true))).runtime).toBe('vm');
     expect((await loadExecutorConfigWithDefaultRuntime(base, probe(false))).runtime).toBe('docker');
     expect(probed).toHaveLength(2);
-    expect((await loadExecutorConfigWithDefaultRuntime({ ...base, EXECUTOR_RUNTIME: 'shell' }, probe(true))).runtime).toBe('shell');
+    expect((await loadExecutorConfigWithDefaultRuntime({ ...base, EXECUTOR_RUNTIME: 'shell', EXECUTOR_SHELL_ALLOW_SAME_USER: 'true' }, probe(true))).runtime).toBe('shell');
     expect((await loadExecutorConfigWithDefaultRuntime({ ...base, EXECUTOR_USE_FIRECRACKER: 'false' }, probe(true))).runtime).toBe('docker');
     expect(probed).toHaveLength(2);
   });

@@ -55,6 +55,8 @@ Main settings (environment):
   EXECUTOR_NUM_TOTAL_JOBS        stop after this many jobs (default 0: never)
   EXECUTOR_MAX_ACTIVE_TIME       stop dequeuing after this long (default 0: never)
   EXECUTOR_RUNTIME               vm | docker | shell | kubernetes
+  EXECUTOR_SHELL_USER            shell: users steps run as, one per job at once (required unless
+                                 EXECUTOR_SHELL_ALLOW_SAME_USER=true: steps as the executor's user can read its token)
   EXECUTOR_VM_PRELOAD_IMAGES     step images \`install all\` converts for the vm runtime ahead of the first job (comma-separated)
 
 Signals: the first SIGTERM/SIGINT stops dequeuing and lets running jobs finish, the second cancels

@@ -9,6 +9,7 @@ import { dockerCliEnv } from './runtimes/docker/docker-cli.js';
 import { DockerRuntime, dockerHostCpuLimit } from './runtimes/docker/docker-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { ShellRuntime } from './runtimes/shell/shell-runtime.js';
+import { resolveShellUsers, shellUserProblems } from './runtimes/shell/shell-users.js';
 import { resolveGuestPlatform } from './runtimes/vm/guest/guest-platform.js';
 import { StepImageCache } from './runtimes/vm/images/step-image-cache.js';
 import { VmRuntime } from './runtimes/vm/vm-runtime.js';
@@ -19,10 +20,21 @@ import { JobRunner } from './worker/job-runner.js';
 export async function createRuntime(config: ExecutorConfig, logger: Logger): Promise<Runtime> {
   let runtime: Runtime;
   switch (config.runtime) {
-    case 'shell':
-      logger.warn('shell runtime: steps run as host processes without isolation; use it only where the executor itself is sandboxed');
-      runtime = new ShellRuntime();
+    case 'shell': {
+      if (config.shellUsers.length === 0) {
+        logger.warn(
+          "shell runtime as the executor's own user (EXECUTOR_SHELL_ALLOW_SAME_USER=true): steps can read EXECUTOR_FRONTEND_PASSWORD from /proc/<pid>/environ and with it take any job; use it only where the executor itself is a throw-away sandbox",
+        );
+        runtime = new ShellRuntime();
+        break;
+      }
+      const users = await resolveShellUsers(config.shellUsers);
+      const problems = await shellUserProblems(users, config.workspaceParentDir);
+      if (problems.length > 0) throw new AppError('executor.runtime_unavailable', `the shell runtime cannot run steps as EXECUTOR_SHELL_USER: ${problems.join('; ')}`);
+      logger.warn('shell runtime: steps run as host processes without a sandbox, as other users than the executor', { users: users.map((u) => u.name).join(',') });
+      runtime = new ShellRuntime({ users });
       break;
+    }
     case 'docker':
       runtime = new DockerRuntime({ config, numCpus: await dockerHostCpuLimit(config.jobNumCpus, dockerCliEnv(), logger) });
       break;

@@ -52,6 +52,7 @@ describe('executor validate', () => {
     EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
     EXECUTOR_QUEUE_NAME: 'batches',
     EXECUTOR_RUNTIME: 'shell',
+    EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
     ...extra,
   });
 

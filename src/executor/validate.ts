@@ -15,6 +15,7 @@ import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
 import type { Accelerator } from './runtimes/vm/guest/qemu-vm.js';
 import { reportSnapshot } from './runtimes/vm/snapshot/snapshot-report.js';
 import { parseToolVersion } from './worker/telemetry.js';
+import { resolveShellUsers, shellUserProblems } from './runtimes/shell/shell-users.js';
 import { findVmHostTool, GUEST_BUSYBOX_PATH, VM_HOST_TOOLS } from './commands/vm-host-tools.js';
 
 /** The oldest git the workspace clone supports (reference §6.3, §6.4). */
@@ -55,6 +56,7 @@ export async function runValidate(env: Record<string, string | undefined>, { std
   if (config.runtime !== 'kubernetes') checks.push(['git', checkGit]);
   if (config.runtime === 'docker') checks.push(['docker', checkDocker]);
   if (config.runtime === 'vm') checks.push(...vmChecks(config, env));
+  else if (config.runtime === 'shell') checks.push(['runtime shell', () => checkShellRuntime(config)]);
   else checks.push([`runtime ${config.runtime}`, () => Promise.resolve(checkRuntimeBuilt(config))]);
   checks.push(['coordinator', () => checkCoordinatorAuth(config)]);
 
@@ -107,9 +109,31 @@ async function checkDocker(): Promise<CheckResult> {
   return { ok: true, detail: `docker daemon ${res.stdout.trim()} answers` };
 }
 
+/** Who the shell runtime's steps run as, and what that lets them do (the same checks as `run`). */
+async function checkShellRuntime(config: ExecutorConfig): Promise<CheckResult> {
+  if (config.shellUsers.length === 0) {
+    return {
+      ok: true,
+      detail:
+        "steps run as the executor's own user (EXECUTOR_SHELL_ALLOW_SAME_USER=true): a step can read EXECUTOR_FRONTEND_PASSWORD from the executor's /proc/<pid>/environ, and with it dequeue any job of any queue and read its secrets; acceptable only where the executor itself is a throw-away sandbox (set EXECUTOR_SHELL_USER otherwise)",
+    };
+  }
+  let problems: string[];
+  let names: string;
+  try {
+    const users = await resolveShellUsers(config.shellUsers);
+    names = users.map((u) => `${u.name} (uid ${u.uid})`).join(', ');
+    problems = await shellUserProblems(users, config.workspaceParentDir);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { ok: false, detail: err.message, fix: 'create the user, or set EXECUTOR_SHELL_USER to an existing unprivileged user' };
+  }
+  if (problems.length > 0) return { ok: false, detail: problems.join('; '), fix: 'run the executor as root, with EXECUTOR_SHELL_USER set to dedicated unprivileged users and TMPDIR a directory they can reach' };
+  return { ok: true, detail: `steps run as ${names}, which cannot read the executor's environment; each job's workspace is handed to its user and its processes end with it` };
+}
+
 /** `kubernetes` is not built yet: `run` refuses it (runtime-handler.ts), so validate fails it too. The vm runtime has its own checks. */
 function checkRuntimeBuilt(config: ExecutorConfig): CheckResult {
-  if (config.runtime === 'shell') return { ok: true, detail: 'steps run as host processes; nothing more is needed' };
   if (config.runtime === 'docker') return { ok: true, detail: 'steps run in containers of the docker daemon checked above' };
   return {
     ok: false,

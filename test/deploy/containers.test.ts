@@ -210,7 +210,7 @@ describe.runIf(dockerTestsEnabled())('the container images and Docker Compose', 
       const job = await waitFor(
         'the job to finish',
         async () => {
-          const j = (await admin.job('batches', id)).json as { state: string; failureMessage?: string; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
+          const j = (await admin.jobWithOutput('batches', id)).json as { state: string; failureMessage?: string; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
           return ['completed', 'errored', 'failed'].includes(j.state) ? j : undefined;
         },
         120_000,

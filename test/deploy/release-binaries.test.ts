@@ -164,7 +164,7 @@ describe('the release binaries', () => {
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code, output).toBe(0);
-    const job = (await admin.job('batches', id)).json as { state: string; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
+    const job = (await admin.jobWithOutput('batches', id)).json as { state: string; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
     expect(job.state, JSON.stringify(job)).toBe('completed');
     const step = job.executionLogs.find((e) => e.key === 'step.docker.hello');
     expect(step?.exitCode).toBe(0);

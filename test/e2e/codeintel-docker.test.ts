@@ -79,7 +79,7 @@ describe.skipIf(!dockerTestsEnabled())('auto-indexing on the docker runtime with
     );
     expect(await executor.exited, executor.log()).toBe(0);
     for (const key of ['ts', 'py']) {
-      const job = (await admin.job('codeintel', jobIds[key]!)).json;
+      const job = (await admin.jobWithOutput('codeintel', jobIds[key]!)).json;
       expect(job.state, JSON.stringify(job.executionLogs.map((e: { key: string; out: string }) => [e.key, e.out?.slice(-800)]), null, 1)).toBe('completed');
       const upload = job.executionLogs.find((e: { key: string }) => e.key === 'step.docker.upload');
       expect(upload.command.join(' ')).toContain('executors-src-cli:0.1.0');

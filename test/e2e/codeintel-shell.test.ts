@@ -76,7 +76,7 @@ describe('auto-indexing on the shell runtime (bin/coordinator, bin/executor, rea
     await runJobs(2);
     const tsJobId = ts.json.jobs[0].id as number;
     const pyJobId = py.json.jobs[0].id as number;
-    const tsJob = (await admin.job('codeintel', tsJobId)).json;
+    const tsJob = (await admin.jobWithOutput('codeintel', tsJobId)).json;
     expect(tsJob.state, JSON.stringify(tsJob.executionLogs, null, 1)).toBe('completed');
     expect(tsJob.executionLogs.map((e: { key: string }) => e.key)).toEqual(expect.arrayContaining(['step.docker.indexer', 'step.docker.upload']));
     // The upload step's token is in its environment, never in its log.
@@ -120,7 +120,7 @@ describe('auto-indexing on the shell runtime (bin/coordinator, bin/executor, rea
     const first = await schedule(repos.failing!.name);
     expect(first.status).toBe(201);
     await runJobs(1);
-    const job = (await admin.job('codeintel', first.json.jobs[0].id)).json;
+    const job = (await admin.jobWithOutput('codeintel', first.json.jobs[0].id)).json;
     expect(job.state).toBe('failed');
     const indexer = job.executionLogs.find((e: { key: string }) => e.key === 'step.docker.indexer');
     expect(indexer.out).toContain('indexer exploded');

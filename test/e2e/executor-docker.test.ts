@@ -33,7 +33,7 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the docker runtime', () 
   let firstCommit: string;
 
   const executorEnv = (extra: Record<string, string> = {}) => env.executorEnv({ EXECUTOR_JOB_NUM_CPUS: '1', EXECUTOR_JOB_MEMORY: '256m', ...extra });
-  const view = async (id: number) => (await admin.job('batches', id)).json as JobView;
+  const view = async (id: number) => (await admin.jobWithOutput('batches', id)).json as JobView;
   const entry = (job: JobView, key: string) => {
     const found = job.executionLogs.find((e) => e.key === key);
     if (!found) throw new Error(`no log entry ${key} in ${job.executionLogs.map((e) => e.key).join(', ')}`);

@@ -67,7 +67,7 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
       }),
     );
     expect(await executor.exited, executor.log()).toBe(0);
-    const job = (await admin.job('batches', id)).json as JobView;
+    const job = (await admin.jobWithOutput('batches', id)).json as JobView;
     const step = job.executionLogs.find((e) => e.key === 'step.docker.private');
     if (!step) throw new Error(`no log entry step.docker.private in ${JSON.stringify(job)}`);
     return { job, step, executorLog: executor.log() };
@@ -143,7 +143,7 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor pulling a private image wit
       env.executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1', HOME: await executorHome(undefined), EXECUTOR_DOCKER_AUTH_CONFIG: JSON.stringify(authConfig('wrong')) }),
     );
     expect(await executor.exited, executor.log()).toBe(0);
-    const job = (await admin.job('batches', id)).json as JobView;
+    const job = (await admin.jobWithOutput('batches', id)).json as JobView;
     expect(job.state, JSON.stringify(job)).toBe('completed');
     expect(job.executionLogs.find((e) => e.key === 'step.docker.private')?.out).toContain('stdout: ran in the private image');
     for (const secret of [...secrets(), secretValue]) expect(JSON.stringify(job)).not.toContain(secret);

@@ -24,7 +24,7 @@ describe('bin/executor on the shell runtime', () => {
   const longSleep = `60.${Math.floor(Math.random() * 1e6)}`;
 
   const executorEnv = (extra: Record<string, string> = {}) => env.executorEnv(extra);
-  const state = async (id: number) => (await admin.job('batches', id)).json as { state: string; numResets: number; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
+  const state = async (id: number) => (await admin.jobWithOutput('batches', id)).json as { state: string; numResets: number; executionLogs: Array<{ key: string; out: string | null; exitCode: number | null }> };
 
   beforeAll(async () => {
     env = await startE2eEnvironment({ name: 'shell-e2e', runtime: 'shell' });

@@ -116,8 +116,26 @@ export class AdminApi {
     return res.json.id;
   }
 
+  /** The job view: its entries without their output (`outLength`, `outBytes` instead). */
   job(queue: string, id: number) {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read fields freely
     return this.get<any>(`/api/v1/queues/${queue}/jobs/${id}`);
+  }
+
+  /** The job view with each entry's whole output in `out`, read page by page from `…/logs/{entryId}?offset=`. */
+  async jobWithOutput(queue: string, id: number) {
+    const res = await this.job(queue, id);
+    if (res.status !== 200) return res;
+    for (const entry of (res.json.executionLogs ?? []) as Array<{ entryId: number; out?: string }>) {
+      let out = '';
+      for (let offset: number | null = 0; offset !== null; ) {
+        const page: ApiResponse<{ out: string; nextOffset: number | null }> = await this.get(`/api/v1/queues/${queue}/jobs/${id}/logs/${entry.entryId}?offset=${offset}`);
+        if (page.status !== 200) throw new Error(`reading entry ${entry.entryId} of job ${id} at ${offset}: ${page.status} ${page.text}`);
+        out += page.json.out;
+        offset = page.json.nextOffset;
+      }
+      entry.out = out;
+    }
+    return res;
   }
 }

@@ -59,6 +59,8 @@ export async function startE2eEnvironment(options: { name: string; runtime: Exec
       EXECUTOR_FRONTEND_PASSWORD: executorToken,
       EXECUTOR_QUEUE_NAME: 'batches',
       EXECUTOR_RUNTIME: options.runtime,
+      // Steps on shell write to the work directory: as the executor's user (test/security runs them as another).
+      ...(options.runtime === 'shell' ? { EXECUTOR_SHELL_ALLOW_SAME_USER: 'true' } : {}),
       TMPDIR: work,
       ...extra,
     }),

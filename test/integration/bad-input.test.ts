@@ -134,7 +134,7 @@ describe.each(BACKENDS)('bad input on %s', (backend) => {
     const badUpdate = await e.jobPost('batches', 'updateExecutionLogEntry', job, { ...hostile, entryId: 99 });
     expect(badUpdate.status).toBe(500);
     expect(badUpdate.json).toEqual({ error: expect.stringContaining('unknown job') });
-    const view = (await admin.job('batches', id)).json;
+    const view = (await admin.jobWithOutput('batches', id)).json;
     expect(view.state).toBe('processing');
     expect(view.executionLogs).toHaveLength(1);
     expect(view.executionLogs[0]).toMatchObject({ key: hostile.key, command: hostile.command, out: 'stdout: nul\ufffdbyte \ud83d\ude00 \u001b[31mred\n' });

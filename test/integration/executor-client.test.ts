@@ -160,7 +160,7 @@ describe.each(BACKENDS)('CoordinatorClient against the coordinator on %s', (back
       never,
       { final: true },
     );
-    const view = await admin.job('batches', id);
+    const view = await admin.jobWithOutput('batches', id);
     expect(view.json.executionLogs).toMatchObject([
       { key: 'setup.fs.workspace', command: ['mkdir', 'ws'] },
       { key: 'step.docker.0', out: 'stdout: hi\nstderr: done\n', exitCode: 0, durationMs: 12 },

@@ -64,7 +64,7 @@ describe('JobRunner with the shell runtime against the coordinator on pglite', (
 
     ({ config, client } = await connectExecutorClient(
       c,
-      { EXECUTOR_QUEUE_NAME: QUEUE, EXECUTOR_RUNTIME: 'shell', EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '90s', TMPDIR: tmpDir },
+      { EXECUTOR_QUEUE_NAME: QUEUE, EXECUTOR_RUNTIME: 'shell', EXECUTOR_SHELL_ALLOW_SAME_USER: 'true', EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '90s', TMPDIR: tmpDir },
       { signal: never },
     ));
   });
@@ -96,7 +96,7 @@ describe('JobRunner with the shell runtime against the coordinator on pglite', (
         ? client.markErrored(job, outcome.message, never)
         : client.markFailed(job, outcome.message, never);
   const stored = async (id: number) => {
-    const res = await admin.job(QUEUE, id);
+    const res = await admin.jobWithOutput(QUEUE, id);
     return { state: res.json.state as string, failureMessage: res.json.failureMessage as string | null, logs: res.json.executionLogs as StoredEntry[] };
   };
   const workspacesOf = async (id: number) => (await fs.readdir(tmpDir)).filter((name) => name.startsWith(`workspace-${id}-`));

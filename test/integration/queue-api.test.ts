@@ -126,10 +126,12 @@ describe.each(BACKENDS)('queue API on %s', (backend) => {
     const view = await admin.job('batches', id);
     expect(view.json).toMatchObject({ id, state: 'completed', workerHostname: e.executorName });
     expect(view.json.finishedAt).not.toBeNull();
+    // The view lists the entries without their output; each entry's output is paged on its own route.
     expect(view.json.executionLogs).toEqual([
-      { entryId: 1, key: 'step.docker.0', command: ['docker', 'run'], startTime: '2024-01-02T15:04:05.123Z', exitCode: 0, out: 'stdout: hi\n', durationMs: 1500 },
-      { entryId: 2, key: 'teardown', command: ['docker', 'run'], startTime: '2024-01-02T15:04:05.123Z', exitCode: null, out: null, durationMs: null },
+      { entryId: 1, key: 'step.docker.0', command: ['docker', 'run'], startTime: '2024-01-02T15:04:05.123Z', exitCode: 0, durationMs: 1500, outLength: 11, outBytes: 11, lineCount: 1 },
+      { entryId: 2, key: 'teardown', command: ['docker', 'run'], startTime: '2024-01-02T15:04:05.123Z', exitCode: null, durationMs: null, outLength: 0, outBytes: 0, lineCount: 0 },
     ]);
+    expect((await admin.get(`/api/v1/queues/batches/jobs/${id}/logs/1`)).json).toMatchObject({ entryId: 1, offset: 0, out: 'stdout: hi\n', nextOffset: null });
     // The token was deleted with the mark.
     const again = await e.markComplete('batches', job);
     expect(again.status).toBe(401);

@@ -23,6 +23,9 @@ export const EXECUTOR_ACTIVE_WITHIN_MS = 15_000;
 
 const MAX_PAGE_SIZE = 500;
 
+/** Characters of one entry's output per page of `…/logs/{entryId}` (and the most a `limit` may ask for). */
+export const LOG_PAGE_CHARS = 1024 * 1024;
+
 /**
  * A job as the admin API creates it: the Job payload without id, token and version, where each docker
  * step may name executor secrets (`secrets`) and the job may run in an organization's namespace
@@ -125,6 +128,16 @@ function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAF
   return Number(raw);
 }
 
+/** A query parameter that is an integer from `min` to `max`, or `fallback` when absent; else 400 naming it. */
+function boundedParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d{1,16}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw fieldError(400, name, `query parameter ${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
 export function addAdminRoutes(router: Router, s: HttpServices): void {
   const queueNames = new Set(s.config.queues.map((q) => q.name));
   const admin = (ctx: RequestContext) => requireSiteAdmin(ctx.req, s);
@@ -199,11 +212,29 @@ export function addAdminRoutes(router: Router, s: HttpServices): void {
     return { status: 200, body: { jobs: rows.map(jobView), nextBefore: last ?? null } };
   });
 
+  // The job and its entries without their output (each entry's `outLength` and `outBytes` instead):
+  // the output is paged by the route below, so a job of thousands of big entries stays cheap to view.
   router.add('GET', '/api/v1/queues/:queue/jobs/:id', 'admin.jobs.get', async (ctx) => {
     await admin(ctx);
-    const found = await s.jobs.get(knownQueue(ctx.params.queue!), jobId(ctx.params.id!));
+    const found = await s.jobs.getSummary(knownQueue(ctx.params.queue!), jobId(ctx.params.id!));
     if (!found) throw new HttpError(404, { error: `no job ${ctx.params.id} in queue ${ctx.params.queue}` });
-    return { status: 200, body: { ...jobView(found.job), executionLogs: found.logEntries } };
+    return { status: 200, body: { ...jobView(found.job), executionLogs: found.entries } };
+  });
+
+  // One entry's output, `limit` characters (default and at most LOG_PAGE_CHARS) from character `offset`;
+  // `nextOffset` is where the next page starts, null at the end.
+  router.add('GET', '/api/v1/queues/:queue/jobs/:id/logs/:entryId', 'admin.jobs.logs.get', async (ctx) => {
+    await admin(ctx);
+    const queue = knownQueue(ctx.params.queue!);
+    const id = jobId(ctx.params.id!);
+    const offset = boundedParam(ctx.url, 'offset', 0, 0, 2 ** 31 - 1);
+    const limit = boundedParam(ctx.url, 'limit', LOG_PAGE_CHARS, 1, LOG_PAGE_CHARS);
+    if (!(await s.jobs.find(queue, id))) throw new HttpError(404, { error: `no job ${ctx.params.id} in queue ${queue}` });
+    const raw = ctx.params.entryId!;
+    const page = /^\d{1,9}$/.test(raw) ? await s.jobs.logEntryPage(id, Number(raw), offset, limit) : null;
+    if (!page) throw fieldError(404, 'entryId', `job ${id} has no log entry ${JSON.stringify(raw)}`);
+    const end = offset + page.out.length;
+    return { status: 200, body: { ...page, nextOffset: end < page.outLength ? end : null } };
   });
 
   router.add('POST', '/api/v1/queues/:queue/jobs/:id/cancel', 'admin.jobs.cancel', async (ctx) => {

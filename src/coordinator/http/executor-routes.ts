@@ -72,15 +72,34 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   router.add('POST', '/.executors/queue/:queue/dequeue', 'queue.dequeue', (ctx) => dequeue(ctx, [knownQueue(ctx.params.queue!)]));
 
   // --- heartbeat -----------------------------------------------------------------------------------
+  /**
+   * The heartbeat's dump as it is stored: labelled and filtered (executor-metrics.ts), or '' when it is over
+   * COORDINATOR_MAX_EXECUTOR_METRICS_SIZE (stale metrics are worse than none), or null to keep the last
+   * good one (an empty or malformed dump). A drop is logged once until the executor's dumps fit again.
+   */
   const labelMetrics = (dump: string, executorName: string): string | null => {
     if (!dump) return null;
+    const { forwarded, forwardingRules, maxExecutorMetricsBytes } = s.metrics;
+    let labelled: string;
     try {
-      return labelExecutorMetrics(dump, executorName);
+      labelled = labelExecutorMetrics(dump, executorName, forwardingRules);
     } catch (err) {
       // A malformed dump never fails the heartbeat: keep the last good one.
-      s.logger.warn('ignoring malformed prometheusMetrics in heartbeat', { executor: executorName, err });
+      forwarded.noteDropped(executorName, 'dump', 'its prometheusMetrics do not parse; the last good ones are kept', { err });
       return null;
     }
+    const bytes = Buffer.byteLength(labelled);
+    if (bytes > maxExecutorMetricsBytes) {
+      forwarded.noteDropped(executorName, 'dump', `its metrics are over COORDINATOR_MAX_EXECUTOR_METRICS_SIZE (${maxExecutorMetricsBytes} bytes) once labelled`, { bytes, sentBytes: Buffer.byteLength(dump) });
+      return '';
+    }
+    forwarded.noteDropped(executorName, 'dump', undefined);
+    return labelled;
+  };
+  /** Stores the heartbeat's executor row and hands a new dump to this replica's /metrics cache. */
+  const upsertExecutor = async (heartbeat: ExecutorHeartbeat) => {
+    const version = await s.executors.upsert(heartbeat);
+    if (heartbeat.prometheusMetrics !== null) s.metrics.forwarded.remember(heartbeat.hostname, version, heartbeat.prometheusMetrics);
   };
   const telemetry = (b: z.infer<typeof HeartbeatRequestSchema> | z.infer<typeof MultiQueueHeartbeatRequestSchema>) => ({
     os: b.os,
@@ -103,7 +122,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
       ...telemetry(body),
       prometheusMetrics: labelMetrics(body.prometheusMetrics, body.executorName),
     };
-    await s.executors.upsert(heartbeat);
+    await upsertExecutor(heartbeat);
     const held = await s.jobs.heartbeat(body.executorName, body.jobIds.map((id) => ({ id, queue })));
     // V2 executors get string IDs; older ones the ints they sent (reference §2.4).
     const asId = (id: number) => (body.version === 'V2' ? String(id) : id);
@@ -120,7 +139,7 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
         throw new HttpError(400, `invalid request body: jobIdsByQueue: queue ${JSON.stringify(entry.queueName)} is not in queueNames`);
       }
     }
-    await s.executors.upsert({
+    await upsertExecutor({
       hostname: body.executorName,
       queueName: null,
       queueNames: body.queueNames,

@@ -8,6 +8,7 @@ import { addCodeIntelRoutes } from './codeintel-routes.js';
 import { addCodeIntelUploadRoutes } from './codeintel-upload-routes.js';
 import { addExecutorRoutes } from './executor-routes.js';
 import { AppError } from '../../shared/errors.js';
+import { constantTimeEquals } from './constant-time.js';
 import { clientErrorStatus, fieldError, HttpError } from './http-error.js';
 import { addJobResourceRoutes } from './job-resource-routes.js';
 import { addSecretRoutes } from './secret-routes.js';
@@ -44,21 +45,63 @@ function send(res: http.ServerResponse, reply: NonNullable<Reply>): void {
   res.end(payload);
 }
 
-export function createRouter(s: HttpServices): Router {
+/**
+ * Writes `chunks` as the body, waiting for the socket to drain between them: a slow scraper holds a few
+ * of the cached buffers, never a copy of the whole page. Stops when the client goes away.
+ */
+async function writeChunks(res: http.ServerResponse, status: number, headers: Record<string, string>, chunks: ReadonlyArray<string | Buffer>): Promise<void> {
+  const bytes = chunks.reduce((sum, chunk) => sum + (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length), 0);
+  res.writeHead(status, { ...headers, 'content-length': String(bytes) });
+  for (const chunk of chunks) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
+}
+
+/** `GET /metrics`: behind COORDINATOR_METRICS_TOKEN when it is set; the forwarded families from their cache. */
+function addMetricsRoute(router: Router, s: HttpServices): void {
+  const token = s.config.metricsToken;
+  router.add('GET', '/metrics', 'metrics', async (ctx) => {
+    if (token !== undefined) {
+      const presented = /^Bearer\s+(\S+)\s*$/i.exec(ctx.req.headers.authorization ?? '')?.[1] ?? '';
+      if (!constantTimeEquals(presented, token)) {
+        throw new HttpError(401, 'unauthorized: /metrics needs Authorization: Bearer <COORDINATOR_METRICS_TOKEN>', { 'www-authenticate': 'Bearer realm="metrics"' });
+      }
+    }
+    const page = await s.metrics.render();
+    await writeChunks(ctx.res, 200, { 'content-type': s.metrics.contentType }, [page.own, ...page.forwarded.chunks]);
+    return undefined;
+  });
+}
+
+/**
+ * The routes of the main address (`main`), or of COORDINATOR_METRICS_ADDR (`metrics`: /metrics and
+ * /healthz only). With a metrics address, the main one does not serve /metrics.
+ */
+export function createRouter(s: HttpServices, which: 'main' | 'metrics' = 'main'): Router {
   const router = new Router();
-  addExecutorRoutes(router, s);
-  addJobResourceRoutes(router, s);
-  addAdminRoutes(router, s);
-  addUserRoutes(router, s);
-  addSecretRoutes(router, s);
-  addCodeIntelUploadRoutes(router, s);
-  addCodeIntelRoutes(router, s);
-  addUiRoutes(router, s);
-  router.add('GET', '/metrics', 'metrics', async () => ({
-    status: 200,
-    body: await s.metrics.render(),
-    headers: { 'content-type': s.metrics.contentType },
-  }));
+  if (which === 'main') {
+    addExecutorRoutes(router, s);
+    addJobResourceRoutes(router, s);
+    addAdminRoutes(router, s);
+    addUserRoutes(router, s);
+    addSecretRoutes(router, s);
+    addCodeIntelUploadRoutes(router, s);
+    addCodeIntelRoutes(router, s);
+    addUiRoutes(router, s);
+  }
+  if (which === 'metrics' || s.config.metricsListen === undefined) addMetricsRoute(router, s);
   router.add('GET', '/healthz', 'healthz', async () => {
     await s.jobs.queuesWithQueuedJobs([]);
     return { status: 200, body: 'ok' };
@@ -129,20 +172,28 @@ export interface ListenOptions {
   host: string;
   port: number;
   tls?: { cert: Buffer; key: Buffer };
+  /** Which routes `serve` answers: the main address's, or COORDINATOR_METRICS_ADDR's (/metrics, /healthz). Default `main`. */
+  routes?: 'main' | 'metrics';
+}
+
+/** The variable that sets the address a listener binds, for its error messages. */
+function addressVariable(options: ListenOptions): string {
+  return options.routes === 'metrics' ? 'COORDINATOR_METRICS_ADDR' : 'COORDINATOR_ADDR';
 }
 
 /** Why listening failed, in words that name the address and the variable that sets it. */
 function listenError(err: NodeJS.ErrnoException, options: ListenOptions): AppError {
+  const variable = addressVariable(options);
   const address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
   const why =
     err.code === 'EADDRINUSE'
-      ? 'the address is already in use (another coordinator, or another program): stop it, or set COORDINATOR_ADDR to a free host:port'
+      ? `the address is already in use (another coordinator, or another program): stop it, or set ${variable} to a free host:port`
       : err.code === 'EACCES'
-        ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): set COORDINATOR_ADDR to a port above 1023'
+        ? `permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): set ${variable} to a port above 1023`
         : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
-          ? 'this machine has no such address: set COORDINATOR_ADDR to one of its addresses (127.0.0.1, 0.0.0.0 for all)'
-          : `${err.message}: check COORDINATOR_ADDR`;
-  return new AppError('http.listen_failed', `cannot listen on ${address} (COORDINATOR_ADDR): ${why}`, { cause: err });
+          ? `this machine has no such address: set ${variable} to one of its addresses (127.0.0.1, 0.0.0.0 for all)`
+          : `${err.message}: check ${variable}`;
+  return new AppError('http.listen_failed', `cannot listen on ${address} (${variable}): ${why}`, { cause: err });
 }
 
 /**
@@ -177,7 +228,7 @@ export async function listenHttpServer(options: ListenOptions): Promise<Listenin
     server,
     url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
     serve(s) {
-      const handle = requestHandler(s);
+      const handle = requestHandler(s, options.routes ?? 'main');
       handler = (req, res) => void handle(req, res);
     },
     close() {
@@ -197,8 +248,8 @@ export async function startHttpServer(s: HttpServices, options: ListenOptions): 
   return listening;
 }
 
-function requestHandler(s: HttpServices): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
-  const router = createRouter(s);
+function requestHandler(s: HttpServices, routes: 'main' | 'metrics'): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
+  const router = createRouter(s, routes);
   return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = performance.now();
     let routeName = 'unknown';

@@ -1,14 +1,35 @@
 // The coordinator's own Prometheus metrics: queue sizes for autoscaling (reference §7.6), jobs by
 // state, oldest queued age, dequeue and request latency — and the executors' forwarded metrics (§7.7).
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../../shared/logger.js';
 import type { QueueConfig } from '../queues/queue-config.js';
 import { JOB_STATES } from '../queues/job-state.js';
 import type { ExecutorStore } from '../store/executor-store.js';
 import type { JobStore } from '../store/job-store.js';
-import { mergeExpositions } from './executor-metrics.js';
+import { FORWARDED_METRIC_PREFIXES, familySampleNames, type ForwardingRules } from './executor-metrics.js';
+import { ForwardedMetrics, type ForwardedExposition } from './forwarded-metrics.js';
 
 /** Forwarded executor metrics are shown while the executor is seen within this window. */
 const FORWARDED_METRICS_MAX_AGE_MS = 5 * 60_000;
+
+export interface CoordinatorMetricsOptions {
+  queues: readonly QueueConfig[];
+  jobs: JobStore;
+  executors: ExecutorStore;
+  logger: Logger;
+  /** COORDINATOR_MAX_EXECUTOR_METRICS_SIZE: one executor's labelled metrics, in bytes. */
+  maxExecutorMetricsBytes: number;
+  /** COORDINATOR_MAX_FORWARDED_METRICS_SIZE: all executors' together, in bytes. */
+  maxForwardedMetricsBytes: number;
+  /** How often /metrics looks for dumps other replicas stored, in ms; default 5 000. */
+  forwardedRefreshIntervalMs?: number;
+}
+
+/** What /metrics serves: the coordinator's own registry, then the executors' families. */
+export interface MetricsPage {
+  own: string;
+  forwarded: ForwardedExposition;
+}
 
 export class CoordinatorMetrics {
   readonly registry = new Registry();
@@ -29,11 +50,17 @@ export class CoordinatorMetrics {
     registers: [this.registry],
   });
 
-  constructor(
-    queues: readonly QueueConfig[],
-    jobs: JobStore,
-    private readonly executors: ExecutorStore,
-  ) {
+  /** The executors' metrics, merged at heartbeat time and cached (forwarded-metrics.ts). */
+  readonly forwarded: ForwardedMetrics;
+
+  /** What a heartbeat's dump may contain (executor-metrics.ts); fixed once the registry is complete. */
+  readonly forwardingRules: ForwardingRules;
+
+  /** COORDINATOR_MAX_EXECUTOR_METRICS_SIZE, in bytes of labelled text. */
+  readonly maxExecutorMetricsBytes: number;
+
+  constructor(options: CoordinatorMetricsOptions) {
+    const { queues, jobs } = options;
     collectDefaultMetrics({ register: this.registry, prefix: 'executors_coordinator_' });
     const queueNames = queues.map((q) => q.name);
     let statsPromise: ReturnType<JobStore['stats']> | undefined;
@@ -79,13 +106,24 @@ export class CoordinatorMetrics {
         }
       },
     });
+
+    this.maxExecutorMetricsBytes = options.maxExecutorMetricsBytes;
+    // Every name this registry exposes, with the sample names of histograms and summaries: an executor
+    // that sends `src_executor_total` must not move the autoscaler.
+    const reservedNames = new Set(this.registry.getMetricsAsArray().flatMap((metric) => familySampleNames(metric.name)));
+    // Twice the labelled cap: a dump may shrink when go_* and other families are dropped.
+    this.forwardingRules = { allowedPrefixes: FORWARDED_METRIC_PREFIXES, reservedNames, maxInputBytes: 2 * options.maxExecutorMetricsBytes };
+    this.forwarded = new ForwardedMetrics(options.executors, options.logger, {
+      maxTotalBytes: options.maxForwardedMetricsBytes,
+      maxAgeMs: FORWARDED_METRICS_MAX_AGE_MS,
+      refreshIntervalMs: options.forwardedRefreshIntervalMs,
+    });
   }
 
   /** The whole /metrics page: the coordinator's registry, then the executors' forwarded families. */
-  async render(): Promise<string> {
-    const [own, dumps] = await Promise.all([this.registry.metrics(), this.executors.prometheusDumps(FORWARDED_METRICS_MAX_AGE_MS)]);
-    const forwarded = dumps.length > 0 ? mergeExpositions(dumps) : '';
-    return forwarded ? `${own.trimEnd()}\n${forwarded}` : own;
+  async render(): Promise<MetricsPage> {
+    const [own, forwarded] = await Promise.all([this.registry.metrics(), this.forwarded.exposition()]);
+    return { own: forwarded.bytes > 0 ? `${own.trimEnd()}\n` : own, forwarded };
   }
 
   get contentType(): string {

@@ -1,15 +1,44 @@
-// Executor heartbeat metrics: parse the Prometheus text dump an executor sends, label it with the executor's
-// sg_instance/sg_job, and merge every executor's labelled dump into one exposition for the coordinator's /metrics.
+// Executor heartbeat metrics: parse the Prometheus text dump an executor sends, keep the families an executor
+// may forward, label them with the executor's sg_instance/sg_job, and write them back as normalized text that
+// forwarded-metrics.ts can merge without parsing it again.
 
-/** Largest dump accepted, in UTF-8 bytes. */
+/** Largest dump accepted by default, in UTF-8 bytes. */
 export const MAX_METRICS_DUMP_BYTES = 4 * 1024 * 1024;
 
-/** Families the executor's own registry exposes that the original drops before forwarding. */
+/** Families the executor's own registry exposes that the original drops before forwarding (reference §7.7). */
 const FILTERED_PREFIXES = ['go_', 'process_', 'promhttp_'] as const;
+
+/**
+ * What an executor forwards in the original (reference §7.7): its own metrics (`src_executor_*`, the
+ * command and API-client metrics `src_apiworker_*`), node_exporter's (`node_*`) and the docker registry
+ * mirror's (`registry_*`). Anything else in a dump is not an executor's to put on the coordinator's page.
+ */
+export const FORWARDED_METRIC_PREFIXES: readonly string[] = ['src_executor_', 'src_apiworker_', 'node_', 'registry_'];
+
+/** Which families of a dump are kept. */
+export interface ForwardingRules {
+  /** A family is kept only when its name starts with one of these. */
+  allowedPrefixes: readonly string[];
+  /**
+   * Names the coordinator's own registry exposes (with their `_bucket`, `_sum`, `_count`… sample names):
+   * dropped whatever the prefix, so `src_executor_total`, the autoscaling signal, is the coordinator's alone.
+   */
+  reservedNames: ReadonlySet<string>;
+  /** Largest dump parsed, in UTF-8 bytes; a larger one is refused before parsing. */
+  maxInputBytes: number;
+}
+
+/** The sample names a family of that name may have, for ForwardingRules.reservedNames. */
+export function familySampleNames(family: string): string[] {
+  return [family, ...['_bucket', '_sum', '_count', '_total', '_created', '_info'].map((suffix) => family + suffix)];
+}
 
 const INSTANCE_LABEL = 'sg_instance';
 const JOB_LABEL = 'sg_job';
 const EXECUTOR_JOB = 'sourcegraph-executors';
+/** The sg_instance the original's executor gives the registry mirror's metrics, and their sg_job. */
+const REGISTRY_INSTANCE = 'docker-registry';
+const REGISTRY_JOB = 'sourcegraph-executors-registry';
 
 type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
 const METRIC_TYPES: ReadonlySet<string> = new Set<MetricType>(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
@@ -39,19 +68,21 @@ interface Family {
 }
 
 /**
- * Parses an executor's Prometheus text-format dump, drops the `go_*`, `process_*` and `promhttp_*` families, adds
- * `sg_instance="<executorName>"` (unless the sample already has a non-empty `sg_instance`) and
- * `sg_job="sourcegraph-executors"` to every sample, and returns the normalized exposition text (HELP, TYPE, then
- * the family's samples, one per line). An empty dump gives an empty string.
+ * Parses an executor's Prometheus text-format dump, keeps the families `rules` allow (never `go_*`,
+ * `process_*`, `promhttp_*`), sets `sg_instance="<executorName>"` on every sample — whatever the dump said:
+ * an executor speaks for itself only — and `sg_job="sourcegraph-executors"` (`sourcegraph-executors-registry`
+ * for samples the executor marked `sg_instance="docker-registry"`, the registry mirror's, as the original
+ * tells them apart), and returns the normalized exposition text: per family its HELP, its TYPE, then its
+ * samples, one per line. An empty dump gives an empty string.
  *
- * @throws Error naming the line and the problem when the dump is malformed or larger than 4 MiB.
+ * @throws Error naming the line and the problem when the dump is malformed or larger than `rules.maxInputBytes`.
  */
-export function labelExecutorMetrics(dump: string, executorName: string): string {
-  const parsed = parseExposition(dump);
+export function labelExecutorMetrics(dump: string, executorName: string, rules: ForwardingRules): string {
+  const parsed = parseExposition(dump, rules.maxInputBytes);
+  const kept = (name: string) => rules.allowedPrefixes.some((prefix) => name.startsWith(prefix)) && !rules.reservedNames.has(name) && !FILTERED_PREFIXES.some((prefix) => name.startsWith(prefix));
   const items: Item[] = [];
   for (const item of parsed.items) {
-    const name = item.kind === 'declaration' ? item.name : item.sample.name;
-    if (FILTERED_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    if (!kept(item.kind === 'declaration' ? item.name : item.sample.name)) continue;
     if (item.kind === 'sample') addExecutorLabels(item.sample, executorName);
     items.push(item);
   }
@@ -60,38 +91,25 @@ export function labelExecutorMetrics(dump: string, executorName: string): string
   return serialize(families);
 }
 
-/**
- * Merges several labelled expositions (as returned by {@link labelExecutorMetrics}) into one valid exposition:
- * each family once, in first-seen order, with its HELP and TYPE followed by all its samples (histogram `_bucket`,
- * `_sum`, `_count` and summary `_sum`, `_count` samples included). Samples with no TYPE form an `untyped` family of
- * their own name, or join an existing family of that name. When a later dump declares a different TYPE for a family,
- * the first TYPE is kept and that dump's samples of the family are dropped. Repeated samples (same name and labels)
- * keep the first. A dump that does not parse is skipped, so one bad dump never hides the others.
- */
-export function mergeExpositions(dumps: readonly string[]): string {
-  const families = new Map<string, Family>();
-  for (const dump of dumps) {
-    let parsed: ParsedDump;
-    try {
-      parsed = parseExposition(dump);
-    } catch {
-      continue;
-    }
-    mergeInto(families, parsed);
-  }
-  return serialize(families);
-}
-
 function addExecutorLabels(sample: Sample, executorName: string): void {
-  const instance = sample.labels.find(([name]) => name === INSTANCE_LABEL);
-  if (!instance) sample.labels.push([INSTANCE_LABEL, executorName]);
-  else if (instance[1] === '') instance[1] = executorName;
-  const job = sample.labels.find(([name]) => name === JOB_LABEL);
-  if (job) job[1] = EXECUTOR_JOB;
-  else sample.labels.push([JOB_LABEL, EXECUTOR_JOB]);
+  const claimed = sample.labels.find(([name]) => name === INSTANCE_LABEL)?.[1];
+  const job = claimed === REGISTRY_INSTANCE ? REGISTRY_JOB : EXECUTOR_JOB;
+  let hasInstance = false;
+  let hasJob = false;
+  for (const label of sample.labels) {
+    if (label[0] === INSTANCE_LABEL) {
+      label[1] = executorName;
+      hasInstance = true;
+    } else if (label[0] === JOB_LABEL) {
+      label[1] = job;
+      hasJob = true;
+    }
+  }
+  if (!hasInstance) sample.labels.push([INSTANCE_LABEL, executorName]);
+  if (!hasJob) sample.labels.push([JOB_LABEL, job]);
 }
 
-// ---- merging ---------------------------------------------------------------------------------------------------
+// ---- grouping a dump by family ------------------------------------------------------------------------------
 
 /** The family a sample belongs to among `types`: its own name, or the histogram/summary it is a part of. */
 function familyOf(name: string, typeOf: (family: string) => MetricType | undefined): string | undefined {
@@ -271,10 +289,10 @@ class LineParser {
   }
 }
 
-function parseExposition(dump: string): ParsedDump {
+function parseExposition(dump: string, maxBytes: number): ParsedDump {
   // Cheap bound first (a UTF-16 unit is at least one UTF-8 byte), then the exact one.
-  if (dump.length > MAX_METRICS_DUMP_BYTES || Buffer.byteLength(dump, 'utf8') > MAX_METRICS_DUMP_BYTES) {
-    throw new Error(`invalid metrics exposition: larger than ${MAX_METRICS_DUMP_BYTES} bytes`);
+  if (dump.length > maxBytes || Buffer.byteLength(dump, 'utf8') > maxBytes) {
+    throw new Error(`invalid metrics exposition: larger than ${maxBytes} bytes`);
   }
   const parsed: ParsedDump = { items: [], help: new Map(), types: new Map() };
   const declaredNames = new Set<string>();

@@ -57,6 +57,52 @@ export interface StoredLogEntry extends ExecutionLogEntry {
   entryId: number;
 }
 
+/** A log entry without its output, as job views list it: how long the output is instead. */
+export interface LogEntrySummary extends Omit<StoredLogEntry, 'out'> {
+  /** Length of `out` in characters (what `…/logs/{entryId}?offset=` counts). */
+  outLength: number;
+  /** Size of `out` in UTF-8 bytes. */
+  outBytes: number;
+  /** Line breaks in `out`. */
+  lineCount: number;
+}
+
+/** A page of one entry's output: `out` from character `offset`, at most `limit` characters. */
+export interface LogEntryPage extends LogEntrySummary {
+  offset: number;
+  out: string;
+}
+
+/** Bounds on one job attempt's log (COORDINATOR_MAX_LOG_ENTRIES_PER_JOB, COORDINATOR_MAX_LOG_BYTES_PER_JOB). */
+export interface JobLogLimits {
+  /** Entries kept; later adds are acknowledged and dropped, and one last entry says how many. Default 10 000. */
+  maxEntries: number;
+  /** Output bytes kept over all entries; past them each entry's output is cut with a truncation line. Default 100 MiB. */
+  maxBytes: number;
+}
+
+export const DEFAULT_JOB_LOG_LIMITS: JobLogLimits = { maxEntries: 10_000, maxBytes: 100 * 1024 * 1024 };
+
+/** `out_length, out_lines` of an output given as `sql` (a parameter or expression; NULL counts as ''). */
+const outCounts = (sql: string) => `coalesce(length((${sql})::text), 0), coalesce(length((${sql})::text) - length(replace((${sql})::text, E'\\n', '')), 0)`;
+
+/** The key of the entry that ends a log cut at COORDINATOR_MAX_LOG_ENTRIES_PER_JOB. */
+export const LOG_TRUNCATED_KEY = 'coordinator.log.truncated';
+
+/**
+ * `out` cut to its longest prefix of at most `budgetBytes` UTF-8 bytes (between characters), then the
+ * line that says so, like the executor's own per-entry cap; `keptBytes` does not count that line.
+ */
+export function cutLogOutput(out: string, budgetBytes: number, maxBytes: number): { out: string; keptBytes: number } {
+  const bytes = Buffer.from(out, 'utf8');
+  let end = Math.max(0, Math.min(budgetBytes, bytes.length));
+  // Back up over continuation bytes (10xxxxxx) so no character is split.
+  while (end > 0 && end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--;
+  const kept = bytes.subarray(0, end).toString('utf8');
+  const line = `<coordinator: job log truncated at ${maxBytes} bytes (COORDINATOR_MAX_LOG_BYTES_PER_JOB); ${bytes.length - end} more bytes of this entry dropped>\n`;
+  return { out: kept === '' || kept.endsWith('\n') ? kept + line : `${kept}\n${line}`, keptBytes: end };
+}
+
 /** Identifies the job of a mark or log call and who claims to hold it. */
 export interface JobClaim {
   jobId: number;
@@ -95,31 +141,20 @@ const JOB_COLUMNS = `id, queue, state, spec, repository_name AS "repositoryName"
   finished_at AS "finishedAt", process_after AS "processAfter", num_resets AS "numResets",
   num_failures AS "numFailures", worker_hostname AS "workerHostname", cancel, secret_refs AS "secretRefs", creator_id AS "creatorId"`;
 
-const LOG_ENTRY_COLUMNS = `entry_id AS "entryId", key, command, start_time AS "startTime", exit_code AS "exitCode",
-  out, duration_ms AS "durationMs"`;
-
-interface LogEntryRow {
-  entryId: number;
-  key: string;
-  command: string[];
-  startTime: Date;
-  exitCode: number | null;
-  out: string | null;
-  durationMs: number | null;
-}
-
-function toLogEntry(row: LogEntryRow): StoredLogEntry {
-  return { ...row, startTime: row.startTime.toISOString() };
-}
-
 /** The least time between two ANALYZEs triggered by the collector's row counters alone. */
 const MIN_ANALYZE_GAP_MS = 60_000;
 
 export class JobStore {
   /** When this store last ran ANALYZE (epoch ms). */
   private lastAnalyzeMs = 0;
+  private readonly logLimits: JobLogLimits;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    options: { logLimits?: JobLogLimits } = {},
+  ) {
+    this.logLimits = options.logLimits ?? DEFAULT_JOB_LOG_LIMITS;
+  }
 
   /**
    * Inserts a queued job and wakes waiting dequeues (NOTIFY is delivered at commit). With `quota`, the
@@ -213,7 +248,7 @@ export class JobStore {
          -- "id = (scalar)" keeps this a primary-key lookup whatever the statistics say; a join could be
          -- planned as a scan of the whole table.
          UPDATE jobs SET state = 'processing', started_at = now(), last_heartbeat_at = now(), finished_at = NULL,
-           failure_message = NULL, worker_hostname = $2, log_entry_count = 0, token_sha256 = $3
+           failure_message = NULL, worker_hostname = $2, log_entry_count = 0, log_bytes = 0, log_entries_dropped = 0, token_sha256 = $3
          WHERE id = (SELECT id FROM candidate)
          RETURNING *
        ), old_logs AS (
@@ -279,31 +314,108 @@ export class JobStore {
     );
   }
 
-  /** Appends a log entry; returns its 1-based id, or null if the claim does not hold the job. */
+  /**
+   * Appends a log entry; returns its 1-based id, or null if the claim does not hold the job. Past
+   * `maxEntries` the entry is not stored but still gets an id (the executor must not fail a job over its
+   * log): entry `maxEntries + 1` then says how many were dropped. An output past what is left of
+   * `maxBytes` is cut (`cutLogOutput`). One statement, plus one transaction when the output must be cut.
+   */
   async addLogEntry(claim: JobClaim, entry: ExecutionLogEntry): Promise<number | null> {
-    const rows = await this.db.query<{ entryId: number }>(
-      `WITH job AS (
-         UPDATE jobs SET log_entry_count = log_entry_count + 1
-         WHERE ${CLAIM_HOLDS}
-         RETURNING id, log_entry_count
+    const { maxEntries, maxBytes } = this.logLimits;
+    const out = entry.out ?? null;
+    const outBytes = out === null ? 0 : Buffer.byteLength(out);
+    const rows = await this.db.query<{ entryId: number; fits: boolean }>(
+      `WITH cur AS (
+         SELECT id, log_entry_count + 1 AS n, log_bytes + $13 <= $12 AS fits FROM jobs WHERE ${CLAIM_HOLDS} FOR UPDATE
+       ), job AS (
+         UPDATE jobs j SET log_entry_count = cur.n,
+           log_entries_dropped = j.log_entries_dropped + CASE WHEN cur.n > $11 THEN 1 ELSE 0 END,
+           log_bytes = j.log_bytes + CASE WHEN cur.n <= $11 AND cur.fits THEN $13 ELSE 0 END
+         FROM cur WHERE j.id = cur.id
+         RETURNING j.id, cur.n AS n, j.log_entries_dropped AS dropped, cur.fits AS fits
+       ), kept AS (
+         -- An output that does not fit is stored empty here and cut by the caller's second statement.
+         INSERT INTO job_log_entries (job_id, entry_id, key, command, start_time, exit_code, out, duration_ms, out_bytes, out_length, out_lines)
+         SELECT id, n, $5, $6, $7, $8, CASE WHEN fits THEN $9 ELSE '' END, $10, CASE WHEN fits THEN $13 ELSE 0 END, ${outCounts(`CASE WHEN fits THEN $9 END`)}
+         FROM job WHERE n <= $11
+       ), marker AS (
+         INSERT INTO job_log_entries (job_id, entry_id, key, command, start_time, exit_code, out, duration_ms, out_bytes, out_length, out_lines)
+         SELECT id, $11 + 1, '${LOG_TRUNCATED_KEY}', '{}', now(), 0, m.out, 0, 0, ${outCounts('m.out')}
+         FROM job, LATERAL (SELECT '<coordinator: log truncated after ' || $11 || ' entries (COORDINATOR_MAX_LOG_ENTRIES_PER_JOB); ' || dropped
+             || CASE WHEN dropped = 1 THEN ' more entry dropped>' ELSE ' more entries dropped>' END || E'\n' AS out) m
+         WHERE n > $11
+         ON CONFLICT (job_id, entry_id) DO UPDATE SET out = excluded.out, out_length = excluded.out_length
        )
-       INSERT INTO job_log_entries (job_id, entry_id, key, command, start_time, exit_code, out, duration_ms)
-       SELECT id, log_entry_count, $5, $6, $7, $8, $9, $10 FROM job
-       RETURNING entry_id AS "entryId"`,
-      [...claimParams(claim), entry.key, entry.command, entry.startTime, entry.exitCode ?? null, entry.out ?? null, entry.durationMs ?? null],
+       SELECT n AS "entryId", n > $11 OR fits AS fits FROM job`,
+      [...claimParams(claim), entry.key, entry.command, entry.startTime, entry.exitCode ?? null, out, entry.durationMs ?? null, maxEntries, maxBytes, outBytes],
     );
-    return rows[0]?.entryId ?? null;
+    const row = rows[0];
+    if (!row) return null;
+    if (!row.fits) await this.writeCutOutput(claim, row.entryId, entry);
+    return row.entryId;
   }
 
-  /** Replaces a log entry; false if the claim does not hold the job or the entry does not exist. */
+  /**
+   * Replaces a log entry; false if the claim does not hold the job or the entry does not exist. An update
+   * of an entry dropped past `maxEntries` changes nothing and succeeds; an output past what is left of
+   * `maxBytes` is cut (`cutLogOutput`).
+   */
   async updateLogEntry(claim: JobClaim, entryId: number, entry: ExecutionLogEntry): Promise<boolean> {
-    const rows = await this.db.query(
-      `UPDATE job_log_entries e SET key = $6, command = $7, start_time = $8, exit_code = $9, out = $10, duration_ms = $11
-       WHERE e.job_id = $1 AND e.entry_id = $5 AND EXISTS (SELECT 1 FROM jobs WHERE ${CLAIM_HOLDS})
-       RETURNING e.entry_id`,
-      [...claimParams(claim), entryId, entry.key, entry.command, entry.startTime, entry.exitCode ?? null, entry.out ?? null, entry.durationMs ?? null],
+    const { maxEntries, maxBytes } = this.logLimits;
+    const out = entry.out ?? null;
+    const outBytes = out === null ? 0 : Buffer.byteLength(out);
+    // Both rows locked (job first, as everywhere): bytes counted by concurrent updates of one job add up.
+    const rows = await this.db.query<{ held: boolean; dropped: boolean; found: boolean; fits: boolean | null }>(
+      `WITH job AS (
+         SELECT id, log_bytes, log_entry_count FROM jobs WHERE ${CLAIM_HOLDS} FOR UPDATE
+       ), old AS (
+         SELECT e.out_bytes FROM job_log_entries e, job WHERE e.job_id = job.id AND e.entry_id = $5 AND $5 <= $12 FOR UPDATE OF e
+       ), fit AS (
+         SELECT job.id, job.log_bytes - old.out_bytes + $14 <= $13 AS fits, job.log_bytes - old.out_bytes AS others FROM job, old
+       ), updated AS (
+         UPDATE job_log_entries e SET key = $6, command = $7, start_time = $8, exit_code = $9, out = $10, duration_ms = $11, out_bytes = $14,
+           (out_length, out_lines) = (SELECT ${outCounts('$10')})
+         FROM fit WHERE e.job_id = fit.id AND e.entry_id = $5 AND fit.fits
+       ), counted AS (
+         UPDATE jobs j SET log_bytes = fit.others + $14 FROM fit WHERE j.id = fit.id AND fit.fits
+       )
+       SELECT EXISTS (SELECT 1 FROM job) AS held,
+         EXISTS (SELECT 1 FROM job WHERE $5 > $12 AND $5 <= log_entry_count) AS dropped,
+         EXISTS (SELECT 1 FROM old) AS found, (SELECT fits FROM fit) AS fits`,
+      [...claimParams(claim), entryId, entry.key, entry.command, entry.startTime, entry.exitCode ?? null, out, entry.durationMs ?? null, maxEntries, maxBytes, outBytes],
     );
-    return rows.length > 0;
+    const row = rows[0]!;
+    if (!row.held) return false;
+    if (row.dropped) return true;
+    if (!row.found) return false;
+    if (!row.fits) return this.writeCutOutput(claim, entryId, entry);
+    return true;
+  }
+
+  /**
+   * The slow path of both: in one transaction, with the job's row locked, the entry's output cut to what
+   * the other entries leave of `maxBytes`. Taken only once a job's log is full.
+   */
+  private writeCutOutput(claim: JobClaim, entryId: number, entry: ExecutionLogEntry): Promise<boolean> {
+    const { maxBytes } = this.logLimits;
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ others: number }>(
+        `SELECT j.log_bytes - e.out_bytes AS others FROM jobs j JOIN job_log_entries e ON e.job_id = j.id AND e.entry_id = $5
+         WHERE ${CLAIM_HOLDS} FOR UPDATE`,
+        [...claimParams(claim), entryId],
+      );
+      const others = rows[0]?.others;
+      if (others === undefined) return false;
+      const cut = cutLogOutput(entry.out ?? '', maxBytes - others, maxBytes);
+      await tx.query(
+        `UPDATE job_log_entries SET key = $3, command = $4, start_time = $5, exit_code = $6, out = $7, duration_ms = $8, out_bytes = $9,
+           (out_length, out_lines) = (SELECT ${outCounts('$7')})
+         WHERE job_id = $1 AND entry_id = $2`,
+        [claim.jobId, entryId, entry.key, entry.command, entry.startTime, entry.exitCode ?? null, cut.out, entry.durationMs ?? null, cut.keptBytes],
+      );
+      await tx.query(`UPDATE jobs SET log_bytes = $2 WHERE id = $1`, [claim.jobId, others + cut.keptBytes]);
+      return true;
+    });
   }
 
   /** markComplete: processing → completed, and the job token is deleted. The new state; null if the claim does not hold. */
@@ -374,28 +486,63 @@ export class JobStore {
     return (await this.db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 AND queue = $2`, [id, queue]))[0] ?? null;
   }
 
-  /** A job with its log entries. */
-  async get(queue: string, id: number): Promise<{ job: JobRow; logEntries: StoredLogEntry[] } | null> {
+  /**
+   * The job and its log entries without their output (`outLength`, `outBytes` instead): what job views
+   * list, so a job with thousands of entries of megabytes each costs kilobytes to show. With `tails`, the
+   * last `tails.entries` entries also carry the last `tails.chars` characters of their output and how many
+   * lines it has.
+   */
+  async getSummary(
+    queue: string,
+    id: number,
+    tails?: { entries: number; chars: number },
+  ): Promise<{ job: JobRow; entries: Array<LogEntrySummary & { tail?: string }> } | null> {
     const job = await this.find(queue, id);
     if (!job) return null;
-    const entries = await this.db.query<LogEntryRow>(
-      `SELECT ${LOG_ENTRY_COLUMNS} FROM job_log_entries WHERE job_id = $1 ORDER BY entry_id`,
-      [id],
+    // Lengths and line counts were counted when each output was written; only the tails read outputs,
+    // and only of the last few entries.
+    const entries = await this.db.query<Omit<LogEntrySummary, 'startTime'> & { startTime: Date; tail: string | null }>(
+      `WITH e AS (
+         SELECT entry_id, key, command, start_time, exit_code, duration_ms, out_length, out_lines, out,
+           entry_id > max(entry_id) OVER () - $2 AS with_tail
+         FROM job_log_entries WHERE job_id = $1
+       )
+       SELECT entry_id AS "entryId", key, command, start_time AS "startTime", exit_code AS "exitCode", duration_ms AS "durationMs",
+         out_length AS "outLength", coalesce(octet_length(out), 0) AS "outBytes",
+         CASE WHEN with_tail THEN right(coalesce(out, ''), $3) END AS tail, out_lines AS "lineCount"
+       FROM e ORDER BY entry_id`,
+      [id, tails?.entries ?? 0, tails?.chars ?? 0],
     );
-    return { job, logEntries: entries.map(toLogEntry) };
+    return {
+      job,
+      entries: entries.map(({ tail, ...e }) => ({ ...e, startTime: e.startTime.toISOString(), ...(tail === null ? {} : { tail }) })),
+    };
   }
 
-  /** The job and its log entries without their output: what a live log page polls (`outLength` in characters). */
-  async getSummary(queue: string, id: number): Promise<{ job: JobRow; entries: Array<Omit<StoredLogEntry, 'out'> & { outLength: number }> } | null> {
-    const job = await this.find(queue, id);
-    if (!job) return null;
-    const entries = await this.db.query<Omit<LogEntryRow, 'out'> & { outLength: number }>(
+  /**
+   * One page of one entry: its fields and `limit` characters of its output from character `offset`, or
+   * null when the job has no such entry.
+   */
+  async logEntryPage(jobId: number, entryId: number, offset: number, limit: number): Promise<LogEntryPage | null> {
+    const rows = await this.db.query<Omit<LogEntryPage, 'startTime'> & { startTime: Date }>(
       `SELECT entry_id AS "entryId", key, command, start_time AS "startTime", exit_code AS "exitCode", duration_ms AS "durationMs",
-         coalesce(length(out), 0) AS "outLength"
-       FROM job_log_entries WHERE job_id = $1 ORDER BY entry_id`,
-      [id],
+         out_length AS "outLength", coalesce(octet_length(out), 0) AS "outBytes", out_lines AS "lineCount", $3::bigint AS "offset",
+         coalesce(substr(out, $3::int + 1, $4::int), '') AS out
+       FROM job_log_entries WHERE job_id = $1 AND entry_id = $2`,
+      [jobId, entryId, offset, limit],
     );
-    return { job, entries: entries.map((e) => ({ ...e, startTime: e.startTime.toISOString() })) };
+    const row = rows[0];
+    return row ? { ...row, startTime: row.startTime.toISOString() } : null;
+  }
+
+  /** The last `chars` characters of one entry's output, or null when there is no such entry. */
+  async logEntryTail(jobId: number, entryId: number, chars: number): Promise<{ tail: string; outLength: number; lineCount: number } | null> {
+    const rows = await this.db.query<{ tail: string; outLength: number; lineCount: number }>(
+      `SELECT right(coalesce(out, ''), $3) AS tail, out_length AS "outLength", out_lines AS "lineCount"
+       FROM job_log_entries WHERE job_id = $1 AND entry_id = $2`,
+      [jobId, entryId, chars],
+    );
+    return rows[0] ?? null;
   }
 
   /** The output of one log entry, or null when there is no such entry. */

@@ -16,6 +16,12 @@ import { readForm, requirePageSession } from './ui-session.js';
 const JOBS_PAGE_SIZE = 50;
 /** Lines of each entry shown on the job page (and sent live); the rest is on the entry's own pages. */
 export const TAIL_LINES = 500;
+/**
+ * At most this many characters of each shown tail, and tails of the last TAIL_ENTRIES entries only: the
+ * page of a job with thousands of entries of megabytes lists them, their outputs are on their own pages.
+ */
+export const TAIL_CHARS = 32 * 1024;
+export const TAIL_ENTRIES = 20;
 /** Lines per page of an entry's whole output. */
 export const ENTRY_PAGE_LINES = 1000;
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'errored', 'failed', 'canceled']);
@@ -28,11 +34,17 @@ function splitLines(out: string): string[] {
   return lines;
 }
 
-/** The last TAIL_LINES lines of `out` and how many came before them. */
-export function tailOf(out: string): { tail: string; truncatedLines: number } {
-  const lines = splitLines(out);
+/**
+ * The last TAIL_LINES lines of an output of `lineCount` line breaks and `outLength` characters, from
+ * `tail`, its last characters (starting mid-line when shorter than the output), and how many lines came
+ * before them.
+ */
+export function tailOf(tail: string, outLength = tail.length, lineCount = (tail.match(/\n/g) ?? []).length): { tail: string; truncatedLines: number } {
+  const whole = tail.length >= outLength;
+  const lines = splitLines(whole ? tail : tail.slice(tail.indexOf('\n') + 1));
   const kept = lines.slice(-TAIL_LINES);
-  return { tail: kept.join('\n'), truncatedLines: lines.length - kept.length };
+  const total = whole ? lines.length : Math.max(lineCount, kept.length);
+  return { tail: kept.join('\n'), truncatedLines: total - kept.length };
 }
 
 const stateBadge = (state: string) => html`<span class="badge state-${state}">${state}</span>`;
@@ -108,20 +120,22 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const session = await requirePageSession(ctx, s, { siteAdmin: true });
     const queue = knownQueue(ctx);
     const id = jobIdOf(ctx);
-    const found = await s.jobs.get(queue, id);
+    const found = await s.jobs.getSummary(queue, id, { entries: TAIL_ENTRIES, chars: TAIL_CHARS });
     if (!found) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
-    const { job, logEntries } = found;
+    const { job, entries: logEntries } = found;
     const finished = FINISHED.has(job.state);
     const body = html`<h1>Job #${job.id} <span id="job-state" class="badge state-${job.state}">${job.state}</span></h1>
       ${jobOverview(job, logEntries, session)}
       <h2>Log</h2>
       <div id="entries" ${finished ? '' : html`data-job-events="/jobs/${queue}/${job.id}/events"`}>${logEntries.map((e) => {
-        const { tail, truncatedLines } = tailOf(e.out ?? '');
+        const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
+        // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
+        const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines on the full log page` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : '';
         return html`<details class="entry" id="entry-${e.entryId}" open>
           <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
           <a href="/jobs/${queue}/${job.id}/entries/${e.entryId}">full output</a></summary>
           <code class="command">${e.command.join(' ')}</code>
-          <pre class="out">${truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : ''}${tail}</pre>
+          <pre class="out">${note}${tail}</pre>
         </details>`;
       })}</div>
       ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
@@ -133,7 +147,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const queue = knownQueue(ctx);
     const id = jobIdOf(ctx);
     const entryId = /^\d{1,9}$/.test(ctx.params.entryId!) ? Number(ctx.params.entryId) : -1;
-    if (!(await s.jobs.get(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
+    if (!(await s.jobs.find(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
     const out = await s.jobs.logEntryOut(id, entryId);
     if (out === null) throw new HttpError(404, `Job ${id} has no log entry ${ctx.params.entryId}.`);
     const lines = splitLines(out);
@@ -162,7 +176,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     await requirePageSession(ctx, s, { siteAdmin: true });
     const queue = knownQueue(ctx);
     const id = jobIdOf(ctx);
-    if (!(await s.jobs.getSummary(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
+    if (!(await s.jobs.find(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
     const { res } = ctx;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -173,11 +187,13 @@ export function addJobPages(router: Router, s: HttpServices): void {
     while (!signal.aborted && !shutdown.aborted) {
       const summary = await s.jobs.getSummary(queue, id);
       if (!summary) break;
+      const lastWithTail = (summary.entries.at(-1)?.entryId ?? 0) - TAIL_ENTRIES;
       for (const e of summary.entries) {
         const version = `${e.exitCode}:${e.durationMs}:${e.outLength}`;
         if (seen.get(e.entryId) === version) continue;
         seen.set(e.entryId, version);
-        const { tail, truncatedLines } = tailOf((await s.jobs.logEntryOut(id, e.entryId)) ?? '');
+        const stored = e.entryId > lastWithTail ? await s.jobs.logEntryTail(id, e.entryId, TAIL_CHARS) : null;
+        const { tail, truncatedLines } = stored ? tailOf(stored.tail, stored.outLength, stored.lineCount) : { tail: '', truncatedLines: e.lineCount };
         send('entry', { entryId: e.entryId, key: e.key, command: e.command, exitCode: e.exitCode, durationMs: e.durationMs, tail, truncatedLines });
       }
       const finished = FINISHED.has(summary.job.state);

@@ -12,6 +12,8 @@ export interface RunProcessGroupOptions {
   cwd?: string;
   /** The whole environment of the command: nothing of the executor's own is added. */
   env: Record<string, string>;
+  /** Run as this user and group instead of the executor's (needs root); supplementary groups are dropped. */
+  user?: { uid: number; gid: number };
   /** Aborting it stops the command's whole process group. */
   signal: AbortSignal;
   /** Receives output chunks as they arrive. */
@@ -44,7 +46,8 @@ export function runProcessGroup(options: RunProcessGroupOptions): Promise<{ exit
   if (file === undefined) return Promise.reject(new Error('runProcessGroup: empty argv'));
 
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // With uid/gid, libuv also calls setgroups(0, NULL): none of root's groups stays with the child.
+    const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, uid: options.user?.uid, gid: options.user?.gid });
     let settled = false;
     let exit: { code: number | null; sig: NodeJS.Signals | null } | undefined;
     let killTimer: NodeJS.Timeout | undefined;

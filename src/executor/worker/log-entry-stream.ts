@@ -2,7 +2,7 @@
 // lines, secrets redacted on the way in, output capped, then finalized with exit code and duration.
 import { StringDecoder } from 'node:string_decoder';
 import type { ExecutionLogEntry } from '../../protocol/execution-log-entry.js';
-import type { Redactor, StreamRedactor } from './redactor.js';
+import type { PipePairRedactor, PipeTexts, Redactor } from './redactor.js';
 
 /**
  * Default cap on one entry's `out`, in bytes: 10 MiB. Every periodic update resends the whole entry
@@ -27,11 +27,10 @@ export interface LogEntryStreamOptions {
   onFinalize?: () => void;
 }
 
-/** One pipe's state: bytes to text, text to redacted text, redacted text to lines. */
+/** One pipe's state: bytes to text (redacted by the entry's PipePairRedactor), redacted text to lines. */
 interface PipeState {
   prefix: string;
   decoder: StringDecoder;
-  redactor: StreamRedactor;
   /** Redacted text of the line not yet ended by a newline. */
   partial: string;
   partialBytes: number;
@@ -57,6 +56,8 @@ export class LogEntryStream {
   readonly maxOutputBytes: number;
   private readonly startedMonotonicMs = performance.now();
   private readonly pipes: Record<OutputStream, PipeState>;
+  /** Both pipes' redaction: a secret split between stdout and stderr is caught too. */
+  private readonly redactor: PipePairRedactor;
   private outText = '';
   private outBytes = 0;
   private truncated = false;
@@ -80,11 +81,11 @@ export class LogEntryStream {
     const pipe = (name: OutputStream): PipeState => ({
       prefix: `${name}: `,
       decoder: new StringDecoder('utf8'),
-      redactor: redactor.createStreamRedactor(),
       partial: '',
       partialBytes: 0,
     });
     this.pipes = { stdout: pipe('stdout'), stderr: pipe('stderr') };
+    this.redactor = redactor.createPipePairRedactor();
   }
 
   /** Complete lines so far, each `stdout: …\n` or `stderr: …\n`, then the truncation line if any. */
@@ -135,7 +136,7 @@ export class LogEntryStream {
     }
     const pipe = this.pipes[stream];
     const text = typeof chunk === 'string' ? chunk : pipe.decoder.write(chunk);
-    this.appendText(pipe, pipe.redactor.push(text));
+    this.appendRedacted(this.redactor.push(stream, text));
   }
 
   /**
@@ -145,10 +146,9 @@ export class LogEntryStream {
   finalize(exitCode: number): void {
     if (this.finalized) return;
     if (!Number.isInteger(exitCode)) throw new Error(`finalize: expected an integer exit code, got ${exitCode}`);
+    for (const stream of ['stdout', 'stderr'] as const) this.appendRedacted(this.redactor.push(stream, this.pipes[stream].decoder.end()));
+    this.appendRedacted(this.redactor.flush());
     for (const pipe of [this.pipes.stdout, this.pipes.stderr]) {
-      const tail = pipe.redactor.push(pipe.decoder.end()) + pipe.redactor.flush();
-      if (!this.truncated) this.appendText(pipe, tail);
-      else this.droppedBytes += Buffer.byteLength(tail);
       const line = pipe.partial;
       pipe.partial = '';
       if (line === '') continue;
@@ -162,6 +162,15 @@ export class LogEntryStream {
     this.durationMsValue = Math.max(0, Math.round(performance.now() - this.startedMonotonicMs));
     this.revisionValue++;
     this.onFinalize?.();
+  }
+
+  /** Appends what the redactor released, stdout's first (it may be older: held back for stderr's sake). */
+  private appendRedacted(texts: PipeTexts): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const text = texts[stream];
+      if (this.truncated) this.droppedBytes += Buffer.byteLength(text);
+      else this.appendText(this.pipes[stream], text);
+    }
   }
 
   private appendText(pipe: PipeState, text: string): void {

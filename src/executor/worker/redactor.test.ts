@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SECRET_REMOVED } from '../config.js';
-import { Redactor, type StreamRedactor } from './redactor.js';
+import { encodedForms, MIN_ENCODED_FORM_LENGTH, Redactor, type StreamRedactor } from './redactor.js';
 
 /** Feeds `pieces` to a stream redactor; returns what each push gave and the whole output. */
 function stream(redactor: StreamRedactor, pieces: readonly string[]): { outputs: string[]; whole: string } {
@@ -187,5 +187,91 @@ describe('Redactor.createStreamRedactor', () => {
     const s = new Redactor({}).createStreamRedactor();
     expect(s.push('abc')).toBe('abc');
     expect(s.flush()).toBe('');
+  });
+});
+
+describe('encoded forms and line breaks', () => {
+  it('lists the base64 characters that depend on the secret alone, at each alignment, and drops short forms', () => {
+    const forms = encodedForms('password');
+    // 'password' at byte offset 0, 1 and 2 of a base64 group: the first characters of each encoding
+    // that no neighbouring byte touches.
+    expect(forms).toContain('cGFzc3dvcm'); // base64('password') = cGFzc3dvcmQ=
+    // Whatever comes before it, one of the forms is in the base64 of the text.
+    for (const before of ['', 'x', 'xy', 'xyz', 'PASS=', 'PASSWD=']) {
+      const text = Buffer.from(`${before}password;`).toString('base64');
+      expect(forms.some((f) => text.includes(f)), before).toBe(true);
+    }
+    expect(forms).toContain('70617373776f7264');
+    expect(forms).toContain('70617373776F7264');
+    expect(forms.every((f) => f.length >= MIN_ENCODED_FORM_LENGTH)).toBe(true);
+    expect(encodedForms('abc')).toEqual([]);
+    // URL-encoding only where it differs from the secret.
+    expect(encodedForms('p@ss w/rd!')).toEqual(expect.arrayContaining(['p%40ss%20w%2Frd!', 'p%40ss+w%2Frd%21']));
+    expect(encodedForms('plainsecret')).not.toContain('plainsecret');
+  });
+
+  it('finds a secret cut by one line break, \\n, \\r or \\r\\n, but not across a blank line', () => {
+    const r = new Redactor({ 'token-0123456789': '[t]' });
+    expect(r.redact('a token-01234\n56789 b')).toBe('a [t] b');
+    expect(r.redact('a token-01234\r\n56789 b')).toBe('a [t] b');
+    expect(r.redact('a token-01234\r56789 b')).toBe('a [t] b');
+    expect(r.redact('a token-01234\n\n56789 b')).toBe('a token-01234\n\n56789 b');
+  });
+
+  it('finds the rest of a pattern that a line break cuts after fewer than four characters', () => {
+    const r = new Redactor({ 'token-0123456789': '[t]' });
+    expect(r.redact('tok\nen-0123456789 end')).toBe('tok\n[t] end');
+  });
+
+  it('does not hold back a line that only ends in the first characters of a secret', () => {
+    const s = new Redactor({ 'token-0123456789': '[t]' }).createStreamRedactor();
+    expect(s.push('it was tok\n')).toBe('it was tok\n');
+    // Four characters or more: that line waits for the next character.
+    expect(s.push('the toke\n')).toBe('the ');
+    expect(s.push('x')).toBe('toke\nx');
+  });
+
+  it('keeps its hold-back bounded when line breaks fall inside partial matches', () => {
+    const r = new Redactor({ 'abcdefghijklmnop': '[s]' });
+    const s = r.createStreamRedactor();
+    let held = 0;
+    for (let i = 0; i < 1000; i++) {
+      const piece = 'abcdefg\r\n';
+      held += piece.length - s.push(piece).length;
+      expect(held).toBeLessThanOrEqual(3 * r.maxSecretLength);
+    }
+    expect(s.flush().length).toBe(held);
+  });
+});
+
+describe('Redactor.createPipePairRedactor', () => {
+  it('replaces a secret whose characters alternate between stdout and stderr in both pipes', () => {
+    const pair = new Redactor({ 'secret-value-42': '[s]' }).createPipePairRedactor();
+    const out = { stdout: '', stderr: '' };
+    const add = (t: { stdout: string; stderr: string }) => ((out.stdout += t.stdout), (out.stderr += t.stderr));
+    [...'secret-value-42'].forEach((ch, i) => add(pair.push(i % 2 === 0 ? 'stdout' : 'stderr', ch)));
+    add(pair.push('stdout', ' ok\n'));
+    add(pair.flush());
+    expect(out).toEqual({ stdout: '[s] ok\n', stderr: '[s]' });
+  });
+
+  it('finds a secret whole in one pipe while the other writes in between, and releases the other pipe at once', () => {
+    const pair = new Redactor({ 'secret-value-42': '[s]' }).createPipePairRedactor();
+    expect(pair.push('stdout', 'secret-')).toEqual({ stdout: '', stderr: '' });
+    // stderr's line does not continue the secret in either view: it is shown now.
+    expect(pair.push('stderr', 'warning\n')).toEqual({ stdout: '', stderr: 'warning\n' });
+    expect(pair.push('stdout', 'value-42\n')).toEqual({ stdout: '[s]\n', stderr: '' });
+    expect(pair.flush()).toEqual({ stdout: '', stderr: '' });
+  });
+
+  it('gives each pipe the same text as a single stream redactor when the other pipe stays silent', () => {
+    const r = new Redactor({ hunter2: '[pw]', 'sk-0000000000': '[k]' });
+    const text = 'a hunter2 b sk-000\n0000000 c hunter\n2\n';
+    const pair = r.createPipePairRedactor();
+    let stdout = '';
+    for (const ch of text) stdout += pair.push('stdout', ch).stdout;
+    stdout += pair.flush().stdout;
+    expect(stdout).toBe(r.redact(text));
+    expect(stdout).toBe('a [pw] b [k] c [pw]\n');
   });
 });

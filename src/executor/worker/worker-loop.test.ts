@@ -55,6 +55,7 @@ describe('WorkerLoop against the coordinator on PGlite', () => {
     EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
     EXECUTOR_QUEUE_NAME: queue,
     EXECUTOR_RUNTIME: 'shell',
+    EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
     EXECUTOR_QUEUE_POLL_INTERVAL: '100ms',
     ...extra,
   });

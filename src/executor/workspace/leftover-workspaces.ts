@@ -16,8 +16,11 @@ const WORKSPACE_PREFIX = 'workspace-';
 /** A job's registry credentials for `docker --config`, beside its workspace (docker runtime), with the same marker. */
 export const DOCKER_CONFIG_DIR_PREFIX = 'executor-docker-';
 
+/** A shell job's HOME and TMPDIR, beside its workspace (shell runtime), with the same marker. */
+export const SHELL_HOME_DIR_PREFIX = 'executor-shell-';
+
 /** The directories under the parent that carry an owner marker and are removed when their owner is gone. */
-const OWNED_DIR_PREFIXES = [WORKSPACE_PREFIX, DOCKER_CONFIG_DIR_PREFIX];
+const OWNED_DIR_PREFIXES = [WORKSPACE_PREFIX, DOCKER_CONFIG_DIR_PREFIX, SHELL_HOME_DIR_PREFIX];
 
 /** The content of `.executor-owner`. */
 export type WorkspaceOwner = ProcessOwner;
@@ -33,7 +36,7 @@ export async function writeOwnerMarker(workspaceDir: string, owner: WorkspaceOwn
 }
 
 /**
- * Deletes the `workspace-*` and `executor-docker-*` directories under `parentDir` whose marker names a process that is gone: its
+ * Deletes the `workspace-*`, `executor-docker-*` and `executor-shell-*` directories under `parentDir` whose marker names a process that is gone: its
  * pid is not alive, or is alive but started after the marker's `startedAt` (the pid was reused, as for
  * an executor that is pid 1 of a restarted container). Symlinks are never followed. Never throws: a
  * directory it cannot read or delete is logged and skipped. Resolves to the number deleted.
