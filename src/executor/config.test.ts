@@ -14,6 +14,8 @@ const BASE: Env = {
   EXECUTOR_QUEUE_NAME: 'batches',
 };
 const OPTIONS: ExecutorConfigOptions = { hostname: 'build-host' };
+/** The variables a pod gets: the kubernetes runtime then uses the in-cluster service account. */
+const IN_CLUSTER: Env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', HOME: '/nonexistent' };
 
 const load = (env: Env, options: ExecutorConfigOptions = OPTIONS) => loadExecutorConfig({ ...BASE, ...env }, options);
 
@@ -204,7 +206,7 @@ describe('loadExecutorConfig', () => {
 
     it('takes EXECUTOR_RUNTIME over the KVM probe and rejects unknown runtimes', () => {
       expect(load({ EXECUTOR_RUNTIME: 'shell' }, { ...OPTIONS, kvmWorks: true }).runtime).toBe('shell');
-      expect(load({ EXECUTOR_RUNTIME: 'kubernetes' }).runtime).toBe('kubernetes');
+      expect(load({ EXECUTOR_RUNTIME: 'kubernetes', ...IN_CLUSTER }).runtime).toBe('kubernetes');
       expect(problemOf({ EXECUTOR_RUNTIME: 'firecracker' })).toBe('EXECUTOR_RUNTIME="firecracker": expected vm, docker, shell, kubernetes');
     });
 
@@ -243,7 +245,7 @@ describe('loadExecutorConfig', () => {
       expect(load({ EXECUTOR_RUNTIME: 'docker', EXECUTOR_JOB_NUM_CPUS: '0' }).jobNumCpus).toBe(0);
       expect(load({ EXECUTOR_RUNTIME: 'shell', EXECUTOR_JOB_NUM_CPUS: '0' }).jobNumCpus).toBe(0);
       expect(problemOf({ EXECUTOR_RUNTIME: 'vm', EXECUTOR_JOB_NUM_CPUS: '0' })).toMatch(/^EXECUTOR_JOB_NUM_CPUS="0": 0 \(unbounded\) is only allowed with the docker or shell runtime, not vm/);
-      expect(problemOf({ EXECUTOR_RUNTIME: 'kubernetes', EXECUTOR_JOB_NUM_CPUS: '0' })).toMatch(/not kubernetes$/);
+      expect(problemOf({ EXECUTOR_RUNTIME: 'kubernetes', ...IN_CLUSTER, EXECUTOR_JOB_NUM_CPUS: '0' })).toMatch(/not kubernetes$/);
     });
 
     it('reads memory with a fallback to EXECUTOR_FIRECRACKER_MEMORY', () => {

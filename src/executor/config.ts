@@ -10,6 +10,7 @@ import { parseGoBool } from '../shared/go-bool.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
 import { dockerAuthRedactedValues } from './runtimes/docker-auth.js';
+import { loadKubernetesConfig, type KubernetesConfig } from './runtimes/kubernetes/kubernetes-config.js';
 import { certificateSearchPath, type CertificateSearchPath } from './tls/trusted-certificates.js';
 
 /**
@@ -111,6 +112,8 @@ export interface ExecutorConfig {
    * seed's table of system files and directories, or SSL_CERT_FILE / SSL_CERT_DIR (`:`-separated) instead.
    */
   caSearch: CertificateSearchPath;
+  /** The kubernetes runtime's settings (reference §6.2, kubernetes-config.ts); read only with EXECUTOR_RUNTIME=kubernetes. */
+  kubernetes: KubernetesConfig | undefined;
 }
 
 export interface ExecutorConfigOptions {
@@ -372,6 +375,13 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
   const logLevel = LOG_LEVELS[rawLogLevel.toLowerCase()] ?? 'warn';
   if (LOG_LEVELS[rawLogLevel.toLowerCase()] === undefined) problems.push(`SRC_LOG_LEVEL=${q(rawLogLevel)}: expected dbug, info, warn, error or crit`);
 
+  let kubernetes: KubernetesConfig | undefined;
+  if (runtime === 'kubernetes') {
+    const loaded = loadKubernetesConfig(env);
+    problems.push(...loaded.problems);
+    kubernetes = loaded.config;
+  }
+
   const config: ExecutorConfig = {
     name: `${options.hostname ?? os.hostname()}-${randomUUID()}`,
     frontendUrl,
@@ -408,6 +418,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     // docker -v needs an absolute host path, so a relative TMPDIR would fail every job.
     workspaceParentDir: absolutePath('TMPDIR') ?? os.tmpdir(),
     caSearch: certificateSearchPath({ SSL_CERT_FILE: get('SSL_CERT_FILE'), SSL_CERT_DIR: get('SSL_CERT_DIR') }),
+    kubernetes,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -6,6 +6,7 @@ import { installSignalLadder } from '../shared/signal-ladder.js';
 import { CoordinatorFatalError } from './client/client-errors.js';
 import type { CoordinatorClient } from './client/coordinator-client.js';
 import { runInstallCommand } from './commands/install-command.js';
+import { runPrepareWorkspaceCommand } from './commands/prepare-workspace-command.js';
 import { runTestVmCommand } from './commands/test-vm-command.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
@@ -39,6 +40,7 @@ Commands:
   install    Install what the vm runtime needs: install tools|kernel|initramfs|image REF...|all
   test-vm    Boot a VM as a job would and leave it running with a shell: test-vm [--repo NAME --revision REV]
              [--name-only]; test-vm --remove NAME stops it
+  prepare-workspace  Used by the kubernetes runtime's job pods: clone and write a job's workspace there
   help       Show this help
 
 Main settings (environment):
@@ -87,6 +89,8 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
       return runInstallCommand(rest, env, { stdout, stderr, logger: options.logger });
     case 'test-vm':
       return runTestVmCommand(rest, env, { stdout, stderr, logger: options.logger });
+    case 'prepare-workspace':
+      return runPrepareWorkspaceCommand(rest, env, { stdout, stderr });
     default:
       stderr(`executor: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;
