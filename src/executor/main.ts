@@ -1,5 +1,6 @@
 // The executor's command line (reference §6.3): `run` (the default) loads the config, builds the
 // coordinator client and the job handler, and runs the worker loop under the signal ladder.
+import { versionLine } from '../shared/build-info.js';
 import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { installSignalLadder } from '../shared/signal-ladder.js';
@@ -42,6 +43,7 @@ Commands:
              [--name-only]; test-vm --remove NAME stops it
   prepare-workspace  Used by the kubernetes runtime's job pods: clone and write a job's workspace there
   help       Show this help
+  --version  Print the version and the commit it was built from
 
 Main settings (environment):
   EXECUTOR_FRONTEND_URL          scheme://host[:port] of the Sourcegraph instance or coordinator (required)
@@ -72,6 +74,10 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
     case '--help':
     case '-h':
       stdout(USAGE);
+      return 0;
+    case '--version':
+    case 'version':
+      stdout(versionLine('executor') + '\n');
       return 0;
     case 'run':
       if (rest.length > 0) {

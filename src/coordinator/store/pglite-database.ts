@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { bundledBuild } from '../../shared/build-info.js';
 import { AppError } from '../../shared/errors.js';
 import type { Database, Queryable } from './database.js';
 import { INT8_OID, NUMERIC_OID } from './database.js';
+import { isSingleExecutable, PGLITE_INITDB_COMMAND, pgliteAssets } from './pglite-assets.js';
 
 export interface PgliteDatabaseOptions {
   /** Directory of the database files; `undefined` keeps everything in memory (tests). */
@@ -28,18 +30,34 @@ export function isPgliteDataDir(dataDir: string): boolean {
  */
 export async function initPgliteDataDir(dataDir: string): Promise<void> {
   const self = fileURLToPath(import.meta.url);
-  const script = path.join(path.dirname(self), `pglite-initdb${path.extname(self)}`);
-  try {
+  let args: string[];
+  if (!bundledBuild) {
     // execArgv keeps a TypeScript loader (tsx) when the coordinator runs from source.
-    await promisify(execFile)(process.execPath, [...process.execArgv, script, dataDir], { timeout: 120_000 });
+    args = [...process.execArgv, path.join(path.dirname(self), `pglite-initdb${path.extname(self)}`), dataDir];
+  } else if (await isSingleExecutable()) {
+    args = [PGLITE_INITDB_COMMAND, dataDir];
+  } else {
+    // The bundle run by node: `self` is the bundle's own file.
+    args = [...process.execArgv, self, PGLITE_INITDB_COMMAND, dataDir];
+  }
+  try {
+    await promisify(execFile)(process.execPath, args, { timeout: 120_000 });
   } catch (err) {
     const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
     throw new AppError('store.pglite_init_failed', `could not create the embedded database in ${dataDir}: ${detail}`, { cause: err });
   }
 }
 
+/** What the initdb child does: creates the cluster in `dataDir` and closes it. */
+export async function createPgliteDataDir(dataDir: string): Promise<void> {
+  const db = new PGlite({ dataDir, ...(await pgliteAssets()) });
+  await db.waitReady;
+  await db.close();
+}
+
 export async function openPgliteDatabase(options: PgliteDatabaseOptions): Promise<Database & { pglite: PGlite }> {
   const pglite = new PGlite({
+    ...(await pgliteAssets()),
     dataDir: options.dataDir,
     loadDataDir: options.loadDataDir,
     parsers: { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) },
