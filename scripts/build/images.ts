@@ -16,6 +16,8 @@ export interface ImagesOptions {
   only?: Program[];
   /** Image names: `<repository>/<program>`. Default `executors`. */
   repository?: string;
+  /** The build context directory (emptied first). Default `release/image-context`; tests use their own. */
+  contextDir?: string;
 }
 
 /** Runs a command with its output going to ours; resolves with its stdout, rejects naming it on failure. */
@@ -32,7 +34,7 @@ function runCommand(command: string, args: string[], options: { captureStdout?: 
 /** Builds the images; resolves with the tags made. */
 export async function buildImages(options: ImagesOptions = {}): Promise<string[]> {
   const repository = options.repository ?? 'executors';
-  const context = path.join(ROOT, 'release/image-context');
+  const context = options.contextDir ?? path.join(ROOT, 'release/image-context');
   await fs.rm(context, { recursive: true, force: true });
   const bundle = await bundlePrograms(path.join(context, 'bundle'));
   await fs.cp(path.join(ROOT, 'deploy/docker'), path.join(context, 'docker'), { recursive: true });

@@ -227,7 +227,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
   const setup: V1Container = {
     name: SETUP_CONTAINER,
     image: config.setupImage,
-    command: ['executor'],
+    // The image's entry point (tini, then `executor <args>`): signals reach the executor, which is not pid 1.
     args: setupArgs,
     // git wants a HOME; the image's may not be writable by KUBERNETES_RUN_AS_USER.
     env: [{ name: 'HOME', value: '/tmp' }],
