@@ -3,6 +3,8 @@
 // job's files, the step scripts) into the pod's workspace volume, each command reported as a setup event
 // on stdout for the executor to turn into the job's log entries (setup-protocol.ts).
 import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { AppError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
 import { CoordinatorClient } from '../client/coordinator-client.js';
@@ -81,6 +83,11 @@ export async function runPrepareWorkspaceCommand(argv: readonly string[], env: R
         throw err;
       }
     };
+    // The volume's root belongs to root (the kubelet made it; fsGroup only gives it the pod's group):
+    // git run as KUBERNETES_RUN_AS_USER refuses such a repository ("dubious ownership") unless it is named
+    // safe in a global config. A private HOME holds one, for git's commands here only.
+    const gitHome = await fs.mkdtemp(path.join(os.tmpdir(), 'executor-git-home-'));
+    await fs.writeFile(path.join(gitHome, '.gitconfig'), `[safe]\n\tdirectory = ${args.workspace}\n`);
     try {
       await prepareWorkspace({
         job,
@@ -92,7 +99,7 @@ export async function runPrepareWorkspaceCommand(argv: readonly string[], env: R
         signal: new AbortController().signal,
         logger,
         ca,
-        hostEnv: { PATH: env.PATH, HOME: env.HOME },
+        hostEnv: { PATH: env.PATH, HOME: gitHome },
         openLogEntry: (key, command) => {
           const id = openEntry(key, command);
           return { write: (text) => emit({ entry: id, stream: 'stdout', data: text }), finalize: (exitCode) => emit({ entry: id, exitCode }) };
@@ -100,6 +107,7 @@ export async function runPrepareWorkspaceCommand(argv: readonly string[], env: R
       });
     } finally {
       client.close();
+      await fs.rm(gitHome, { recursive: true, force: true });
     }
     emit({ done: true });
     return 0;

@@ -167,7 +167,8 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
   const denials: Attributes[] = [];
   const watches: TestKubernetesApiServer['watches'] = [];
   const invalid: TestKubernetesApiServer['invalid'] = [];
-  const openWatches = new Set<http.ServerResponse>();
+  /** Each open watch's cleanup (unsubscribe) and its response. */
+  const openWatches = new Map<() => void, http.ServerResponse>();
   const openLogs = new Set<AbortController>();
 
   const send = (res: http.ServerResponse, code: number, body: unknown) => {
@@ -233,14 +234,16 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
       const resourceVersion = url.searchParams.get('resourceVersion') ?? '';
       watches.push({ resource, resourceVersion, labelSelector });
       res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-      const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
-      openWatches.add(res);
+      const write = (type: string, object: unknown) => {
+        if (!res.writableEnded) res.write(`${JSON.stringify({ type, object })}\n`);
+      };
       let unsubscribe = () => {};
       const end = () => {
         unsubscribe();
         clearInterval(bookmarks);
-        openWatches.delete(res);
+        openWatches.delete(end);
       };
+      openWatches.set(end, res);
       res.on('close', end);
       let bookmarks: NodeJS.Timeout | undefined;
       if (resourceVersion === '' || resourceVersion === '0') {
@@ -390,7 +393,10 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
     },
     dropWatches() {
       const n = openWatches.size;
-      for (const res of [...openWatches]) res.end();
+      for (const [end, res] of [...openWatches]) {
+        end();
+        res.end();
+      }
       return n;
     },
     cutLogStreams() {
@@ -414,7 +420,10 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
       return file;
     },
     async close() {
-      for (const res of [...openWatches]) res.end();
+      for (const [end, res] of [...openWatches]) {
+        end();
+        res.end();
+      }
       for (const c of [...openLogs]) c.abort();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

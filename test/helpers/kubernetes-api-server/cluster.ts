@@ -522,10 +522,12 @@ export class TestCluster {
     return marked;
   }
 
+  /** Removes a stopped pod: its containers first (as the kubelet has killed them), then the object. */
   private removePod(namespace: string, name: string, uid: string): void {
-    if (this.store.get('pods', namespace, name)?.metadata.uid !== uid) return;
-    this.removeAndCollect('pods', namespace, name);
-    void this.removeContainers(uid);
+    void this.removeContainers(uid).then(() => {
+      if (this.store.get('pods', namespace, name)?.metadata.uid !== uid) return;
+      this.removeAndCollect('pods', namespace, name);
+    });
   }
 
   private async removeContainers(podUid: string): Promise<void> {

@@ -117,6 +117,21 @@ export function hostSelector(hostname: string): string {
   return `${KUBERNETES_LABEL.managedBy}=${MANAGED_BY},${KUBERNETES_LABEL.host}=${labelValueFor(hostname)}`;
 }
 
+/**
+ * For steps run as KUBERNETES_RUN_AS_USER: git names the workspace safe through its environment config
+ * (GIT_CONFIG_COUNT, git 2.31+), since the volume's root belongs to root and git refuses a repository of
+ * another owner ("dubious ownership") that no global config names safe. Left out when the step sets
+ * GIT_CONFIG_COUNT itself.
+ */
+function safeWorkspaceEnv(stepEnv: readonly V1EnvVar[]): V1EnvVar[] {
+  if (stepEnv.some((e) => e.name === 'GIT_CONFIG_COUNT')) return [];
+  return [
+    { name: 'GIT_CONFIG_COUNT', value: '1' },
+    { name: 'GIT_CONFIG_KEY_0', value: 'safe.directory' },
+    { name: 'GIT_CONFIG_VALUE_0', value: JOB_MOUNT_PATH },
+  ];
+}
+
 /** An owner the Job gets (the executor's own pod), so that deleting that pod deletes its jobs. */
 export interface OwnerObject {
   apiVersion: string;
@@ -240,7 +255,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
     image: step.image,
     command: stepCommand(step),
     workingDir: stepWorkingDir(step.dir),
-    env: stepEnv[i]!,
+    env: nonRoot ? [...safeWorkspaceEnv(stepEnv[i]!), ...stepEnv[i]!] : stepEnv[i]!,
     volumeMounts: mounts,
     ...(resources ? { resources } : {}),
     ...(containerSecurity ? { securityContext: containerSecurity } : {}),

@@ -46,6 +46,18 @@ const MAX_LOG_RETRIES = 5;
 /** An RFC 3339 timestamp at the start of a log line (`timestamps=true`), and the space after it. */
 const LOG_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})) /;
 
+/**
+ * Whether log timestamp `a` is later than `b`. Both are the kubelet's RFC 3339 in UTC; their fractions
+ * drop trailing zeros (`.1234567Z`, `.12345678Z`), so they are compared padded, not as strings.
+ */
+export function timestampAfter(a: string, b: string): boolean {
+  const key = (t: string) => {
+    const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$/.exec(t);
+    return m ? `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}${m[3]}` : t;
+  };
+  return key(a) > key(b);
+}
+
 export type KubernetesRuntimeConfig = Pick<ExecutorConfig, 'name' | 'frontendUrl'> & { kubernetes: KubernetesConfig };
 
 export interface KubernetesRuntimeOptions {
@@ -203,6 +215,8 @@ class KubernetesRuntimeJob implements RuntimeJob {
   /** The Job's failure (DeadlineExceeded, …) as last read. */
   private jobFailureMessage: string | undefined;
   private tornDown: Promise<void> | undefined;
+  /** Aborted at teardown: ends what watches the pod for the job's whole life. */
+  private readonly lifetime = new AbortController();
 
   constructor(options: KubernetesRuntimeJobOptions) {
     this.options = options;
@@ -229,6 +243,13 @@ class KubernetesRuntimeJob implements RuntimeJob {
       );
     }, intervalMs);
     this.pollTimer.unref();
+    // The pod marked for deletion (the deadline, a drain): the Job says why at once, not at the next poll.
+    void this.watcher
+      .waitFor((state) => (state.deleted || state.pod?.metadata?.deletionTimestamp ? true : undefined), this.lifetime.signal)
+      .then(
+        () => this.readJobFailure().then(() => this.watcher?.poke()),
+        () => {},
+      );
   }
 
   /**
@@ -309,15 +330,26 @@ class KubernetesRuntimeJob implements RuntimeJob {
    * where it stopped), then resolves with its exit code from its terminated state.
    */
   private async followContainer(name: string, image: string, onOutput: (chunk: Buffer) => void, signal: AbortSignal): Promise<number> {
-    const pod = this.watcher!.state().pod?.metadata?.name;
+    const watcher = this.watcher!;
+    const pod = watcher.state().pod?.metadata?.name;
     if (!pod) throw new Error(`followContainer: no pod for ${name}`);
     let lastTimestamp: string | undefined;
-    let partial = '';
     let failures = 0;
+    const terminatedOrGone = (state: PodState) => containerPhase(state.pod, name).state === 'terminated' || state.deleted;
     for (;;) {
       signal.throwIfAborted();
       const since = lastTimestamp;
-      let skipping = since !== undefined;
+      let partial = '';
+      let newLines = 0;
+      // A container stopped by the pod's deletion or the Job's failure may keep its stream open through
+      // the grace period: stop reading at once then. One that ended on its own keeps its stream to the end.
+      const stop = new AbortController();
+      const followSignal = AbortSignal.any([signal, stop.signal]);
+      void watcher.waitFor((state) => (!terminatedOrGone(state) && this.ended(state, name, image) ? true : undefined), followSignal).then(
+        () => stop.abort(),
+        () => {},
+      );
+      let clean = false;
       try {
         await this.api.followLog(
           pod,
@@ -329,35 +361,45 @@ class KubernetesRuntimeJob implements RuntimeJob {
             for (const line of lines) {
               const match = LOG_TIMESTAMP.exec(line);
               const timestamp = match?.[1];
-              // sinceTime is inclusive (and second-granular on some servers): skip what was already passed on.
-              if (skipping && timestamp !== undefined && since !== undefined && timestamp <= since) continue;
-              skipping = false;
+              // sinceTime is inclusive (and second-granular on some servers): skip what was passed on already.
+              if (timestamp !== undefined && since !== undefined && !timestampAfter(timestamp, since)) continue;
               if (timestamp !== undefined) lastTimestamp = timestamp;
+              newLines++;
               onOutput(Buffer.from(`${match ? line.slice(match[0].length) : line}\n`));
             }
             failures = 0;
           },
-          signal,
+          followSignal,
         );
+        clean = true;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
-        failures++;
-        this.logger.debug('kubernetes runtime: reading a container log failed', { container: name, error: err });
-        if (failures >= MAX_LOG_RETRIES) {
-          onOutput(Buffer.from(`executor: cannot read the rest of the output of ${name}: ${err instanceof Error ? err.message : String(err)}\n`));
-          break;
+        if (!stop.signal.aborted) {
+          failures++;
+          this.logger.debug('kubernetes runtime: reading a container log failed', { container: name, error: err });
+          if (failures >= MAX_LOG_RETRIES) {
+            onOutput(Buffer.from(`executor: cannot read the rest of the output of ${name}: ${err instanceof Error ? err.message : String(err)}\n`));
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200 * failures));
         }
-        await new Promise((resolve) => setTimeout(resolve, 200 * failures));
+      } finally {
+        stop.abort();
       }
-      // The stream ends when the container does; when it ended early, follow again from the last line seen.
-      const phase = containerPhase(this.watcher!.state().pod, name);
-      if (phase.state === 'terminated' || this.watcher!.state().deleted) break;
-      const ended = await this.watcher!.waitFor((state) => (containerPhase(state.pod, name).state === 'terminated' || state.deleted ? true : undefined), AbortSignal.any([signal, AbortSignal.timeout(1_000)])).catch(() => false);
-      if (ended) break;
-    }
-    if (partial !== '') {
-      const match = LOG_TIMESTAMP.exec(partial);
-      onOutput(Buffer.from(match ? partial.slice(match[0].length) : partial));
+      const state = watcher.state();
+      if (this.ended(state, name, image) && !terminatedOrGone(state)) break;
+      if (clean && terminatedOrGone(state)) {
+        // The stream ended with the container: a last line without a newline is the end of its output.
+        if (partial !== '') {
+          const match = LOG_TIMESTAMP.exec(partial);
+          if (!(match && since !== undefined && !timestampAfter(match[1]!, since))) onOutput(Buffer.from(match ? partial.slice(match[0].length) : partial));
+        }
+        break;
+      }
+      // The stream ended before the container (a proxy's timeout, an API server restart): follow again from
+      // the last line seen; a line cut in half comes again whole. When nothing new came, the container may
+      // have ended before the watch said so: wait for that briefly instead of asking again at once.
+      if (clean && newLines === 0) await watcher.waitFor((s) => (terminatedOrGone(s) ? true : undefined), AbortSignal.any([signal, AbortSignal.timeout(1_000)])).catch(() => undefined);
     }
     const outcome = await this.watcher!.waitFor((state): number | 'ended' | undefined => {
       const phase = containerPhase(state.pod, name);
@@ -408,6 +450,7 @@ class KubernetesRuntimeJob implements RuntimeJob {
 
   private async deleteObjects(): Promise<void> {
     clearInterval(this.pollTimer);
+    this.lifetime.abort();
     this.watcher?.stop();
     const { names, ctx } = this.options;
     const made = Object.values(this.created).some(Boolean);
