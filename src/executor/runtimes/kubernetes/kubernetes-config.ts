@@ -141,13 +141,18 @@ export function isQuantity(value: string): boolean {
 
 /** What a kubernetes-models validator says, as one line: `effect must be one of NoExecute, NoSchedule`. */
 function schemaProblem(err: unknown): string {
-  const errors = (err as { errors?: Array<{ instancePath?: string; message?: string; keyword?: string; params?: { allowedValues?: unknown[] } }> }).errors;
+  const errors = (err as { errors?: Array<{ instancePath?: string; message?: string; keyword?: string; params?: { allowedValues?: unknown[]; missingProperty?: string } }> }).errors;
   if (!Array.isArray(errors) || errors.length === 0) return err instanceof Error ? err.message : String(err);
   // oneOf / type alternatives repeat the same path; keep the most telling message per path.
   const byPath = new Map<string, string>();
   for (const e of errors) {
-    const where = (e.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || '(value)';
-    const what = e.keyword === 'enum' && e.params?.allowedValues ? `must be one of ${e.params.allowedValues.join(', ')}` : (e.message ?? 'is invalid');
+    let where = (e.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+    let what = e.keyword === 'enum' && e.params?.allowedValues ? `must be one of ${e.params.allowedValues.join(', ')}` : (e.message ?? 'is invalid');
+    if (e.keyword === 'required' && e.params?.missingProperty) {
+      where = where ? `${where}.${e.params.missingProperty}` : e.params.missingProperty;
+      what = 'is required';
+    }
+    where ||= '(value)';
     if (!byPath.has(where) || e.keyword === 'enum' || e.keyword === 'format') byPath.set(where, what);
   }
   return [...byPath].map(([where, what]) => `${where} ${what}`).join('; ');
