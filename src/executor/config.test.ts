@@ -404,4 +404,12 @@ describe('loadExecutorConfig', () => {
     expect(err.code).toBe('config.invalid');
     expect(err.message).not.toContain(SECRET_AUTH);
   });
+
+  describe('SRC_PROF_HTTP', () => {
+    it('is off by default and takes host:port or :port', () => {
+      expect(load({}).debugServerAddress).toBeUndefined();
+      expect(load({ SRC_PROF_HTTP: ':6060' }).debugServerAddress).toBe(':6060');
+      expect(problemOf({ SRC_PROF_HTTP: '6060' })).toBe('SRC_PROF_HTTP="6060": expected host:port or :port, e.g. :6060 or 127.0.0.1:6060');
+    });
+  });
 });

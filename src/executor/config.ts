@@ -10,6 +10,7 @@ import { parseGoBool } from '../shared/go-bool.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
 import { dockerAuthRedactedValues } from './runtimes/docker-auth.js';
+import { parseAddress } from './health-server.js';
 import { loadKubernetesConfig, type KubernetesConfig } from './runtimes/kubernetes/kubernetes-config.js';
 import { certificateSearchPath, type CertificateSearchPath } from './tls/trusted-certificates.js';
 
@@ -112,6 +113,11 @@ export interface ExecutorConfig {
    * seed's table of system files and directories, or SSL_CERT_FILE / SSL_CERT_DIR (`:`-separated) instead.
    */
   caSearch: CertificateSearchPath;
+  /**
+   * Where the debug server answers /healthz, /ready and /metrics (health-server.ts). SRC_PROF_HTTP
+   * (`host:port` or `:port`), default none: off (the original defaults to `:6060`).
+   */
+  debugServerAddress: string | undefined;
   /** The kubernetes runtime's settings (reference §6.2, kubernetes-config.ts); read only with EXECUTOR_RUNTIME=kubernetes. */
   kubernetes: KubernetesConfig | undefined;
 }
@@ -375,6 +381,15 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
   const logLevel = LOG_LEVELS[rawLogLevel.toLowerCase()] ?? 'warn';
   if (LOG_LEVELS[rawLogLevel.toLowerCase()] === undefined) problems.push(`SRC_LOG_LEVEL=${q(rawLogLevel)}: expected dbug, info, warn, error or crit`);
 
+  const debugServerAddress = get('SRC_PROF_HTTP');
+  if (debugServerAddress !== undefined) {
+    try {
+      parseAddress(debugServerAddress);
+    } catch (err) {
+      problems.push(`SRC_PROF_HTTP=${q(debugServerAddress)}: ${(err as Error).message}`);
+    }
+  }
+
   let kubernetes: KubernetesConfig | undefined;
   if (runtime === 'kubernetes') {
     const loaded = loadKubernetesConfig(env);
@@ -418,6 +433,7 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     // docker -v needs an absolute host path, so a relative TMPDIR would fail every job.
     workspaceParentDir: absolutePath('TMPDIR') ?? os.tmpdir(),
     caSearch: certificateSearchPath({ SSL_CERT_FILE: get('SSL_CERT_FILE'), SSL_CERT_DIR: get('SSL_CERT_DIR') }),
+    debugServerAddress,
     kubernetes,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -11,6 +11,7 @@ import { runPrepareWorkspaceCommand } from './commands/prepare-workspace-command
 import { runTestVmCommand } from './commands/test-vm-command.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
+import { startHealthServer, type HealthServer } from './health-server.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import { runValidate } from './validate.js';
@@ -55,6 +56,7 @@ Main settings (environment):
   EXECUTOR_NUM_TOTAL_JOBS        stop after this many jobs (default 0: never)
   EXECUTOR_MAX_ACTIVE_TIME       stop dequeuing after this long (default 0: never)
   EXECUTOR_RUNTIME               vm | docker | shell | kubernetes
+  SRC_PROF_HTTP                  host:port or :port of /healthz, /ready and /metrics (default: off)
   EXECUTOR_VM_PRELOAD_IMAGES     step images \`install all\` converts for the vm runtime ahead of the first job (comma-separated)
 
 Signals: the first SIGTERM/SIGINT stops dequeuing and lets running jobs finish, the second cancels
@@ -121,6 +123,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
   });
   if (trust) logger.info('trusting CA certificates for the coordinator', { count: trust.pems.length, from: trust.foundIn.join(',') || 'none' });
   let removeLadder = () => {};
+  let health: HealthServer | undefined;
   try {
     // Workspaces of an earlier executor process on this host that died before its teardown (reference
     // §4.13). EXECUTOR_KEEP_WORKSPACES keeps workspaces on purpose, for debugging: leave them then.
@@ -133,6 +136,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     const handler = await options.handlerFactory(config, client, logger);
     const loop = new WorkerLoop({ config, client, handler, logger, ...options.workerLoop });
     options.onWorkerLoop?.(loop);
+    if (config.debugServerAddress) health = await startHealthServer({ address: config.debugServerAddress, ready: () => loop.ready, metrics: () => loop.metrics.metricsText(), logger });
     if (options.installSignals ?? true) {
       removeLadder = installSignalLadder(
         [
@@ -151,6 +155,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     return 1;
   } finally {
     removeLadder();
+    await health?.close();
     client.close();
   }
 }

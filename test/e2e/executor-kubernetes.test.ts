@@ -6,6 +6,7 @@
 // checkout, the steps from a busybox image.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,6 +23,15 @@ import { describeAttributes, loadRoleRules } from '../helpers/kubernetes-api-ser
 import { createSourceRepository } from '../helpers/source-repository.js';
 
 const run = promisify(execFile);
+
+/** A loopback port nothing listens on now. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROLE_FILE = path.join(ROOT, 'deploy/kubernetes/base/role.yaml');
 const NAMESPACE = 'executors';
@@ -164,8 +174,13 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the kubernetes runtime (
 
   it('cancel while a step runs: the Job (foreground), its pod, containers and Secret are deleted and the job ends canceled', async () => {
     const id = await admin.enqueue('batches', { dockerSteps: [{ key: 'long', image: BUSYBOX_IMAGE, commands: ['echo started', 'while :; do sleep 1; done'] }] });
-    const executor = spawnExecutor(executorEnv());
+    const debug = `127.0.0.1:${await freePort()}`;
+    const executor = spawnExecutor(executorEnv({ SRC_PROF_HTTP: debug }));
     await waitFor('the step to run', async () => (await view(id)).executionLogs.find((e) => e.key === 'step.kubernetes.long')?.out?.includes('started'), 60_000);
+    // The probes the Deployment uses (SRC_PROF_HTTP): alive, ready (the coordinator answered), and metrics.
+    expect((await fetch(`http://${debug}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://${debug}/ready`)).status).toBe(200);
+    expect(await (await fetch(`http://${debug}/metrics`)).text()).toMatch(/^src_executor_processor_handlers\{queue="batches"\} 1$/m);
     const pod = api.store.list('pods', NAMESPACE, `${KUBERNETES_LABEL.jobId}=${id}`)[0]!.metadata.name;
     expect(await podContainers(pod)).not.toEqual([]);
     expect((await admin.post(`/api/v1/queues/batches/jobs/${id}/cancel`)).status).toBeLessThan(300);
