@@ -46,7 +46,6 @@ describe('executor validate on the kubernetes runtime', () => {
         EXECUTOR_QUEUE_NAME: 'batches',
         EXECUTOR_RUNTIME: 'kubernetes',
         EXECUTOR_KUBERNETES_CONFIG_PATH: kubeconfig,
-        EXECUTOR_KUBERNETES_NAMESPACE: 'executors',
         ...extra,
       },
       { stdout: (t) => (out += t), stderr: (t) => (err += t) },
@@ -54,7 +53,7 @@ describe('executor validate on the kubernetes runtime', () => {
     return { code, out, err };
   };
 
-  it('passes with the shipped Role: the credentials are accepted and every verb is allowed', async () => {
+  it('passes with the shipped Role: the credentials are accepted and every verb is allowed in the context\'s namespace', async () => {
     api.setRules(shipped);
     const { code, out, err } = await validate();
     expect(err).toBe('');

@@ -5,6 +5,7 @@ import os from 'node:os';
 import type { Logger } from '../../../shared/logger.js';
 import type { ExecutorConfig } from '../../config.js';
 import { KubernetesApi, loadKubeConfig } from './kubernetes-api.js';
+import { DEFAULT_SETUP_IMAGE } from './kubernetes-config.js';
 import { findOwnPod, KubernetesRuntime } from './kubernetes-runtime.js';
 
 /** The kubernetes runtime of `config` (which must have `kubernetes` settings). `ca`: extra CAs for an https coordinator. */
@@ -13,12 +14,14 @@ export async function createKubernetesRuntime(config: ExecutorConfig, logger: Lo
   if (!kubernetes) throw new Error('createKubernetesRuntime: the configuration has no kubernetes settings');
   const api = new KubernetesApi(loadKubeConfig(kubernetes.credentials), kubernetes.namespace);
   const hostname = os.hostname();
-  const ownerPod = await findOwnPod(api, hostname, logger);
+  const own = await findOwnPod(api, hostname, logger);
+  const setupImage = kubernetes.setupImage ?? own?.image ?? DEFAULT_SETUP_IMAGE;
   logger.info('kubernetes runtime: job pods go to the API server', {
     server: api.server,
-    namespace: kubernetes.namespace,
+    namespace: api.namespace,
     credentials: kubernetes.credentials.kind === 'kubeconfig' ? kubernetes.credentials.path : 'in-cluster',
-    ownerPod: ownerPod?.name ?? 'none',
+    ownerPod: own?.owner.name ?? 'none',
+    setupImage,
   });
-  return new KubernetesRuntime({ config: { name: config.name, frontendUrl: config.frontendUrl, kubernetes }, api, ca, ownerPod, hostname });
+  return new KubernetesRuntime({ config: { name: config.name, frontendUrl: config.frontendUrl, kubernetes }, api, ca, ownerPod: own?.owner, setupImage, hostname });
 }

@@ -49,6 +49,8 @@ function build(overrides: Partial<JobObjectsOptions> = {}, env: Record<string, s
     labels: jobObjectLabels(owner, 'host-1', JOB, names.job),
     executorName: 'host-1-uuid',
     frontendUrl: 'https://sourcegraph.example.com',
+    namespace: 'executors',
+    setupImage: 'executors/executor:latest',
     ...overrides,
   });
 }
@@ -102,7 +104,7 @@ describe('the job objects', () => {
   });
 
   it('run the workspace setup first, then each step in order, as init containers, and a trivial main container', () => {
-    const { job } = build({}, { KUBERNETES_SINGLE_JOB_STEP_IMAGE: 'registry.example.com/executor:1' });
+    const { job } = build({ setupImage: 'registry.example.com/executor:1' });
     const spec = job.spec!.template.spec!;
     expect(spec.initContainers!.map((c) => [c.name, c.image])).toEqual([
       ['setup-workspace', 'registry.example.com/executor:1'],
@@ -164,6 +166,6 @@ describe('the job objects', () => {
     expect(() => stepWorkingDir('../etc')).toThrow(/leaves the workspace/);
     expect(() => stepWorkingDir('/etc')).toThrow(/leaves the workspace/);
     const big: DequeuedJob = { ...JOB, files: { 'big.bin': { content: Buffer.alloc(MAX_SECRET_BYTES) } } };
-    expect(() => buildJobObjects({ job: big, steps, config: config(), names: jobObjectNames(big, 'abcde'), labels: {}, executorName: 'x', frontendUrl: 'https://x.example' })).toThrow(/more than a Kubernetes Secret holds/);
+    expect(() => buildJobObjects({ job: big, steps, config: config(), names: jobObjectNames(big, 'abcde'), labels: {}, executorName: 'x', frontendUrl: 'https://x.example', namespace: 'executors', setupImage: 'x' })).toThrow(/more than a Kubernetes Secret holds/);
   });
 });

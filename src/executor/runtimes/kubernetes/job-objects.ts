@@ -154,6 +154,10 @@ export interface JobObjectsOptions {
   ca?: ReadonlyArray<string | Buffer>;
   /** The executor's own pod, when it runs in one in this namespace. */
   ownerPod?: OwnerObject;
+  /** The job namespace (KubernetesApi.namespace). */
+  namespace: string;
+  /** The setup and main containers' image (KUBERNETES_SINGLE_JOB_STEP_IMAGE, or the executor's own). */
+  setupImage: string;
 }
 
 /** The objects of one job, in the order they are created. */
@@ -213,7 +217,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
   const secret: V1Secret = {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: names.secret, namespace: config.namespace, labels },
+    metadata: { name: names.secret, namespace: options.namespace, labels },
     type: 'Opaque',
     data,
   };
@@ -223,7 +227,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
       ? {
           apiVersion: 'v1',
           kind: 'PersistentVolumeClaim',
-          metadata: { name: names.pvc, namespace: config.namespace, labels },
+          metadata: { name: names.pvc, namespace: options.namespace, labels },
           spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: config.jobVolumeSize } } },
         }
       : undefined;
@@ -241,7 +245,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
   if (config.gitCaCertPath) setupArgs.push('--ca', config.gitCaCertPath);
   const setup: V1Container = {
     name: SETUP_CONTAINER,
-    image: config.setupImage,
+    image: options.setupImage,
     // The image's entry point (tini, then `executor <args>`): signals reach the executor, which is not pid 1.
     args: setupArgs,
     // git wants a HOME; the image's may not be writable by KUBERNETES_RUN_AS_USER.
@@ -262,7 +266,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
   }));
   const main: V1Container = {
     name: MAIN_CONTAINER,
-    image: config.setupImage,
+    image: options.setupImage,
     command: ['true'],
     ...(resources ? { resources } : {}),
     ...(containerSecurity ? { securityContext: containerSecurity } : {}),
@@ -311,7 +315,7 @@ export function buildJobObjects(options: JobObjectsOptions): JobObjects {
     kind: 'Job',
     metadata: {
       name: names.job,
-      namespace: config.namespace,
+      namespace: options.namespace,
       labels,
       annotations: { ...config.jobAnnotations, [KUBERNETES_ANNOTATION.executorName]: options.executorName },
       ...(options.ownerPod ? { ownerReferences: [{ ...options.ownerPod, blockOwnerDeletion: false }] } : {}),

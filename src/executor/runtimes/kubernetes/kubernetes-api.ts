@@ -72,6 +72,7 @@ export function loadKubeConfig(credentials: KubernetesCredentials): KubeConfig {
 
 /** The calls the runtime makes in one namespace. */
 export class KubernetesApi {
+  /** The job namespace. */
   readonly namespace: string;
   /** The API server's URL, for messages. */
   readonly server: string;
@@ -80,9 +81,10 @@ export class KubernetesApi {
   private readonly batch: BatchV1Api;
   private readonly authorization: AuthorizationV1Api;
 
-  constructor(kc: KubeConfig, namespace: string) {
+  /** `namespace` undefined: the credentials' own (in-cluster service account or kubeconfig context), else `default`. */
+  constructor(kc: KubeConfig, namespace: string | undefined) {
     this.kc = kc;
-    this.namespace = namespace;
+    this.namespace = namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
     this.server = kc.getCurrentCluster()?.server ?? '';
     this.core = kc.makeApiClient(CoreV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);

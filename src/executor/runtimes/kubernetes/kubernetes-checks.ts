@@ -40,7 +40,7 @@ export function kubernetesChecks(config: KubernetesConfig): Array<[name: string,
           return { ok: false, detail: `asking ${candidate.server} for access reviews failed: ${err instanceof Error ? err.message : String(err)}`, fix: 'check that the server is a Kubernetes API server and that this identity may create selfsubjectaccessreviews (every authenticated user may by default)' };
         }
         api = candidate;
-        return { ok: true, detail: `${candidate.server} accepted the credentials of ${where}; job namespace ${config.namespace}` };
+        return { ok: true, detail: `${candidate.server} accepted the credentials of ${where}; job namespace ${candidate.namespace}` };
       },
     ],
     [
@@ -60,9 +60,9 @@ export function kubernetesChecks(config: KubernetesConfig): Array<[name: string,
           }
         }
         if (missing.length > 0) {
-          return { ok: false, detail: `${missing.length} of the ${asked} verbs the runtime uses are not allowed in namespace ${config.namespace}: ${missing.join(', ')}`, fix: ROLE_HINT };
+          return { ok: false, detail: `${missing.length} of the ${asked} verbs the runtime uses are not allowed in namespace ${api.namespace}: ${missing.join(', ')}`, fix: ROLE_HINT };
         }
-        return { ok: true, detail: `all ${asked} verbs the runtime uses are allowed in namespace ${config.namespace}` };
+        return { ok: true, detail: `all ${asked} verbs the runtime uses are allowed in namespace ${api.namespace}` };
       },
     ],
   ];

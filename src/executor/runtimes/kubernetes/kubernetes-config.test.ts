@@ -15,7 +15,7 @@ describe('loadKubernetesConfig', () => {
     expect(problems).toEqual([]);
     expect(config).toMatchObject({
       credentials: { kind: 'in-cluster' },
-      namespace: 'default',
+      namespace: undefined,
       nodeName: undefined,
       nodeSelector: {},
       resourceLimit: { cpu: undefined, memory: '12Gi' },
@@ -27,7 +27,7 @@ describe('loadKubernetesConfig', () => {
       fsGroup: 1000,
       jobVolumeType: 'emptyDir',
       jobVolumeSize: '5Gi',
-      setupImage: 'executors/executor:latest',
+      setupImage: undefined,
       imagePullSecrets: [],
       schedulingTimeoutMs: 300_000,
     });

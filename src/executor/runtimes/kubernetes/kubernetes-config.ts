@@ -46,8 +46,12 @@ export interface KubernetesConfig {
    * service account when KUBERNETES_SERVICE_HOST and _PORT are set. A path named explicitly must exist.
    */
   credentials: KubernetesCredentials;
-  /** Where the job objects go. EXECUTOR_KUBERNETES_NAMESPACE, default `default`. */
-  namespace: string;
+  /**
+   * Where the job objects go. EXECUTOR_KUBERNETES_NAMESPACE; default (undefined here) the credentials'
+   * own: the in-cluster service account's namespace, or the kubeconfig context's, else `default`. The
+   * original always defaults to `default`; an executor in a pod belongs with its job pods.
+   */
+  namespace: string | undefined;
   /** Pins job pods to one node (`spec.nodeName`). EXECUTOR_KUBERNETES_NODE_NAME, default none. */
   nodeName: string | undefined;
   /** EXECUTOR_KUBERNETES_NODE_SELECTOR (`k=v,k2=v2`), default none. */
@@ -86,10 +90,11 @@ export interface KubernetesConfig {
   additionalVolumeMounts: V1VolumeMount[];
   /**
    * The image whose `executor prepare-workspace` clones and writes the workspace in the pod (and whose
-   * trivial main container ends it): this executor's image. KUBERNETES_SINGLE_JOB_STEP_IMAGE, default
-   * `executors/executor:latest` (the original's default, batcheshelper, has no such command).
+   * trivial main container ends it). KUBERNETES_SINGLE_JOB_STEP_IMAGE; default (undefined here) the image
+   * of the executor's own pod when it runs in one, else `executors/executor:latest` (DEFAULT_SETUP_IMAGE).
+   * The original's default, batcheshelper, has no such command.
    */
-  setupImage: string;
+  setupImage: string | undefined;
   /** A CA certificate file in the pod that the workspace clone trusts too. KUBERNETES_GIT_CA_CERT, default none. */
   gitCaCertPath: string | undefined;
   /** KUBERNETES_JOB_ANNOTATIONS (JSON map), default none. */
@@ -268,8 +273,8 @@ export function loadKubernetesConfig(
     );
   }
 
-  const namespace = get('EXECUTOR_KUBERNETES_NAMESPACE') ?? 'default';
-  if (!isDnsLabel(namespace)) problems.push(`EXECUTOR_KUBERNETES_NAMESPACE=${q(namespace)}: expected a namespace name (lowercase letters, digits and -, at most 63)`);
+  const namespace = get('EXECUTOR_KUBERNETES_NAMESPACE');
+  if (namespace !== undefined && !isDnsLabel(namespace)) problems.push(`EXECUTOR_KUBERNETES_NAMESPACE=${q(namespace)}: expected a namespace name (lowercase letters, digits and -, at most 63)`);
 
   const nodeName = get('EXECUTOR_KUBERNETES_NODE_NAME');
   if (nodeName !== undefined && !(nodeName.length <= 253 && DNS_SUBDOMAIN.test(nodeName))) problems.push(`EXECUTOR_KUBERNETES_NODE_NAME=${q(nodeName)}: expected a node name`);
@@ -297,8 +302,8 @@ export function loadKubernetesConfig(
   if (!/^\d+$/.test(rawDeadline) || Number(rawDeadline) < 1) problems.push(`KUBERNETES_JOB_DEADLINE=${q(rawDeadline)}: expected a whole number of seconds, at least 1`);
   else jobDeadlineSeconds = Number(rawDeadline);
 
-  const setupImage = get('KUBERNETES_SINGLE_JOB_STEP_IMAGE') ?? 'executors/executor:latest';
-  if (!/^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/.test(setupImage)) problems.push(`KUBERNETES_SINGLE_JOB_STEP_IMAGE=${q(setupImage)}: expected an image reference such as registry.example.com/executors/executor:1.0`);
+  const setupImage = get('KUBERNETES_SINGLE_JOB_STEP_IMAGE');
+  if (setupImage !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/.test(setupImage)) problems.push(`KUBERNETES_SINGLE_JOB_STEP_IMAGE=${q(setupImage)}: expected an image reference such as registry.example.com/executors/executor:1.0`);
 
   const gitCaCertPath = get('KUBERNETES_GIT_CA_CERT');
   if (gitCaCertPath !== undefined && !path.posix.isAbsolute(gitCaCertPath)) problems.push(`KUBERNETES_GIT_CA_CERT=${q(gitCaCertPath)}: expected an absolute path in the job pod (mounted with KUBERNETES_ADDITIONAL_JOB_VOLUMES)`);
@@ -361,6 +366,9 @@ export function loadKubernetesConfig(
   };
   return { config, problems };
 }
+
+/** The setup image when KUBERNETES_SINGLE_JOB_STEP_IMAGE is unset and the executor runs in no pod of its own. */
+export const DEFAULT_SETUP_IMAGE = 'executors/executor:latest';
 
 /** Where the workspace is mounted in every container of a job pod (the original's path). */
 export const JOB_MOUNT_PATH = '/job';

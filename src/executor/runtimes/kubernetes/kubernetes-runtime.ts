@@ -67,6 +67,8 @@ export interface KubernetesRuntimeOptions {
   ca?: ReadonlyArray<string | Buffer>;
   /** The executor's own pod (the owner of its Jobs), when it runs in one in the job namespace. */
   ownerPod?: OwnerObject;
+  /** The setup and main containers' image: KUBERNETES_SINGLE_JOB_STEP_IMAGE, or the executor's own (createKubernetesRuntime). */
+  setupImage: string;
   /** Default `os.hostname()`. */
   hostname?: string;
   /** Default this process. */
@@ -77,14 +79,18 @@ export interface KubernetesRuntimeOptions {
 
 /**
  * Finds the executor's own pod (its hostname, in the job namespace), so the Jobs it creates are owned by
- * it: deleting the executor's pod (a scale-down, a new rollout) then deletes its jobs too. Undefined when
- * the executor runs elsewhere, or may not read it.
+ * it (deleting the executor's pod, in a scale-down or a rollout, deletes its jobs too), and its image
+ * (its `executor` container's, else its only one's): what the job pods' setup container runs unless
+ * KUBERNETES_SINGLE_JOB_STEP_IMAGE says otherwise. Undefined when the executor runs elsewhere, or may not
+ * read it.
  */
-export async function findOwnPod(api: Pick<KubernetesApi, 'getPod'>, hostname: string, logger: Logger): Promise<OwnerObject | undefined> {
+export async function findOwnPod(api: Pick<KubernetesApi, 'getPod'>, hostname: string, logger: Logger): Promise<{ owner: OwnerObject; image: string | undefined } | undefined> {
   try {
     const pod = await api.getPod(hostname);
     if (!pod?.metadata?.uid || !pod.metadata.name) return undefined;
-    return { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid };
+    const containers = pod.spec?.containers ?? [];
+    const image = (containers.find((c) => c.name === 'executor') ?? (containers.length === 1 ? containers[0] : undefined))?.image;
+    return { owner: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid }, image };
   } catch (err) {
     logger.debug('kubernetes runtime: cannot read the executor\'s own pod; its jobs get no owner', { error: err });
     return undefined;
@@ -156,6 +162,8 @@ export class KubernetesRuntime implements Runtime {
       frontendUrl: config.frontendUrl,
       ca: this.options.ca,
       ownerPod: this.options.ownerPod,
+      namespace: api.namespace,
+      setupImage: this.options.setupImage,
     });
 
     const entry = ctx.openLogEntry('setup.kubernetes.job', []);
@@ -180,7 +188,7 @@ export class KubernetesRuntime implements Runtime {
         if (objects.pvc) await api.setOwners('persistentvolumeclaims', names.pvc, [owner]);
       }
       await job.startWatching();
-      await job.awaitContainer(SETUP_CONTAINER, k8s.setupImage, ctx.signal, (line) => entry.write('stdout', line));
+      await job.awaitContainer(SETUP_CONTAINER, this.options.setupImage, ctx.signal, (line) => entry.write('stdout', line));
       entry.finalize(0);
       await job.runSetupContainer(ctx.signal);
       return job;
@@ -307,7 +315,7 @@ class KubernetesRuntimeJob implements RuntimeJob {
     });
     let exitCode: number;
     try {
-      exitCode = await this.followContainer(SETUP_CONTAINER, this.k8s.setupImage, (chunk) => decoder.write(chunk.toString('utf8')), signal);
+      exitCode = await this.followContainer(SETUP_CONTAINER, this.options.runtime.setupImage, (chunk) => decoder.write(chunk.toString('utf8')), signal);
     } finally {
       decoder.end();
       if (otherEntry && !otherEntry.finalized) otherEntry.finalize(0);
