@@ -191,12 +191,19 @@ describe.skipIf(kubectlMissing && process.env.CI !== 'true')('deploy/kubernetes 
 
   const kustomize = async (target: string) => yaml.loadAll((await run('kubectl', ['kustomize', target], { maxBuffer: 16 * 1024 * 1024 })).stdout) as Manifest[];
   /** A kustomization of the user's: an overlay plus components, in its own namespace. */
-  const userKustomization = async (name: string, overlay: string, components: string[]) => {
+  const userKustomization = async (name: string, overlay: string, components: string[], extra: Record<string, unknown> = {}) => {
     const target = path.join(dir, name);
     await fs.mkdir(target, { recursive: true });
     await fs.writeFile(
       path.join(target, 'kustomization.yaml'),
-      yaml.dump({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', namespace: 'executors', resources: [path.relative(target, path.join(KUSTOMIZE, 'overlays', overlay))], components: components.map((c) => path.relative(target, path.join(KUSTOMIZE, 'components', c))) }),
+      yaml.dump({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        namespace: 'executors',
+        resources: [path.relative(target, path.join(KUSTOMIZE, 'overlays', overlay))],
+        components: components.map((c) => path.relative(target, path.join(KUSTOMIZE, 'components', c))),
+        ...extra,
+      }),
     );
     return target;
   };
@@ -209,6 +216,21 @@ describe.skipIf(kubectlMissing && process.env.CI !== 'true')('deploy/kubernetes 
 
   it('dind: the docker runtime against a privileged docker:dind sidecar, no Role, a daemon.json that parses', async () => {
     checkDind(await kustomize(path.join(KUSTOMIZE, 'overlays/dind')));
+  });
+
+  it('takes the image, settings and password of one\'s own kustomization as the README shows them', async () => {
+    const objects = await kustomize(
+      await userKustomization('readme', 'native', [], {
+        images: [{ name: 'executors/executor', newName: 'registry.example.com/executors/executor', newTag: '0.1.0' }],
+        configMapGenerator: [{ name: 'executor', behavior: 'merge', literals: ['EXECUTOR_FRONTEND_URL=https://sourcegraph.example.com', 'EXECUTOR_QUEUE_NAMES=batches,codeintel'] }],
+        secretGenerator: [{ name: 'executor', behavior: 'replace', literals: ['EXECUTOR_FRONTEND_PASSWORD=executors-access-token-0123456789'] }],
+      }),
+    );
+    checkNative(objects, 'executors');
+    const deployment = find(objects, 'Deployment');
+    expect(containerOf(deployment, 'executor').image).toBe('registry.example.com/executors/executor:0.1.0');
+    const { config } = checkExecutor(objects, deployment);
+    expect(config).toMatchObject({ frontendUrl: 'https://sourcegraph.example.com', frontendPassword: 'executors-access-token-0123456789', queueNames: ['batches', 'codeintel'] });
   });
 
   it('the custom-certs component mounts the Secret at /etc/ssl/certs in the executor container, on either overlay', async () => {
