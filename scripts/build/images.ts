@@ -6,49 +6,69 @@
 //   --base-image   build FROM this image (default the Dockerfiles' ARG BASE_IMAGE, node:20-trixie-slim)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundlePrograms, PROGRAMS, ROOT, type Program } from './bundle.js';
 
 export interface ImagesOptions {
+  /** Keep the builds' output (shown only when one fails). Default false: it goes to the terminal. */
+  quiet?: boolean;
   localBase?: boolean;
   baseImage?: string;
   only?: Program[];
   /** Image names: `<repository>/<program>`. Default `executors`. */
   repository?: string;
-  /** The build context directory (emptied first). Default `release/image-context`; tests use their own. */
-  contextDir?: string;
+  /** Tags to give each image. Default `latest` and the package version. */
+  tags?: string[];
 }
 
-/** Runs a command with its output going to ours; resolves with its stdout, rejects naming it on failure. */
-function runCommand(command: string, args: string[], options: { captureStdout?: boolean } = {}): Promise<string> {
+/**
+ * Runs a command; its stderr (and stdout, unless captured) goes to ours, or, `quiet`, is kept and its
+ * last lines put into the error. Resolves with the captured stdout; rejects naming the command.
+ */
+function runCommand(command: string, args: string[], options: { captureStdout?: boolean; quiet?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', options.captureStdout ? 'pipe' : 'inherit', 'inherit'] });
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', options.captureStdout || options.quiet ? 'pipe' : 'inherit', options.quiet ? 'pipe' : 'inherit'] });
     let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    let kept = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      if (options.captureStdout) out += d.toString();
+      else kept = (kept + d.toString()).slice(-8000);
+    });
+    child.stderr?.on('data', (d: Buffer) => (kept = (kept + d.toString()).slice(-8000)));
     child.on('error', (err) => reject(new Error(`${command}: ${err.message}`)));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} exited with ${code}${kept ? `:\n${kept}` : ''}`))));
   });
 }
 
 /** Builds the images; resolves with the tags made. */
 export async function buildImages(options: ImagesOptions = {}): Promise<string[]> {
+  // A context of its own per build: builds of two checkouts, or two tests, never share one.
+  const context = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-image-context-'));
+  try {
+    return await buildImagesFrom(context, options);
+  } finally {
+    await fs.rm(context, { recursive: true, force: true });
+  }
+}
+
+async function buildImagesFrom(context: string, options: ImagesOptions): Promise<string[]> {
   const repository = options.repository ?? 'executors';
-  const context = options.contextDir ?? path.join(ROOT, 'release/image-context');
-  await fs.rm(context, { recursive: true, force: true });
   const bundle = await bundlePrograms(path.join(context, 'bundle'));
   await fs.cp(path.join(ROOT, 'deploy/docker'), path.join(context, 'docker'), { recursive: true });
   let baseImage = options.baseImage;
-  if (options.localBase) baseImage = (await runCommand('bash', [path.join(ROOT, 'deploy/docker/local-base-image.sh')], { captureStdout: true })).trim();
+  if (options.localBase) baseImage = (await runCommand('bash', [path.join(ROOT, 'deploy/docker/local-base-image.sh')], { captureStdout: true, quiet: options.quiet })).trim();
   const tags: string[] = [];
   for (const program of options.only ?? PROGRAMS) {
     const name = `${repository}/${program}`;
-    const args = ['build', '-f', path.join(ROOT, `deploy/docker/${program}.Dockerfile`), '-t', `${name}:latest`, '-t', `${name}:${bundle.version}`];
+    const names = (options.tags ?? ['latest', bundle.version]).map((tag) => `${name}:${tag}`);
+    const args = ['build', '-f', path.join(ROOT, `deploy/docker/${program}.Dockerfile`), ...names.flatMap((n) => ['-t', n])];
     if (baseImage) args.push('--build-arg', `BASE_IMAGE=${baseImage}`);
     args.push('--build-arg', `VERSION=${bundle.version}`, '--build-arg', `COMMIT=${bundle.commit}`, context);
-    process.stderr.write(`images: building ${name}:latest${baseImage ? ` FROM ${baseImage}` : ''}\n`);
-    await runCommand('docker', args);
-    tags.push(`${name}:latest`, `${name}:${bundle.version}`);
+    if (!options.quiet) process.stderr.write(`images: building ${names[0]}${baseImage ? ` FROM ${baseImage}` : ''}\n`);
+    await runCommand('docker', args, { quiet: options.quiet });
+    tags.push(...names);
   }
   return tags;
 }

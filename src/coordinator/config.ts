@@ -7,6 +7,7 @@ import { ConfigError } from '../shared/errors.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import type { LogLevel } from '../shared/logger.js';
 import { parseByteSize } from '../shared/byte-size.js';
+import { loadAutoscalingConfig, type AutoscalingConfig } from './autoscaling/autoscaling-config.js';
 import { parseQueueSpecs, type QueueConfig } from './queues/queue-config.js';
 
 /** `executors.accessToken` must be at least this long (reference §2.2, site schema `^(.{20,}|REDACTED)$`). */
@@ -62,6 +63,11 @@ export interface CoordinatorConfig {
   encryptionKey: Buffer | undefined;
   /** Keys that only decrypt, while `rotate-encryption-key` moves values to the current key. COORDINATOR_OLD_ENCRYPTION_KEYS (comma-separated base64). */
   oldEncryptionKeys: Buffer[];
+  /**
+   * The queue-size reporter for cloud autoscaling (autoscaling/): the original's EXECUTOR_METRIC_*
+   * variables; off unless EXECUTOR_METRIC_AWS_NAMESPACE or EXECUTOR_METRIC_GCP_PROJECT_ID is set.
+   */
+  autoscaling: AutoscalingConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -184,6 +190,7 @@ export function loadCoordinatorConfig(env: Env = process.env, cwd = process.cwd(
     tls,
     encryptionKey,
     oldEncryptionKeys,
+    autoscaling: loadAutoscalingConfig(get, problems, cwd),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -3,6 +3,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../shared/logger.js';
+import type { QueueSizeReporter } from './autoscaling/queue-size-reporter.js';
+import { startQueueSizeReporter } from './autoscaling/start-queue-size-reporter.js';
 import { PeriodicTask } from './background/periodic-task.js';
 import type { CoordinatorConfig } from './config.js';
 import { ExecutorAuth } from './http/executor-auth.js';
@@ -62,6 +64,7 @@ export class Coordinator {
   private http: CoordinatorHttpServer | undefined;
   private waker: JobWaker | undefined;
   private tasks: PeriodicTask[] = [];
+  private queueSizeReporter: QueueSizeReporter | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
   /** Stores, for tests and tools that run beside the HTTP API. */
@@ -155,6 +158,7 @@ export class Coordinator {
     }, logger);
     this.tasks = [this.resetter, executorCleaner, statisticsKeeper, settingsReloader];
     for (const task of this.tasks) task.start();
+    this.queueSizeReporter = await startQueueSizeReporter(config.autoscaling, config.queues.map((q) => q.name), () => jobs.queueSizes(), logger);
 
     this.http = await startHttpServer(services, { host: config.listenHost, port: config.listenPort, tls: config.tls });
     logger.info('coordinator listening', { url: this.http.url, database: db.kind, queues: config.queues.map((q) => q.name).join(',') });
@@ -166,6 +170,7 @@ export class Coordinator {
       this.shutdown.abort();
       await this.waker?.stop();
       await this.http?.close();
+      await this.queueSizeReporter?.stop();
       await Promise.all(this.tasks.map((t) => t.stop()));
       await this.db?.close();
     })();

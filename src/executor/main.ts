@@ -39,7 +39,7 @@ const USAGE = `Usage: executor [command]
 Commands:
   run        Run the executor: dequeue jobs from the coordinator and run them (default)
   validate   Check the configuration, git, the runtime's tools and the coordinator's password
-  install    Install what the vm runtime needs: install tools|kernel|initramfs|image REF...|all
+  install    Install what the vm runtime needs and the systemd service: install tools|kernel|initramfs|image REF...|service|all
   test-vm    Boot a VM as a job would and leave it running with a shell: test-vm [--repo NAME --revision REV]
              [--name-only]; test-vm --remove NAME stops it
   prepare-workspace  Used by the kubernetes runtime's job pods: clone and write a job's workspace there

@@ -53,6 +53,17 @@ export function buildInfo(): BuildInfo {
   return cached;
 }
 
+/** Whether this process is a single executable application (a release binary, `npm run release`). */
+export async function isSingleExecutable(): Promise<boolean> {
+  try {
+    // node:sea exists from Node 20.12; before it no process is one.
+    const sea = await import('node:sea');
+    return sea.isSea();
+  } catch {
+    return false;
+  }
+}
+
 /** The line `--version` prints: `executor 0.1.0 (commit 1a2b…, release)`. */
 export function versionLine(program: string): string {
   const info = buildInfo();

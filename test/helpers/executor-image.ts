@@ -26,15 +26,13 @@ let built: Promise<string> | undefined;
 export function ensureTestExecutorImage(): Promise<string> {
   built ??= (async () => {
     const release = await lock(path.join(os.tmpdir(), 'executors-test-k8s-image.lock'));
-    const context = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-test-k8s-context-'));
     try {
       const haveOfficial = await run('docker', ['image', 'inspect', OFFICIAL_BASE]).then(() => true, () => false);
-      const [repository, rest] = TEST_EXECUTOR_IMAGE.split('/executor:');
-      if (rest !== 'latest' || !repository) throw new Error(`TEST_EXECUTOR_IMAGE must be <repository>/executor:latest, not ${TEST_EXECUTOR_IMAGE}`);
-      await buildImages({ only: ['executor'], repository, contextDir: context, ...(haveOfficial ? {} : { localBase: true }) });
+      const [repository, tag] = TEST_EXECUTOR_IMAGE.split('/executor:');
+      if (!repository || !tag) throw new Error(`TEST_EXECUTOR_IMAGE must be <repository>/executor:<tag>, not ${TEST_EXECUTOR_IMAGE}`);
+      await buildImages({ only: ['executor'], repository, tags: [tag], quiet: true, ...(haveOfficial ? {} : { localBase: true }) });
       return TEST_EXECUTOR_IMAGE;
     } finally {
-      await fs.rm(context, { recursive: true, force: true });
       await release();
     }
   })();

@@ -422,6 +422,17 @@ export class JobStore {
     return true;
   }
 
+  /**
+   * Per queue, the jobs queued or processing: the autoscaling signal, the same number as
+   * `src_executor_total{queue}` (reference §7.6: QueuedCount with includeProcessing). Queues with none are absent.
+   */
+  async queueSizes(): Promise<Map<string, number>> {
+    const rows = await this.db.query<{ queue: string; size: number }>(
+      `SELECT queue, count(*)::int AS size FROM jobs WHERE state IN ('queued', 'processing') GROUP BY queue`,
+    );
+    return new Map(rows.map((r) => [r.queue, r.size]));
+  }
+
   /** Per queue: jobs by state, and the age of the oldest dequeueable job (for /metrics, reference §7.6). */
   async stats(): Promise<Array<{ queue: string; state: JobState; count: number; oldestQueuedAgeSeconds: number | null }>> {
     return this.db.query(

@@ -3,6 +3,7 @@
 // itself; a single executable has nothing beside it, so the release build embeds the three files as SEA
 // assets (scripts/build/release.ts) and they are handed to PGlite here.
 import type { PGliteOptions } from '@electric-sql/pglite';
+import { isSingleExecutable } from '../../shared/build-info.js';
 
 /** The asset names the release build embeds, each the file of the same name in PGlite's dist/. */
 export const PGLITE_ASSET_NAMES = ['pglite.wasm', 'initdb.wasm', 'pglite.data'] as const;
@@ -19,17 +20,6 @@ export const PGLITE_INITDB_COMMAND = '__pglite-initdb';
 const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: ArrayBuffer): Promise<NonNullable<PgliteAssets['pgliteWasmModule']>> } }).WebAssembly;
 
 let loading: Promise<PgliteAssets> | undefined;
-
-/** Whether this process is a single executable application (a release binary). */
-export async function isSingleExecutable(): Promise<boolean> {
-  try {
-    // node:sea exists from Node 20.12; before it no process is one.
-    const sea = await import('node:sea');
-    return sea.isSea();
-  } catch {
-    return false;
-  }
-}
 
 /** The embedded assets as PGlite options in a release binary (compiled once), else `{}`. */
 export function pgliteAssets(): Promise<PgliteAssets> {

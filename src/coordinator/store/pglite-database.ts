@@ -6,11 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { bundledBuild } from '../../shared/build-info.js';
+import { bundledBuild, isSingleExecutable } from '../../shared/build-info.js';
 import { AppError } from '../../shared/errors.js';
 import type { Database, Queryable } from './database.js';
 import { INT8_OID, NUMERIC_OID } from './database.js';
-import { isSingleExecutable, PGLITE_INITDB_COMMAND, pgliteAssets } from './pglite-assets.js';
+import { PGLITE_INITDB_COMMAND, pgliteAssets } from './pglite-assets.js';
 
 export interface PgliteDatabaseOptions {
   /** Directory of the database files; `undefined` keeps everything in memory (tests). */

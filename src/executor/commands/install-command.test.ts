@@ -161,14 +161,22 @@ describe('executor install', () => {
       expect(second.code).toBe(0);
     });
 
-    it('install all runs tools, kernel, initramfs and the EXECUTOR_VM_PRELOAD_IMAGES images', async () => {
-      const { code, out, apt } = await install(['all'], env({ EXECUTOR_VM_PRELOAD_IMAGES: ` ${BUSYBOX_IMAGE} ,` }));
-      expect(out).toContain('tools: everything the vm runtime needs is installed');
-      expect(out).toMatch(/^kernel: already installed: /m);
-      expect(out).toMatch(/^initramfs: already built for kernel /m);
-      expect(out).toMatch(new RegExp(`^image: ${BUSYBOX_IMAGE}: sha256:[a-f0-9]{64} already in the cache: `, 'm'));
-      expect(apt).toEqual([]);
-      expect(code).toBe(0);
+    it('install all runs tools, kernel, initramfs, the EXECUTOR_VM_PRELOAD_IMAGES images, then the systemd service', async () => {
+      // --root: the service files go under a scratch root, not this machine's /etc/systemd/system.
+      const serviceRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'install-all-root-'));
+      try {
+        const { code, out, apt } = await install(['all', '--root', serviceRoot], env({ EXECUTOR_VM_PRELOAD_IMAGES: ` ${BUSYBOX_IMAGE} ,` }));
+        expect(out).toContain('tools: everything the vm runtime needs is installed');
+        expect(out).toMatch(/^kernel: already installed: /m);
+        expect(out).toMatch(/^initramfs: already built for kernel /m);
+        expect(out).toMatch(new RegExp(`^image: ${BUSYBOX_IMAGE}: sha256:[a-f0-9]{64} already in the cache: `, 'm'));
+        expect(out).toContain(`service: ${serviceRoot}/etc/systemd/system/executor.service: written`);
+        expect(apt).toEqual([]);
+        expect(code).toBe(0);
+        expect((await fs.stat(path.join(serviceRoot, 'etc/systemd/system/executor.env'))).mode & 0o777).toBe(0o600);
+      } finally {
+        await fs.rm(serviceRoot, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -11,6 +11,7 @@ import { findOnPath } from '../runtimes/vm/guest-platform.js';
 import { findGuestKernel, type GuestKernel } from '../runtimes/vm/guest-kernel.js';
 import { ensureInitramfs } from '../runtimes/vm/initramfs.js';
 import { StepImageCache } from '../runtimes/vm/step-image-cache.js';
+import { currentExecutorPath, ENV_FILE_PATH, parseServiceFlags, SERVICE_USAGE, UNIT_PATH, writeServiceFiles, type ServiceOptions } from './install-service.js';
 import { loadLenientConfig } from './lenient-config.js';
 import { DEFAULT_SEARCH_PATH, findVmHostTool, pathHint, VM_HOST_TOOLS } from './vm-host-tools.js';
 
@@ -41,7 +42,10 @@ export const INSTALL_USAGE = `Usage: executor install <what>
   kernel         the guest kernel (${GUEST_KERNEL_PACKAGE}) unless one is installed
   initramfs      build the guest initramfs into <EXECUTOR_VM_CACHE_DIR>/initramfs
   image REF...   convert step images into <EXECUTOR_VM_CACHE_DIR>/images, so the first job does not wait for it
-  all            tools, kernel, initramfs, then the images in ${PRELOAD_IMAGES_VAR} (comma-separated)
+  service [--root DIR] [--binary PATH] [--power-off-on-exit]
+                 the systemd unit ${UNIT_PATH} and its ${ENV_FILE_PATH}
+  all            tools, kernel, initramfs, the images in ${PRELOAD_IMAGES_VAR} (comma-separated), then service
+                 (all takes service's flags)
 
 Packages are installed with apt-get when run as root; otherwise the command to run is printed.
 `;
@@ -72,6 +76,8 @@ interface InstallContext {
   searchPath: string;
   config(): ExecutorConfig;
   signal: AbortSignal;
+  /** The flags of `install service` (also taken by `install all`). */
+  serviceFlags: Partial<ServiceOptions>;
 }
 
 /** Runs `executor install <args>`; resolves with the exit status (0 done, 1 failed or needs root, 2 bad usage or configuration). */
@@ -90,6 +96,7 @@ export async function runInstallCommand(args: readonly string[], env: Record<str
     kernel: installKernel,
     initramfs: installInitramfs,
     image: (ctx) => installImages(ctx, rest),
+    service: installService,
     all: installAll,
   };
   const step = steps[what];
@@ -97,7 +104,15 @@ export async function runInstallCommand(args: readonly string[], env: Record<str
     io.stderr(`executor install: unknown target ${JSON.stringify(what)}\n\n${INSTALL_USAGE}`);
     return 2;
   }
-  if (what !== 'image' && rest.length > 0) {
+  let serviceFlags: Partial<ServiceOptions> = {};
+  if (what === 'service' || what === 'all') {
+    try {
+      serviceFlags = parseServiceFlags(rest);
+    } catch (err) {
+      io.stderr(`executor install ${what}: ${(err as Error).message}\n\n${SERVICE_USAGE}`);
+      return 2;
+    }
+  } else if (what !== 'image' && rest.length > 0) {
     io.stderr(`executor install ${what}: unexpected arguments: ${rest.join(' ')}\n`);
     return 2;
   }
@@ -125,6 +140,7 @@ export async function runInstallCommand(args: readonly string[], env: Record<str
     searchPath: env.PATH ?? DEFAULT_SEARCH_PATH,
     config: () => (config ??= loadLenientConfig(env)),
     signal: controller.signal,
+    serviceFlags,
   };
   try {
     return (await step(ctx)) ? 0 : 1;
@@ -154,9 +170,29 @@ async function installAll(ctx: InstallContext): Promise<boolean> {
     .filter(Boolean);
   if (images.length === 0) {
     ctx.io.stdout(`images: ${PRELOAD_IMAGES_VAR} is not set; no step image converted ahead of time\n`);
-    return true;
+  } else if (!(await installImages(ctx, images))) {
+    return false;
   }
-  return installImages(ctx, images);
+  return installService(ctx);
+}
+
+/** `install service`: the systemd unit and its env file (install-service.ts). */
+async function installService(ctx: InstallContext): Promise<boolean> {
+  const root = ctx.serviceFlags.root ?? '/';
+  if (root === '/' && !ctx.host.isRoot) {
+    ctx.io.stderr(`service: writing ${UNIT_PATH} needs root: run it as root (sudo executor install service), or write under another directory with --root DIR\n`);
+    return false;
+  }
+  const options: ServiceOptions = { root, binary: ctx.serviceFlags.binary ?? (await currentExecutorPath()), powerOffOnExit: ctx.serviceFlags.powerOffOnExit ?? false };
+  const result = await writeServiceFiles(options, ctx.env);
+  ctx.io.stdout(`service: ${result.unitPath}: ${result.unit} (ExecStart=${options.binary} run${options.powerOffOnExit ? '; powers off after a clean exit' : ''})\n`);
+  ctx.io.stdout(
+    result.envFile === 'written'
+      ? `service: ${result.envPath}: written (mode 0600): fill in what it marks required\n`
+      : `service: ${result.envPath}: exists, left as it is\n`,
+  );
+  if (root === '/') ctx.io.stdout('service: start it with: systemctl daemon-reload && systemctl enable --now executor\n');
+  return true;
 }
 
 /** `install tools`: the packages whose program is missing, with one `apt-get install`. */
