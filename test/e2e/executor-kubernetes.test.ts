@@ -5,8 +5,10 @@
 // order, by the local docker engine — the setup container from the executor image built from this
 // checkout, the steps from a busybox image.
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -23,6 +25,11 @@ import { describeAttributes, loadRoleRules } from '../helpers/kubernetes-api-ser
 import { createSourceRepository } from '../helpers/source-repository.js';
 
 const run = promisify(execFile);
+
+/** Only the defined values of an environment. */
+function envOf(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
 
 /** A loopback port nothing listens on now. */
 async function freePort(): Promise<number> {
@@ -325,6 +332,63 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the kubernetes runtime (
     expect(job).toMatchObject({ state: 'completed', numResets: 1 });
     expect(entry(job, 'step.kubernetes.once').out).toContain('stdout: second attempt');
   }, 180_000);
+
+  it('the executor image, run as the native Deployment runs it (in-cluster credentials, non-root, read-only), runs a job and owns its Job through its pod', async () => {
+    // The native overlay's settings, as its ConfigMap has them; the coordinator and a free debug port instead.
+    const env: Record<string, string> = {};
+    for (const file of ['base/executor.env', 'overlays/native/kubernetes.env']) {
+      for (const line of (await fs.readFile(path.join(ROOT, 'deploy/kubernetes', file), 'utf8')).split('\n')) {
+        const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+        if (m) env[m[1]!] = m[2]!;
+      }
+    }
+    delete env.EXECUTOR_QUEUE_NAMES;
+    Object.assign(env, {
+      ...envOf(executorEnv()),
+      EXECUTOR_NUM_TOTAL_JOBS: '1',
+      SRC_PROF_HTTP: `127.0.0.1:${await freePort()}`,
+      EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY: '64Mi',
+      EXECUTOR_KUBERNETES_RESOURCE_LIMIT_MEMORY: '512Mi',
+    });
+    delete env.EXECUTOR_KUBERNETES_CONFIG_PATH;
+    delete env.KUBERNETES_SINGLE_JOB_STEP_IMAGE;
+    delete env.TMPDIR;
+    // What a pod gets: the service account's token, CA and namespace, and the API server's address.
+    const serviceAccount = await fs.mkdtemp(path.join(os.tmpdir(), 'service-account-'));
+    await fs.writeFile(path.join(serviceAccount, 'token'), api.token);
+    await fs.writeFile(path.join(serviceAccount, 'ca.crt'), api.caPem!);
+    await fs.writeFile(path.join(serviceAccount, 'namespace'), NAMESPACE);
+    await fs.chmod(serviceAccount, 0o755);
+    const port = new URL(api.url).port;
+    // The executor's own pod, as the API server knows it (on another node: this server's kubelet leaves it).
+    const podName = `executor-${randomBytes(4).toString('hex')}`;
+    const pod = api.store.create('pods', NAMESPACE, { metadata: { name: podName, labels: { 'app.kubernetes.io/name': 'executor' } }, spec: { nodeName: 'elsewhere', containers: [{ name: 'executor', image }] }, status: { phase: 'Running' } })!;
+    const id = await admin.enqueue('batches', { repositoryName: 'github.com/acme/kubernetes-e2e', commit: firstCommit, dockerSteps: [{ key: 'hello', image: BUSYBOX_IMAGE, commands: ['cat top.txt'] }] });
+    const name = `executor-k8s-test-${randomBytes(4).toString('hex')}`;
+    try {
+      const { stdout } = await run('docker', [
+        'run', '--rm', '--name', name, '--network', 'host', '--hostname', podName,
+        '--user', '1000:1000', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+        '-v', `${serviceAccount}:/var/run/secrets/kubernetes.io/serviceaccount:ro`,
+        '-e', 'KUBERNETES_SERVICE_HOST=127.0.0.1', '-e', `KUBERNETES_SERVICE_PORT=${port}`,
+        ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+        image, 'run',
+      ], { timeout: 150_000 });
+      void stdout;
+    } finally {
+      await run('docker', ['rm', '--force', name]).catch(() => undefined);
+      await fs.rm(serviceAccount, { recursive: true, force: true });
+    }
+    const job = await view(id);
+    expect(job.state, JSON.stringify(job, null, 2)).toBe('completed');
+    expect(entry(job, 'step.kubernetes.hello').out).toContain('stdout: first version');
+    // It found its pod: the Job is owned by it, and the job pod's setup container runs the executor's image.
+    const created = api.created.find((c) => c.resource === 'jobs' && c.object.metadata.labels?.[KUBERNETES_LABEL.jobId] === String(id))!.object;
+    expect(created.metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata.uid, blockOwnerDeletion: false }]);
+    const spec = (created.spec as { template: { spec: { initContainers: Array<{ name: string; image: string }> } } }).template.spec;
+    expect(spec.initContainers[0]).toMatchObject({ name: 'setup-workspace', image });
+    api.cluster.delete('pods', NAMESPACE, podName, undefined);
+  }, 240_000);
 
   it('every verb the runtime used is one the shipped Role grants, and every verb the Role grants was used', () => {
     expect(api.denials.map(describeAttributes)).toEqual([]);

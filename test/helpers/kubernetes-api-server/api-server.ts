@@ -50,6 +50,8 @@ export interface TestKubernetesApiServer {
   readonly watches: Array<{ resource: Resource; resourceVersion: string; labelSelector: string }>;
   /** Every object sent in a create or patch that failed validation, with why. */
   readonly invalid: Array<{ resource: string; causes: Cause[] }>;
+  /** Every object created through the API (as stored), in order. */
+  readonly created: Array<{ resource: Resource; object: KubeObject }>;
   /** Replaces the rules requests are authorized with. */
   setRules(rules: PolicyRule[]): void;
   /** Ends every open watch from the server side (as an API server does on restart or timeout). */
@@ -167,6 +169,7 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
   const denials: Attributes[] = [];
   const watches: TestKubernetesApiServer['watches'] = [];
   const invalid: TestKubernetesApiServer['invalid'] = [];
+  const created: TestKubernetesApiServer['created'] = [];
   /** Each open watch's cleanup (unsubscribe) and its response. */
   const openWatches = new Map<() => void, http.ServerResponse>();
   const openLogs = new Set<AbortController>();
@@ -319,9 +322,10 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
         return send(res, 422, status(422, 'Invalid', `${kindOf(resource).kind}${group ? `.${group}` : ''} "${object.metadata?.name ?? ''}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { name: object.metadata?.name, group, kind: kindOf(resource).kind, causes: causes.map((c) => ({ reason: 'FieldValueInvalid', message: c.message, field: c.field })) }));
       }
       applyDefaults(resource, object);
-      const created = store.create(resource, namespace, object);
-      if (!created) return send(res, 409, status(409, 'AlreadyExists', `${qualified(resource)} "${object.metadata.name}" already exists`, { name: object.metadata.name, group, kind: resource }));
-      return send(res, 201, created);
+      const stored = store.create(resource, namespace, object);
+      if (!stored) return send(res, 409, status(409, 'AlreadyExists', `${qualified(resource)} "${object.metadata.name}" already exists`, { name: object.metadata.name, group, kind: resource }));
+      created.push({ resource, object: stored });
+      return send(res, 201, stored);
     }
 
     if (req.method === 'PATCH' && r.name) {
@@ -388,6 +392,7 @@ export async function startTestKubernetesApiServer(options: TestKubernetesApiSer
     denials,
     watches,
     invalid,
+    created,
     setRules(next) {
       rules = next;
     },
