@@ -170,7 +170,7 @@ export class KubernetesRuntime implements Runtime {
     const job = new KubernetesRuntimeJob({ runtime: this.options, names, ctx, active: this.active });
     try {
       this.active.add(names.job);
-      const created = await api.createSecret(objects.secret);
+      await api.createSecret(objects.secret);
       job.created.secret = true;
       entry.write('stdout', `Created secret ${names.secret} in namespace ${api.namespace}\n`);
       if (objects.pvc) {
@@ -183,7 +183,7 @@ export class KubernetesRuntime implements Runtime {
       entry.write('stdout', `Created job ${names.job} (deadline ${k8s.jobDeadlineSeconds}s)\n`);
       // Owned by the Job from now on: its deletion (by us, or its TTL when we are gone) deletes them.
       const owner: V1OwnerReference = ownedByJob({ name: names.job, uid: createdJob.metadata?.uid ?? '' });
-      if (owner.uid && created.metadata?.name) {
+      if (owner.uid) {
         await api.setOwners('secrets', names.secret, [owner]);
         if (objects.pvc) await api.setOwners('persistentvolumeclaims', names.pvc, [owner]);
       }
