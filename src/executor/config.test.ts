@@ -16,6 +16,8 @@ const BASE: Env = {
   EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
 };
 const OPTIONS: ExecutorConfigOptions = { hostname: 'build-host' };
+/** The variables a pod gets: the kubernetes runtime then uses the in-cluster service account. */
+const IN_CLUSTER: Env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', HOME: '/nonexistent' };
 
 const load = (env: Env, options: ExecutorConfigOptions = OPTIONS) => loadExecutorConfig({ ...BASE, ...env }, options);
 
@@ -208,7 +210,7 @@ describe('loadExecutorConfig', () => {
 
     it('takes EXECUTOR_RUNTIME over the KVM probe and rejects unknown runtimes', () => {
       expect(load({ EXECUTOR_RUNTIME: 'shell' }, { ...OPTIONS, kvmWorks: true }).runtime).toBe('shell');
-      expect(load({ EXECUTOR_RUNTIME: 'kubernetes' }).runtime).toBe('kubernetes');
+      expect(load({ EXECUTOR_RUNTIME: 'kubernetes', ...IN_CLUSTER }).runtime).toBe('kubernetes');
       expect(problemOf({ EXECUTOR_RUNTIME: 'firecracker' })).toBe('EXECUTOR_RUNTIME="firecracker": expected vm, docker, shell, kubernetes');
     });
 
@@ -247,7 +249,7 @@ describe('loadExecutorConfig', () => {
       expect(load({ EXECUTOR_RUNTIME: 'docker', EXECUTOR_JOB_NUM_CPUS: '0' }).jobNumCpus).toBe(0);
       expect(load({ EXECUTOR_RUNTIME: 'shell', EXECUTOR_JOB_NUM_CPUS: '0' }).jobNumCpus).toBe(0);
       expect(problemOf({ EXECUTOR_RUNTIME: 'vm', EXECUTOR_JOB_NUM_CPUS: '0' })).toMatch(/^EXECUTOR_JOB_NUM_CPUS="0": 0 \(unbounded\) is only allowed with the docker or shell runtime, not vm/);
-      expect(problemOf({ EXECUTOR_RUNTIME: 'kubernetes', EXECUTOR_JOB_NUM_CPUS: '0' })).toMatch(/not kubernetes$/);
+      expect(problemOf({ EXECUTOR_RUNTIME: 'kubernetes', ...IN_CLUSTER, EXECUTOR_JOB_NUM_CPUS: '0' })).toMatch(/not kubernetes$/);
     });
 
     it('reads memory with a fallback to EXECUTOR_FIRECRACKER_MEMORY', () => {
@@ -427,5 +429,13 @@ describe('loadExecutorConfig', () => {
     for (const name of names) expect(err.problems.some((p) => p.startsWith(name))).toBe(true);
     expect(err.code).toBe('config.invalid');
     expect(err.message).not.toContain(SECRET_AUTH);
+  });
+
+  describe('SRC_PROF_HTTP', () => {
+    it('is off by default and takes host:port or :port', () => {
+      expect(load({}).debugServerAddress).toBeUndefined();
+      expect(load({ SRC_PROF_HTTP: ':6060' }).debugServerAddress).toBe(':6060');
+      expect(problemOf({ SRC_PROF_HTTP: '6060' })).toBe('SRC_PROF_HTTP="6060": expected host:port or :port, e.g. :6060 or 127.0.0.1:6060');
+    });
   });
 });

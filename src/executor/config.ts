@@ -10,6 +10,8 @@ import { parseGoBool } from '../shared/go-bool.js';
 import { parseGoDurationMs } from '../shared/go-duration.js';
 import { parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../shared/logger.js';
 import { dockerAuthRedactedValues } from './runtimes/docker-auth.js';
+import { parseAddress } from './health-server.js';
+import { loadKubernetesConfig, type KubernetesConfig } from './runtimes/kubernetes/kubernetes-config.js';
 import { certificateSearchPath, type CertificateSearchPath } from './tls/trusted-certificates.js';
 
 /**
@@ -139,6 +141,13 @@ export interface ExecutorConfig {
    * seed's table of system files and directories, or SSL_CERT_FILE / SSL_CERT_DIR (`:`-separated) instead.
    */
   caSearch: CertificateSearchPath;
+  /**
+   * Where the debug server answers /healthz, /ready and /metrics (health-server.ts). SRC_PROF_HTTP
+   * (`host:port` or `:port`), default none: off (the original defaults to `:6060`).
+   */
+  debugServerAddress: string | undefined;
+  /** The kubernetes runtime's settings (reference §6.2, kubernetes-config.ts); read only with EXECUTOR_RUNTIME=kubernetes. */
+  kubernetes: KubernetesConfig | undefined;
 }
 
 export interface ExecutorConfigOptions {
@@ -427,6 +436,22 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
   const logFormat = parseLogFormat(rawLogFormat) ?? 'condensed';
   if (parseLogFormat(rawLogFormat) === undefined) problems.push(`SRC_LOG_FORMAT=${q(rawLogFormat)}: expected condensed or json`);
 
+  const debugServerAddress = get('SRC_PROF_HTTP');
+  if (debugServerAddress !== undefined) {
+    try {
+      parseAddress(debugServerAddress);
+    } catch (err) {
+      problems.push(`SRC_PROF_HTTP=${q(debugServerAddress)}: ${(err as Error).message}`);
+    }
+  }
+
+  let kubernetes: KubernetesConfig | undefined;
+  if (runtime === 'kubernetes') {
+    const loaded = loadKubernetesConfig(env);
+    problems.push(...loaded.problems);
+    kubernetes = loaded.config;
+  }
+
   const config: ExecutorConfig = {
     name: `${options.hostname ?? os.hostname()}-${randomUUID()}`,
     frontendUrl,
@@ -469,6 +494,8 @@ export function loadExecutorConfig(env: Env = process.env, options: ExecutorConf
     caSearch: certificateSearchPath({ SSL_CERT_FILE: get('SSL_CERT_FILE'), SSL_CERT_DIR: get('SSL_CERT_DIR') }),
     shellUsers,
     shellAllowSameUser,
+    debugServerAddress,
+    kubernetes,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

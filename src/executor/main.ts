@@ -8,9 +8,11 @@ import { installSignalLadder } from '../shared/signal-ladder.js';
 import { CoordinatorFatalError } from './client/client-errors.js';
 import type { CoordinatorClient } from './client/coordinator-client.js';
 import { runInstallCommand } from './commands/install-command.js';
+import { runPrepareWorkspaceCommand } from './commands/prepare-workspace-command.js';
 import { runTestVmCommand } from './commands/test-vm-command.js';
 import type { ExecutorConfig } from './config.js';
 import { loadExecutorConfigWithDefaultRuntime } from './default-runtime.js';
+import { startHealthServer, type HealthServer } from './health-server.js';
 import type { JobHandler } from './worker/job-handler.js';
 import { coordinatorClientFor } from './tls/coordinator-trust.js';
 import { runValidate } from './validate.js';
@@ -42,6 +44,7 @@ Commands:
   install    Install what the vm runtime needs and the systemd service: install tools|kernel|initramfs|image REF...|service|all
   test-vm    Boot a VM as a job would and leave it running with a shell: test-vm [--repo NAME --revision REV]
              [--name-only]; test-vm --remove NAME stops it
+  prepare-workspace  Used by the kubernetes runtime's job pods: clone and write a job's workspace there
   help       Show this help
   --version  Print the version and the commit it was built from
 
@@ -57,6 +60,7 @@ Main settings (environment):
   EXECUTOR_RUNTIME               vm | docker | shell | kubernetes
   EXECUTOR_SHELL_USER            shell: users steps run as, one per job at once (required unless
                                  EXECUTOR_SHELL_ALLOW_SAME_USER=true: steps as the executor's user can read its token)
+  SRC_PROF_HTTP                  host:port or :port of /healthz, /ready and /metrics (default: off)
   EXECUTOR_VM_PRELOAD_IMAGES     step images \`install all\` converts for the vm runtime ahead of the first job (comma-separated)
 
 Signals: the first SIGTERM/SIGINT stops dequeuing and lets running jobs finish, the second cancels
@@ -97,6 +101,8 @@ export async function runExecutorCli(argv: readonly string[], env: Record<string
       return runInstallCommand(rest, env, { stdout, stderr, logger: options.logger });
     case 'test-vm':
       return runTestVmCommand(rest, env, { stdout, stderr, logger: options.logger });
+    case 'prepare-workspace':
+      return runPrepareWorkspaceCommand(rest, env, { stdout, stderr });
     default:
       stderr(`executor: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;
@@ -121,6 +127,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
   });
   if (trust) logger.info('trusting CA certificates for the coordinator', { count: trust.pems.length, from: trust.foundIn.join(',') || 'none' });
   let removeLadder = () => {};
+  let health: HealthServer | undefined;
   try {
     // Workspaces of an earlier executor process on this host that died before its teardown (reference
     // §4.13). EXECUTOR_KEEP_WORKSPACES keeps workspaces on purpose, for debugging: leave them then.
@@ -133,6 +140,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     const handler = await options.handlerFactory(config, client, logger);
     const loop = new WorkerLoop({ config, client, handler, logger, coordinatorUrl: config.frontendUrl, ...options.workerLoop });
     options.onWorkerLoop?.(loop);
+    if (config.debugServerAddress) health = await startHealthServer({ address: config.debugServerAddress, ready: () => loop.ready, metrics: () => loop.metrics.metricsText(), logger });
     if (options.installSignals ?? true) {
       removeLadder = installSignalLadder(
         [
@@ -158,6 +166,7 @@ async function runCommand(env: Record<string, string | undefined>, options: Exec
     return 1;
   } finally {
     removeLadder();
+    await health?.close();
     client.close();
     logger.flush();
   }

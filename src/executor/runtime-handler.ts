@@ -1,5 +1,4 @@
-// Picks the runtime that EXECUTOR_RUNTIME names and wraps it in the job runner. `kubernetes` is not
-// built yet: it refuses with a message that says so instead of falling back silently.
+// Picks the runtime that EXECUTOR_RUNTIME names and wraps it in the job runner.
 import path from 'node:path';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -10,6 +9,7 @@ import { DockerRuntime, dockerHostCpuLimit } from './runtimes/docker/docker-runt
 import type { Runtime } from './runtimes/runtime.js';
 import { ShellRuntime } from './runtimes/shell/shell-runtime.js';
 import { resolveShellUsers, shellUserProblems } from './runtimes/shell/shell-users.js';
+import { trustedCertificatesFor } from './tls/coordinator-trust.js';
 import { resolveGuestPlatform } from './runtimes/vm/guest/guest-platform.js';
 import { StepImageCache } from './runtimes/vm/images/step-image-cache.js';
 import { VmRuntime } from './runtimes/vm/vm-runtime.js';
@@ -45,11 +45,12 @@ export async function createRuntime(config: ExecutorConfig, logger: Logger): Pro
       runtime = new VmRuntime({ config, platform, images, logger });
       break;
     }
-    default:
-      throw new AppError(
-        'executor.runtime_unavailable',
-        `the ${config.runtime} runtime is not implemented yet in this build; set EXECUTOR_RUNTIME=vm (a micro-VM per job), docker (steps in containers) or shell (host processes, no isolation)`,
-      );
+    case 'kubernetes': {
+      // Loaded only here: the Kubernetes client takes ~600 ms to import.
+      const { createKubernetesRuntime } = await import('./runtimes/kubernetes/create-kubernetes-runtime.js');
+      runtime = await createKubernetesRuntime(config, logger, trustedCertificatesFor(config)?.pems);
+      break;
+    }
   }
   if (runtime.removeLeftovers) {
     const removeLeftovers = runtime.removeLeftovers.bind(runtime);

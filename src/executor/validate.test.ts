@@ -100,11 +100,11 @@ describe('executor validate', () => {
     expect(err).toContain(`set EXECUTOR_FRONTEND_URL=${c.url}`);
   });
 
-  it('fails a runtime that is not built yet and says so', async () => {
-    const { code, out, err } = await validate(env({ EXECUTOR_RUNTIME: 'kubernetes' }));
-    expect(code).toBe(1);
-    expect(out).toMatch(/^FAIL {2}runtime kubernetes: the kubernetes runtime is not built yet/m);
-    expect(err).toContain('EXECUTOR_RUNTIME=vm');
+  it('refuses the kubernetes runtime without credentials, naming EXECUTOR_KUBERNETES_CONFIG_PATH', async () => {
+    const { code, out, err } = await validate(env({ EXECUTOR_RUNTIME: 'kubernetes', HOME: '/nonexistent' }));
+    expect(code).toBe(2);
+    expect(out).toBe('FAIL  config\n');
+    expect(err).toContain('EXECUTOR_KUBERNETES_CONFIG_PATH: no kubeconfig at /nonexistent/.kube/config and not running in a cluster');
   });
 
   describe('on the vm runtime (real QEMU, the guest kernel, e2fsprogs, skopeo and umoci)', () => {

@@ -81,6 +81,12 @@ export interface Runtime {
    * they differ from the configured ones (the docker runtime lowers `--cpus` to the host's CPUs).
    */
   readonly limits?: Readonly<Record<string, string>>;
+  /**
+   * For a runtime that prepares the workspace in the sandbox itself (kubernetes: the job pod's first init
+   * container), the workspace as the steps will see it: the job runner then prepares nothing on this host
+   * and writes no `teardown.fs` entry, and `setup` does the cloning. Its `remove` does nothing.
+   */
+  sandboxWorkspace?(job: DequeuedJob): Workspace;
   /** Prepares the sandbox of one job whose workspace is ready (reference §4.4 step 4). */
   setup(ctx: RuntimeSetupContext): Promise<RuntimeJob>;
   /**

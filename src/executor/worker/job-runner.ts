@@ -78,7 +78,8 @@ export class JobRunner implements JobHandler {
     let workspace: Workspace | undefined;
     let runtimeJob: RuntimeJob | undefined;
     try {
-      workspace = await prepareWorkspace({
+      // A runtime that clones in its sandbox (kubernetes) gets a workspace that exists only there.
+      workspace = runtime.sandboxWorkspace ? runtime.sandboxWorkspace(job) : await prepareWorkspace({
         job,
         client,
         tmpDir: config.workspaceParentDir,
@@ -114,7 +115,7 @@ export class JobRunner implements JobHandler {
     } finally {
       // Cleanup runs after an abort too, and never changes the outcome (reference §4.13).
       if (runtimeJob) await runtimeJob.teardown().catch((err: unknown) => logger.warn('runtime teardown failed', { err }));
-      if (workspace) await removeWorkspace(workspace, config.keepWorkspaces, logs);
+      if (workspace && !runtime.sandboxWorkspace) await removeWorkspace(workspace, config.keepWorkspaces, logs);
     }
 
     const flushed = await logs.flush();

@@ -88,6 +88,8 @@ export class WorkerLoop {
   private runPromise: Promise<void> | undefined;
   private fatalError: CoordinatorFatalError | undefined;
   private dequeuedCount = 0;
+  /** The coordinator answered a ping (readiness, health-server.ts). */
+  private answered = false;
   private staticTelemetry: StaticTelemetry | undefined;
 
   constructor(options: WorkerLoopOptions) {
@@ -104,6 +106,11 @@ export class WorkerLoop {
   /** Whether dequeuing has stopped (running jobs may still be finishing). */
   get draining(): boolean {
     return this.drainController.signal.aborted;
+  }
+
+  /** Whether the coordinator has answered and no fatal error stopped the loop: the health server's /ready. */
+  get ready(): boolean {
+    return this.answered && !this.fatalError;
   }
 
   /** Starts the loop; resolves when it has drained (see the class). Calling it again returns the same promise. */
@@ -210,6 +217,7 @@ export class WorkerLoop {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.options.client.ping(signal, this.staticTelemetry);
+        this.answered = true;
         this.logger.info('connected to the coordinator', { url, attempts: attempt });
         return true;
       } catch (err) {

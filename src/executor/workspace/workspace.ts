@@ -27,6 +27,12 @@ export interface PrepareWorkspaceOptions {
   client: Pick<CoordinatorClient, 'gitBaseUrl' | 'gitProxyHeaders' | 'getFile'> & Partial<Pick<CoordinatorClient, 'executorName'>>;
   /** Where workspaces are created (the config's workspaceParentDir: TMPDIR or the system default). */
   tmpDir: string;
+  /**
+   * Prepare this existing directory instead of a new one under `tmpDir` (the kubernetes job pod's volume):
+   * no owner marker is written (no executor on this host will look for leftovers), and `remove` and a
+   * failure leave it (its owner, the pod, goes away with it).
+   */
+  workspaceDir?: string;
   /** Written into the workspace's owner marker (leftover-workspaces.ts). Default the client's `executorName`, else empty. */
   executorName?: string;
   /** Runs each git command as its own log entry. Default `spawnCommand` (output collected, not logged). */
@@ -66,9 +72,11 @@ export async function prepareWorkspace(options: PrepareWorkspaceOptions): Promis
   const { job, signal } = options;
   const logger = options.logger.with({ jobId: job.id, queue: job.queue });
   signal.throwIfAborted();
-  const workspaceDir = await fs.mkdtemp(path.join(options.tmpDir, `workspace-${job.id}-`));
+  const given = options.workspaceDir !== undefined;
+  const workspaceDir = options.workspaceDir ?? (await fs.mkdtemp(path.join(options.tmpDir, `workspace-${job.id}-`)));
   let removed: Promise<void> | undefined;
   const remove = (keep: boolean): Promise<void> => {
+    if (given) return Promise.resolve();
     if (keep) {
       logger.info('keeping the workspace', { path: workspaceDir });
       return Promise.resolve();
@@ -79,7 +87,7 @@ export async function prepareWorkspace(options: PrepareWorkspaceOptions): Promis
 
   try {
     // First, so a workspace left by a crash at any later point is recognised as ours on the next start.
-    await writeOwnerMarker(workspaceDir, currentWorkspaceOwner(options.executorName ?? options.client.executorName ?? ''));
+    if (!given) await writeOwnerMarker(workspaceDir, currentWorkspaceOwner(options.executorName ?? options.client.executorName ?? ''));
     if (job.repositoryName) {
       const repositoryDir = await repositoryDirectory(workspaceDir, job.repositoryDirectory);
       const proxy = await startGitProxy({ client: options.client, job, repositoryName: job.repositoryName, ca: options.ca, logger });
@@ -96,7 +104,7 @@ export async function prepareWorkspace(options: PrepareWorkspaceOptions): Promis
         await proxy.close();
       }
       // Cloned at the workspace root, the marker would be an untracked file in the steps' `git status` and diffs.
-      if (repositoryDir === workspaceDir) await excludeFromGit(workspaceDir, OWNER_MARKER_FILE);
+      if (repositoryDir === workspaceDir && !given) await excludeFromGit(workspaceDir, OWNER_MARKER_FILE);
     }
 
     if (Object.keys(job.files).length > 0) {
