@@ -156,7 +156,7 @@ describe('the release binaries', () => {
     const admin = new AdminApi(coordinator.url, adminToken);
     const marker = `from-the-release-binary-${randomBytes(4).toString('hex')}`;
     const id = await admin.enqueue('batches', {
-      dockerSteps: [{ key: 'hello', image: 'unused-on-shell', commands: [`echo ${marker}`, 'command -v node || echo no-node-here'] }],
+      dockerSteps: [{ key: 'hello', image: 'unused-on-shell', commands: [`echo ${marker}`] }],
     });
     const child = spawn(release.binaries.executor, ['run'], { env: executorEnv({ EXECUTOR_NUM_TOTAL_JOBS: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -168,7 +168,8 @@ describe('the release binaries', () => {
     expect(job.state, JSON.stringify(job)).toBe('completed');
     const step = job.executionLogs.find((e) => e.key === 'step.docker.hello');
     expect(step?.exitCode).toBe(0);
+    // The executor ran with no node on its PATH (executorEnv); its steps get the shell runtime's own PATH
+    // (system directories), so what they find there says nothing about the executor.
     expect(step?.out).toContain(`stdout: ${marker}`);
-    expect(step?.out).toContain('stdout: no-node-here');
   });
 });

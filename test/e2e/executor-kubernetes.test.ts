@@ -68,7 +68,7 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the kubernetes runtime (
       EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY: '64Mi',
       ...extra,
     });
-  const view = async (id: number) => (await admin.job('batches', id)).json as JobView;
+  const view = async (id: number) => (await admin.jobWithOutput('batches', id)).json as JobView;
   const entry = (job: JobView, key: string) => {
     const found = job.executionLogs.find((e) => e.key === key);
     if (!found) throw new Error(`no log entry ${key} in ${job.executionLogs.map((e) => e.key).join(', ')}`);

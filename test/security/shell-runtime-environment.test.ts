@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExecutorConfig } from '../../src/executor/config.js';
 import { runExecutorCli } from '../../src/executor/main.js';
+import { STEP_PATH } from '../../src/executor/runtimes/shell/shell-runtime.js';
 import { ConfigError } from '../../src/shared/errors.js';
 import type { AdminApi } from '../helpers/api-client.js';
 import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
@@ -180,7 +181,7 @@ describe('bin/executor on the shell runtime against a hostile job', () => {
     expect(home).toBeDefined();
     expect(home).not.toBe(os.homedir());
     expect(home).not.toBe(process.env.HOME);
-    expect(/^stdout: PATH=(.*)$/m.exec(look)?.[1]).toBe('/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    expect(/^stdout: PATH=(.*)$/m.exec(look)?.[1]).toBe(STEP_PATH);
     // Same user: /proc/<pid>/environ is readable (what validate warns about); its base64 is still redacted.
     for (const core of base64Cores(env.executorToken)) expect(joined(look)).not.toContain(core.slice(0, 12));
   });
