@@ -10,7 +10,9 @@ import { validateIndexConfiguration } from '../codeintel/index-configuration.js'
 import { INDEXER_MAP_SETTING, parseIndexerMap, DEFAULT_INDEXER_IMAGES, DEFAULT_SRC_CLI_IMAGE } from '../codeintel/indexer-map.js';
 import type { Position } from '../codeintel/navigation.js';
 import type { IndexJobRow, UploadRow, UploadState } from '../store/codeintel-store.js';
+import type { UserRow } from '../store/user-store.js';
 import { authenticateUser, requireSiteAdmin } from './admin-auth.js';
+import { readableRepositories } from './readable-repositories.js';
 import { fieldError, HttpError } from './http-error.js';
 import { readJson } from './request-body.js';
 import type { RequestContext, Router } from './router.js';
@@ -100,6 +102,19 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
   const { store, scheduler, navigation } = s.codeintel;
   const admin = (ctx: RequestContext) => requireSiteAdmin(ctx.req, s);
   const user = (ctx: RequestContext) => authenticateUser(ctx.req, s);
+  // 🚨 Code intelligence shows a repository's code (hover text, symbol names, paths): a caller sees only the
+  // repositories they may read — site admins all, others public ones and those granted to them or their
+  // organizations (the rule jobs follow). A repository they may not read answers as an unregistered one
+  // (404), and is left out of lists and of cross-repository results, so its name does not leak.
+  const readable = (caller: UserRow, names: readonly string[]) => readableRepositories(s, caller, names);
+  const requireReadable = async (caller: UserRow, name: string) => {
+    if (!(await readable(caller, [name])).has(name)) throw fieldError(404, 'repository', `repository ${JSON.stringify(name)} is not registered`);
+  };
+  const onlyReadable = async <T>(caller: UserRow, rows: T[], nameOf: (row: T) => string): Promise<T[]> => {
+    if (caller.siteAdmin) return rows;
+    const names = await readable(caller, rows.map(nameOf));
+    return rows.filter((row) => names.has(nameOf(row)));
+  };
   const param = (ctx: RequestContext, name: string) => ctx.url.searchParams.get(name) ?? '';
   const int = (ctx: RequestContext, name: string, fallback: number | undefined, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = ctx.url.searchParams.get(name);
@@ -110,20 +125,22 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
     if (!/^\d{1,15}$/.test(raw) || Number(raw) > max) throw fieldError(400, name, `query parameter ${name}=${JSON.stringify(raw)}: expected an integer from 0 to ${max}`);
     return Number(raw);
   };
-  const repositoryParam = async (ctx: RequestContext, required: boolean) => {
+  const repositoryParam = async (ctx: RequestContext, caller: UserRow, required: boolean) => {
     const name = param(ctx, 'repository');
     if (name === '') {
       if (required) throw fieldError(400, 'repository', 'query parameter repository is required (e.g. github.com/acme/app)');
       return undefined;
     }
     if (!(await s.repositories.get(name))) throw fieldError(404, 'repository', `repository ${JSON.stringify(name)} is not registered`);
+    await requireReadable(caller, name);
     return name;
   };
 
   /** The position parameters; `commit` may be any revision of the repository (resolved). */
-  const position = async (ctx: RequestContext): Promise<Position> => {
+  const position = async (ctx: RequestContext, caller: UserRow): Promise<Position> => {
     const repository = param(ctx, 'repository');
     if (repository === '') throw fieldError(400, 'repository', 'query parameter repository is required (e.g. github.com/acme/app)');
+    if (!caller.siteAdmin) await requireReadable(caller, repository);
     // The repository is looked up only when the commit must be resolved; an unknown one has no uploads
     // (and gets its 404 from the navigation's no-upload answer).
     const rawCommit = param(ctx, 'commit');
@@ -170,17 +187,19 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
   });
 
   router.add('GET', '/api/v1/codeintel/index-jobs', 'codeintel.index_jobs.list', async (ctx) => {
-    await user(ctx);
-    const repository = await repositoryParam(ctx, false);
+    const caller = await user(ctx);
+    const repository = await repositoryParam(ctx, caller, false);
     const limit = Math.max(1, int(ctx, 'limit', 50, MAX_PAGE));
     const before = ctx.url.searchParams.has('before') ? int(ctx, 'before', 0) : undefined;
-    const rows = await store.listIndexJobs({ repositoryName: repository, limit, beforeId: before });
+    const page = await store.listIndexJobs({ repositoryName: repository, limit, beforeId: before });
+    // Paging follows the unfiltered page, so a page of only unreadable rows still hands on its cursor.
+    const rows = await onlyReadable(caller, page, (r) => r.repositoryName);
     const status = repository ? await store.getRepositoryStatus(repository) : null;
     return {
       status: 200,
       body: {
         indexJobs: rows.map(indexJobView),
-        nextBefore: rows.length === limit ? rows[rows.length - 1]!.jobId : null,
+        nextBefore: page.length === limit ? page[page.length - 1]!.jobId : null,
         ...(repository ? { lastScheduling: status ? { commit: status.commit, outcome: status.outcome, message: status.message, checkedAt: status.checkedAt.toISOString() } : null } : {}),
       },
     };
@@ -188,8 +207,8 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
 
   // --- uploads -----------------------------------------------------------------------------------------
   router.add('GET', '/api/v1/codeintel/uploads', 'codeintel.uploads.list', async (ctx) => {
-    await user(ctx);
-    const repository = await repositoryParam(ctx, false);
+    const caller = await user(ctx);
+    const repository = await repositoryParam(ctx, caller, false);
     const states: UploadState[] = [];
     for (const raw of param(ctx, 'state').split(',').filter(Boolean)) {
       if (!UPLOAD_STATES.includes(raw as UploadState)) throw fieldError(400, 'state', `query parameter state=${JSON.stringify(raw)}: expected ${UPLOAD_STATES.join(', ')}`);
@@ -197,36 +216,40 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
     }
     const limit = Math.max(1, int(ctx, 'limit', 50, MAX_PAGE));
     const before = ctx.url.searchParams.has('before') ? int(ctx, 'before', 0) : undefined;
-    const rows = await store.listUploads({ repositoryName: repository, states, limit, beforeId: before });
-    return { status: 200, body: { uploads: rows.map(uploadView), nextBefore: rows.length === limit ? rows[rows.length - 1]!.id : null } };
+    const page = await store.listUploads({ repositoryName: repository, states, limit, beforeId: before });
+    const rows = await onlyReadable(caller, page, (r) => r.repositoryName);
+    return { status: 200, body: { uploads: rows.map(uploadView), nextBefore: page.length === limit ? page[page.length - 1]!.id : null } };
   });
 
   router.add('GET', '/api/v1/codeintel/uploads/:id', 'codeintel.uploads.get', async (ctx) => {
-    await user(ctx);
+    const caller = await user(ctx);
     const id = /^\d{1,15}$/.test(ctx.params.id!) ? Number(ctx.params.id) : -1;
-    const upload = await store.getUpload(id);
+    const found = await store.getUpload(id);
+    const upload = found && (await onlyReadable(caller, [found], (u) => u.repositoryName))[0];
     if (!upload) throw fieldError(404, 'id', `no upload ${JSON.stringify(ctx.params.id)}`);
     return { status: 200, body: uploadView(upload) };
   });
 
   // --- navigation --------------------------------------------------------------------------------------
   router.add('GET', '/api/v1/codeintel/definitions', 'codeintel.definitions', async (ctx) => {
-    await user(ctx);
-    const pos = await position(ctx);
-    return { status: 200, body: { locations: await navigate(pos, () => navigation.definitions(pos)) } };
+    const caller = await user(ctx);
+    const pos = await position(ctx, caller);
+    const locations = await navigate(pos, () => navigation.definitions(pos));
+    return { status: 200, body: { locations: await onlyReadable(caller, locations, (l) => l.repository) } };
   });
 
   router.add('GET', '/api/v1/codeintel/references', 'codeintel.references', async (ctx) => {
-    await user(ctx);
-    const pos = await position(ctx);
+    const caller = await user(ctx);
+    const pos = await position(ctx, caller);
     const first = Math.max(1, int(ctx, 'first', 100, 1000));
     const after = param(ctx, 'after') || undefined;
-    return { status: 200, body: await navigate(pos, () => navigation.references(pos, { first, after })) };
+    const found = await navigate(pos, () => navigation.references(pos, { first, after }));
+    return { status: 200, body: { ...found, locations: await onlyReadable(caller, found.locations, (l) => l.repository) } };
   });
 
   router.add('GET', '/api/v1/codeintel/hover', 'codeintel.hover', async (ctx) => {
-    await user(ctx);
-    const pos = await position(ctx);
+    const caller = await user(ctx);
+    const pos = await position(ctx, caller);
     const hover = await navigate(pos, () => navigation.hover(pos));
     if (!hover) throw new HttpError(404, { error: `no hover information at ${pos.path}:${pos.line}:${pos.character}` });
     return { status: 200, body: hover };
@@ -234,15 +257,15 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
 
   // --- configuration -------------------------------------------------------------------------------------
   router.add('GET', '/api/v1/codeintel/configuration', 'codeintel.configuration.get', async (ctx) => {
-    await admin(ctx);
-    const repository = (await repositoryParam(ctx, true))!;
+    const caller = await admin(ctx);
+    const repository = (await repositoryParam(ctx, caller, true))!;
     const found = await store.getConfiguration(repository);
     return { status: 200, body: { repository, configuration: found?.config ?? null, updatedAt: found?.updatedAt.toISOString() ?? null } };
   });
 
   router.add('PUT', '/api/v1/codeintel/configuration', 'codeintel.configuration.put', async (ctx) => {
-    await admin(ctx);
-    const repository = (await repositoryParam(ctx, true))!;
+    const caller = await admin(ctx);
+    const repository = (await repositoryParam(ctx, caller, true))!;
     const body = await readJson(ctx.req, z.unknown(), s.config.maxBodyBytes);
     const parsed = validateIndexConfiguration(body);
     if (!parsed.ok) throw fieldError(400, 'configuration', `invalid index configuration: ${parsed.error}`);
@@ -251,8 +274,8 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
   });
 
   router.add('DELETE', '/api/v1/codeintel/configuration', 'codeintel.configuration.delete', async (ctx) => {
-    await admin(ctx);
-    const repository = (await repositoryParam(ctx, true))!;
+    const caller = await admin(ctx);
+    const repository = (await repositoryParam(ctx, caller, true))!;
     const deleted = await store.deleteConfiguration(repository);
     return { status: deleted ? 204 : 404, body: deleted ? undefined : { error: `repository ${repository} has no configuration set through the API`, field: 'repository' } };
   });

@@ -19,6 +19,7 @@ import { storeUploadPart } from '../codeintel/upload-blobs.js';
 import { jobTokenSha256 } from '../queues/job-token.js';
 import { authenticateUser } from './admin-auth.js';
 import { HttpError } from './http-error.js';
+import { readableRepositories } from './readable-repositories.js';
 import type { RequestContext, Router } from './router.js';
 import type { HttpServices } from './services.js';
 
@@ -30,7 +31,7 @@ function enqueueError(status: number, reason: string, headers: Record<string, st
 }
 
 /** Who is uploading: an executor (shared token), one codeintel job (its token), or a user. */
-type Uploader = { kind: 'executor' } | { kind: 'job'; jobId: number; repositoryName: string } | { kind: 'user'; userId: number; username: string };
+type Uploader = { kind: 'executor' } | { kind: 'job'; jobId: number; repositoryName: string } | { kind: 'user'; userId: number; username: string; siteAdmin: boolean };
 
 /** The original roots: '' for the repository root, otherwise with a trailing slash (sanitizeRoot). */
 export function sanitizeRoot(root: string): string {
@@ -71,7 +72,7 @@ export function addCodeIntelUploadRoutes(router: Router, s: HttpServices): void 
     const header = req.headers.authorization ?? '';
     const asBearer = header.startsWith('token ') ? `Bearer ${header.slice('token '.length)}` : header;
     const user = await authenticateUser({ headers: { authorization: asBearer } } as IncomingMessage, s);
-    return { kind: 'user', userId: user.id, username: user.username };
+    return { kind: 'user', userId: user.id, username: user.username, siteAdmin: user.siteAdmin };
   };
 
   const handle = (authenticate: (req: IncomingMessage) => Promise<Uploader>) => async (ctx: RequestContext) => {
@@ -141,7 +142,8 @@ export function addCodeIntelUploadRoutes(router: Router, s: HttpServices): void 
       throw enqueueError(400, 'commit must be a 40-character revhash');
     }
     const repositoryName = q.get(UploadQuery.repository) ?? '';
-    if (!(await s.repositories.get(repositoryName))) {
+    // 🚨 A user uploads only for a repository they may read; one they may not reads as unknown (its name does not leak).
+    if (!(await s.repositories.get(repositoryName)) || (uploader.kind === 'user' && !(await readableRepositories(s, { id: uploader.userId, siteAdmin: uploader.siteAdmin }, [repositoryName])).has(repositoryName))) {
       drain();
       throw enqueueError(404, `unknown repository ${JSON.stringify(repositoryName)}`);
     }

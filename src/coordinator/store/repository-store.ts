@@ -78,6 +78,13 @@ export class RepositoryStore {
     return this.db.query<RepositoryRow>(`SELECT ${COLUMNS} FROM repositories r WHERE ${USER_READS_REPOSITORY('$1')} ORDER BY name`, [options.readableBy]);
   }
 
+  /** Which of `names` the user may read (public, or granted to the user or one of their organizations); site admins aside. */
+  async readableBy(userId: number, names: readonly string[]): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
+    const rows = await this.db.query<{ name: string }>(`SELECT r.name FROM repositories r WHERE r.name = ANY($2::text[]) AND ${USER_READS_REPOSITORY('$1::bigint')}`, [userId, [...new Set(names)]]);
+    return new Set(rows.map((r) => r.name));
+  }
+
   async grants(name: string): Promise<RepositoryGrants> {
     const rows = await this.db.query<{ userId: number | null; username: string | null; orgId: number | null; orgName: string | null }>(
       `SELECT g.user_id AS "userId", u.username, g.org_id AS "orgId", o.name AS "orgName"

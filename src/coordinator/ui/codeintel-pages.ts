@@ -9,6 +9,7 @@ import { AppError } from '../../shared/errors.js';
 import { HttpError } from '../http/http-error.js';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
+import { readableRepositories } from '../http/readable-repositories.js';
 import { html, type Html } from './html.js';
 import { csrfField, page, relativeAge } from './layout.js';
 import { htmlReply, redirect } from './ui-reply.js';
@@ -36,7 +37,9 @@ export function addCodeIntelPages(router: Router, s: HttpServices): void {
 
   router.add('GET', '/code-intelligence', 'ui.codeintel', async (ctx) => {
     const session = await requirePageSession(ctx, s);
-    const [summaries, policies] = await Promise.all([store.repositorySummaries(), session.user.siteAdmin ? store.listPolicies() : Promise.resolve([])]);
+    const [all, policies] = await Promise.all([store.repositorySummaries(), session.user.siteAdmin ? store.listPolicies() : Promise.resolve([])]);
+    const readable = await readableRepositories(s, session.user, all.map((r) => r.repositoryName));
+    const summaries = all.filter((r) => readable.has(r.repositoryName));
     const statuses = await Promise.all(summaries.map((r) => store.getRepositoryStatus(r.repositoryName)));
     const notice = ctx.url.searchParams.get('notice');
     const now = Date.now();
@@ -82,7 +85,8 @@ export function addCodeIntelPages(router: Router, s: HttpServices): void {
   router.add('GET', '/code-intelligence/repository', 'ui.codeintel.repository', async (ctx) => {
     const session = await requirePageSession(ctx, s);
     const name = ctx.url.searchParams.get('name') ?? '';
-    if (!(await s.repositories.get(name))) throw new HttpError(404, `No repository ${name}.`);
+    // 🚨 A repository the user may not read is shown as one that does not exist.
+    if (!(await s.repositories.get(name)) || !(await readableRepositories(s, session.user, [name])).has(name)) throw new HttpError(404, `No repository ${name}.`);
     const [jobs, uploads, status] = await Promise.all([store.listIndexJobs({ repositoryName: name, limit: 50 }), store.listUploads({ repositoryName: name, limit: 50 }), store.getRepositoryStatus(name)]);
     const current = uploads.find((u) => u.state === 'completed' && u.replacedBy === null);
     const paths = current ? await store.listDocumentPaths(current.id, 500) : [];
@@ -121,7 +125,7 @@ export function addCodeIntelPages(router: Router, s: HttpServices): void {
     const repository = sp.get('repository') ?? '';
     const commit = sp.get('commit') ?? '';
     const path = sp.get('path') ?? '';
-    if (!(await s.repositories.get(repository))) throw new HttpError(404, `No repository ${repository}.`);
+    if (!(await s.repositories.get(repository)) || !(await readableRepositories(s, session.user, [repository])).has(repository)) throw new HttpError(404, `No repository ${repository}.`);
     const reader = new RepositoryReader(repositoryDirFor(s.repositoriesDir, repository));
     const text = /^[0-9a-f]{40}$/.test(commit) ? (await reader.readFiles(commit, [path], MAX_FILE_BYTES)).get(path) : undefined;
     if (text === undefined) throw new HttpError(404, `No file ${path} at ${commit} in ${repository} (or it is over 1 MiB).`);
@@ -141,7 +145,11 @@ export function addCodeIntelPages(router: Router, s: HttpServices): void {
       const pos = { repository, commit, path, ...selected };
       const at = doc.occurrences.find((o) => o.startLine === selected.line && o.startCharacter <= selected.character && selected.character < o.endCharacter);
       selectedSymbol = at?.symbolId;
-      const [defs, refs, hover] = await Promise.all([navigation.definitions(pos), navigation.references(pos, { first: REFERENCES_SHOWN }), navigation.hover(pos)]);
+      const [allDefs, allRefs, hover] = await Promise.all([navigation.definitions(pos), navigation.references(pos, { first: REFERENCES_SHOWN }), navigation.hover(pos)]);
+      // Other repositories' locations only where the user may read them.
+      const shown = await readableRepositories(s, session.user, [...allDefs, ...allRefs.locations].map((l) => l.repository));
+      const defs = allDefs.filter((l) => shown.has(l.repository));
+      const refs = { ...allRefs, locations: allRefs.locations.filter((l) => shown.has(l.repository)) };
       const item = (l: Location) =>
         html`<li><a href="${fileLink(l.repository, l.commit, l.path, l.range.start)}">${l.repository === repository ? '' : `${l.repository} · `}${l.path}:${l.range.start.line + 1}:${l.range.start.character + 1}</a></li>`;
       side = html`${hover ? html`<div class="card hover" id="hover">${hoverHtml(hover.markdown)}</div>` : ''}
