@@ -1,15 +1,12 @@
-// Code intelligence shows a repository's code — symbol names, hover text, paths — so it follows the rule
-// a job's repository follows: a user reads a restricted repository's navigation, uploads and index jobs
-// only when it is granted to them (or an organization of theirs); otherwise it answers as an unknown
-// repository (404) and is left out of lists. Attacked over real HTTP on a real coordinator (PGlite and
-// PostgreSQL) with a real scip-typescript index uploaded by this project's `src`.
-import { execFile } from 'node:child_process';
+// Code intelligence and repository visibility, over real HTTP (PGlite and PostgreSQL): a plain user gets
+// 404 — as for a repository that is not registered — from every code-intel route and page naming a
+// restricted repository they may not use (navigation, uploads, index jobs, the user upload route, the
+// Code intelligence pages), and lists leave it out; a granted user and site admins still see it.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSrcCli } from '../../src/src-cli/main.js';
 import { AdminApi } from '../helpers/api-client.js';
 import { runIndexer, TS, TYPESCRIPT_FILES } from '../helpers/codeintel-fixtures.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
@@ -18,48 +15,67 @@ import { BACKENDS } from '../helpers/test-database.js';
 import { createTestUser, type TestUser } from '../helpers/test-users.js';
 
 const REPO = 'github.com/acme/secret-ts';
+const q = (p: Record<string, string | number>) => new URLSearchParams(Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String(v)]))).toString();
 
-describe.each(BACKENDS)('code intelligence of a restricted repository, on %s', (backend) => {
+describe.each(BACKENDS)('code intelligence honours repository visibility on %s', (backend) => {
   let c: TestCoordinator;
   let admin: AdminApi;
-  let bob: TestUser;
   let work: string;
   let commit: string;
   let index: string;
   let uploadId: number;
+  let mallory: TestUser;
+  let bob: TestUser;
 
-  const q = (p: Record<string, string | number>) => new URLSearchParams(Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String(v)]))).toString();
-  const upload = async (token: string) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runSrcCli(['code-intel', 'upload', '-no-progress', '-repo', REPO, '-commit', commit, '-root', '', '-file', index, '-upload-route', '/.api/scip/upload'], { SRC_ENDPOINT: c.url, SRC_ACCESS_TOKEN: token }, {
-      stdout: (t) => out.push(t),
-      stderr: (t) => err.push(t),
-      cwd: path.join(work, 'repo'),
-      retryIntervalMs: 10,
+  /** A signed-in web session's cookie header for `user`. */
+  const signIn = async (user: TestUser) => {
+    const cookies = new Map<string, string>();
+    const keep = (res: Response) => {
+      for (const line of res.headers.getSetCookie()) {
+        const [k, v] = line.split(';')[0]!.split('=');
+        cookies.set(k!, v!);
+      }
+    };
+    const cookie = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const form = await fetch(`${c.url}/sign-in`);
+    keep(form);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
+    const signed = await fetch(`${c.url}/sign-in`, {
+      method: 'POST',
+      headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded', origin: c.url },
+      body: new URLSearchParams({ username: user.username, password: user.password, next: '/', _csrf: csrf }).toString(),
+      redirect: 'manual',
     });
-    return { code, stdout: out.join(''), stderr: err.join('') };
+    keep(signed);
+    expect(signed.status).toBe(303);
+    return cookie();
   };
 
   beforeAll(async () => {
     c = await startTestCoordinator(backend);
     admin = new AdminApi(c.url, c.adminToken);
-    bob = await createTestUser(admin, 'bob');
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'codeintel-access-'));
     commit = (await createSourceRepository(path.join(work, 'repo'), [{ message: 'first', files: TYPESCRIPT_FILES }])).commits[0]!;
-    await promisify(execFile)('git', ['checkout', '-q', commit], { cwd: path.join(work, 'repo') });
-    expect((await admin.post('/api/v1/repositories', { name: REPO, url: path.join(work, 'repo'), visibility: 'restricted' })).status).toBe(201);
+    expect((await admin.post('/api/v1/repositories', { name: REPO, url: path.join(work, 'repo') })).status).toBe(201);
+    mallory = await createTestUser(admin, 'mallory');
+    bob = await createTestUser(admin, 'bob');
+    expect((await admin.put(`/api/v1/repositories/${REPO}/access`, { visibility: 'restricted', users: ['bob'] })).status).toBe(200);
     index = await runIndexer('scip-typescript', path.join(work, 'repo'));
-    const up = await upload(c.adminToken);
-    expect(up.code).toBe(0);
-    uploadId = Number(Buffer.from(/uploads\/([A-Za-z0-9_-]+)/.exec(up.stdout)![1]!, 'base64url').toString('utf8').split(':')[1]);
+    const up = await fetch(`${c.url}/.api/scip/upload?${q({ repository: REPO, commit, root: '', indexerName: 'scip-typescript', indexerVersion: '0' })}`, {
+      method: 'POST',
+      headers: { authorization: `token ${c.adminToken}` },
+      body: gzipSync(await fs.readFile(index)),
+    });
+    expect(up.status).toBe(202);
+    uploadId = Number(((await up.json()) as { id: string }).id);
     for (let i = 0; i < 600; i++) {
       const res = await admin.get(`/api/v1/codeintel/uploads/${uploadId}`);
       if (res.json.state === 'completed') break;
       expect(res.json.state).not.toBe('errored');
       await new Promise((r) => setTimeout(r, 50));
     }
-  });
+    expect((await admin.post('/api/v1/codeintel/index-jobs', { repository: REPO })).status).toBe(201);
+  }, 120_000);
   afterAll(async () => {
     await c?.stop();
     if (work) await fs.rm(work, { recursive: true, force: true });
@@ -67,38 +83,72 @@ describe.each(BACKENDS)('code intelligence of a restricted repository, on %s', (
 
   const pos = () => ({ repository: REPO, commit, ...TS.addCall });
 
-  it("answers a user who may not read the repository as if it did not exist: no definitions, references, hover, uploads or index jobs", async () => {
+  it('answers navigation for a restricted repository with 404 as if it were not registered', async () => {
     for (const route of ['definitions', 'references', 'hover']) {
-      const res = await bob.api.get(`/api/v1/codeintel/${route}?${q(pos())}`);
-      expect(res.status, route).toBe(404);
-      expect(JSON.stringify(res.json), route).not.toContain('add');
-      expect(res.json, route).toMatchObject({ field: 'repository', error: `repository "${REPO}" is not registered` });
+      const denied = await mallory.api.get(`/api/v1/codeintel/${route}?${q(pos())}`);
+      expect(denied.status, route).toBe(404);
+      expect(denied.json, route).toEqual({ error: `repository "${REPO}" is not registered`, field: 'repository' });
+      // The same with a revision to resolve, and for a name that is not registered at all.
+      expect((await mallory.api.get(`/api/v1/codeintel/${route}?${q({ ...pos(), commit: 'HEAD' })}`)).status, route).toBe(404);
+      const unknown = await mallory.api.get(`/api/v1/codeintel/${route}?${q({ ...pos(), repository: 'github.com/acme/nothing' })}`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.json.field).toBe('repository');
+      // A granted user and a site admin still navigate.
+      expect((await bob.api.get(`/api/v1/codeintel/${route}?${q(pos())}`)).status, route).toBe(200);
+      expect((await admin.get(`/api/v1/codeintel/${route}?${q(pos())}`)).status, route).toBe(200);
     }
-    expect((await bob.api.get(`/api/v1/codeintel/uploads?${q({ repository: REPO })}`)).status).toBe(404);
-    expect((await bob.api.get(`/api/v1/codeintel/index-jobs?${q({ repository: REPO })}`)).status).toBe(404);
-    expect((await bob.api.get(`/api/v1/codeintel/uploads/${uploadId}`)).status).toBe(404);
-    // Lists without a repository leave it out.
-    const all = await bob.api.get('/api/v1/codeintel/uploads');
-    expect(all.status).toBe(200);
-    expect(all.json.uploads.map((u: { repository: string }) => u.repository)).not.toContain(REPO);
-    // While the site admin sees it all.
-    expect((await admin.get(`/api/v1/codeintel/definitions?${q(pos())}`)).json.locations).toEqual([{ repository: REPO, commit, ...TS.addDefinition }]);
-    expect((await admin.get('/api/v1/codeintel/uploads')).json.uploads.map((u: { repository: string }) => u.repository)).toContain(REPO);
-  });
-
-  it('refuses an upload by a user who may not read the repository, naming it as unknown', async () => {
-    const up = await upload(bob.token);
-    expect(up.code).not.toBe(0);
-    expect(up.stderr).toContain(`unknown repository "${REPO}"`);
-  });
-
-  it('shows the navigation once the repository is granted to the user', async () => {
-    expect((await admin.put(`/api/v1/repositories/${REPO}/access`, { visibility: 'restricted', users: ['bob'] })).status).toBe(200);
     const defs = await bob.api.get(`/api/v1/codeintel/definitions?${q(pos())}`);
-    expect(defs.status).toBe(200);
     expect(defs.json.locations).toEqual([{ repository: REPO, commit, ...TS.addDefinition }]);
-    expect((await bob.api.get(`/api/v1/codeintel/hover?${q(pos())}`)).json.markdown).toContain(TS.hoverDoc);
+  });
+
+  it('answers uploads and index jobs of a restricted repository with 404 and leaves them out of lists', async () => {
+    for (const route of ['uploads', 'index-jobs']) {
+      const denied = await mallory.api.get(`/api/v1/codeintel/${route}?${q({ repository: REPO })}`);
+      expect(denied.status, route).toBe(404);
+      expect(denied.json, route).toEqual({ error: `repository "${REPO}" is not registered`, field: 'repository' });
+      expect((await bob.api.get(`/api/v1/codeintel/${route}?${q({ repository: REPO })}`)).status, route).toBe(200);
+    }
+    const all = await mallory.api.get('/api/v1/codeintel/uploads');
+    expect(all.status).toBe(200);
+    expect(all.json.uploads).toEqual([]);
+    const jobs = await mallory.api.get('/api/v1/codeintel/index-jobs');
+    expect(jobs.status).toBe(200);
+    expect(jobs.json.indexJobs).toEqual([]);
+    expect((await bob.api.get('/api/v1/codeintel/uploads')).json.uploads.map((u: { id: number }) => u.id)).toContain(uploadId);
+    expect((await admin.get('/api/v1/codeintel/index-jobs')).json.indexJobs.length).toBeGreaterThan(0);
+    expect((await mallory.api.get(`/api/v1/codeintel/uploads/${uploadId}`)).status).toBe(404);
     expect((await bob.api.get(`/api/v1/codeintel/uploads/${uploadId}`)).status).toBe(200);
-    expect((await bob.api.get(`/api/v1/codeintel/uploads`)).json.uploads.map((u: { repository: string }) => u.repository)).toContain(REPO);
+  });
+
+  it('refuses a user upload for a restricted repository as for an unknown one', async () => {
+    const upload = (user: TestUser, repository: string) =>
+      fetch(`${c.url}/.api/scip/upload?${q({ repository, commit, root: 'other', indexerName: 'scip-typescript', indexerVersion: '0' })}`, {
+        method: 'POST',
+        headers: { authorization: `token ${user.token}` },
+        body: gzipSync(Buffer.from('x')),
+      });
+    const denied = await upload(mallory, REPO);
+    expect(denied.status).toBe(404);
+    expect(await denied.text()).toBe(`failed to enqueue payload: unknown repository ${JSON.stringify(REPO)}\n`);
+    const rows = await c.database.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM codeintel_uploads WHERE uploaded_by = 'user:mallory'`);
+    expect(Number(rows[0]!.n)).toBe(0);
+    expect((await upload(bob, REPO)).status).toBe(202);
+  });
+
+  it('keeps the Code intelligence pages of a restricted repository from a user who may not use it', async () => {
+    const cookie = await signIn(mallory);
+    const list = await fetch(`${c.url}/code-intelligence`, { headers: { cookie } });
+    expect(list.status).toBe(200);
+    expect(await list.text()).not.toContain(REPO);
+    const repoPage = await fetch(`${c.url}/code-intelligence/repository?${q({ name: REPO })}`, { headers: { cookie } });
+    expect(repoPage.status).toBe(404);
+    const filePage = await fetch(`${c.url}/code-intelligence/file?${q({ repository: REPO, commit, path: 'src/math.ts' })}`, { headers: { cookie } });
+    expect(filePage.status).toBe(404);
+    expect(await filePage.text()).not.toContain('Adds two numbers');
+
+    const bobCookie = await signIn(bob);
+    expect(await (await fetch(`${c.url}/code-intelligence`, { headers: { cookie: bobCookie } })).text()).toContain(REPO);
+    expect((await fetch(`${c.url}/code-intelligence/repository?${q({ name: REPO })}`, { headers: { cookie: bobCookie } })).status).toBe(200);
+    expect((await fetch(`${c.url}/code-intelligence/file?${q({ repository: REPO, commit, path: 'src/math.ts' })}`, { headers: { cookie: bobCookie } })).status).toBe(200);
   });
 });
