@@ -3,9 +3,11 @@
 import { formatValue, goTypeName, sprint, sprintf, sprintln } from './go-fmt.js';
 
 /** A template function: plain values in, a value out; throwing is Go's returning an error. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- functions of any parameter types, called with template values
 export type GoFunction = ((...args: any[]) => unknown) & { goArity?: { min: number; max?: number } };
 
 /** Declares how many arguments `fn` takes, so a call with the wrong count fails as Go's does. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as GoFunction
 export function withArity<F extends (...args: any[]) => unknown>(min: number, max: number | undefined, fn: F): F & GoFunction {
   return Object.assign(fn, { goArity: { min, max } });
 }
@@ -107,6 +109,7 @@ function goLen(item: unknown): number {
 
 const htmlEscape = (s: string): string => s.replace(/[&'<>"\0]/g, (c) => ({ '&': '&amp;', "'": '&#39;', '<': '&lt;', '>': '&gt;', '"': '&#34;', '\0': '\uFFFD' })[c]!);
 const jsEscape = (s: string): string =>
+  // eslint-disable-next-line no-control-regex -- Go's JSEscape escapes control characters
   s.replace(/[\\'"<>&=\x00-\x1f]/g, (c) => {
     if (c === '\\') return '\\\\';
     if (c === "'") return "\\'";

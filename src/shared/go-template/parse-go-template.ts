@@ -378,7 +378,8 @@ class Parser {
     const varsAtStart = this.vars.length;
     const pipe = this.pipeline(context, 'rightDelim');
     if (context === 'range') this.rangeDepth++;
-    let [list, stop] = this.itemList();
+    const [list, firstStop] = this.itemList();
+    let stop = firstStop;
     if (context === 'range') this.rangeDepth--;
     let elseList: TemplateNode[] | undefined;
     if (stop.type === 'else') {
