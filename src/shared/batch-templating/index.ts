@@ -10,4 +10,6 @@ export type {
   StepTemplateContext,
   TemplateLocation,
 } from './batch-template-context.js';
-export { evaluateStepIf, isStaticallyFalse, renderChangesetTemplate, renderStepTemplate, templateVariablesProblems } from './render-batch-template.js';
+export { BATCH_TEMPLATE_DELIMITERS, evaluateStepIf, isStaticallyFalse, renderChangesetTemplate, renderStepTemplate } from './render-batch-template.js';
+export { templateVariablesProblems } from './check-batch-template.js';
+export { matchesGlob } from './glob-pattern.js';
