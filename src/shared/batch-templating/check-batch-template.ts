@@ -36,8 +36,24 @@ export function templateVariablesProblems(text: string, where: TemplateLocation)
     const field = arg.fields[0]!;
     if (fields && !fields.includes(field)) report(`template ${JSON.stringify(text)}: ${arg.text}: ${head} has no field "${field}" (it has: ${fields.join(', ')})`);
   };
+  // Go checks a function's argument count only when it runs; here it is checked before, where the count is
+  // known from the text (a piped value counts as the last argument).
+  const checkArity = (args: ArgNode[], piped: boolean): void => {
+    const head = args[0];
+    if (head?.type !== 'identifier') return;
+    const arity = set.functionArity(head.name);
+    if (!arity) return;
+    const count = args.length - 1 + (piped ? 1 : 0);
+    if (count < arity.min || (arity.max !== undefined && count > arity.max)) {
+      const want = arity.max === arity.min ? `${arity.min}` : arity.max === undefined ? `at least ${arity.min}` : `${arity.min} to ${arity.max}`;
+      report(`template ${JSON.stringify(text)}: ${head.name} takes ${want} argument${want === '1' ? '' : 's'}, given ${count}`);
+    }
+  };
   const checkPipe = (pipe: PipeNode): void => {
-    for (const cmd of pipe.cmds) for (const arg of cmd.args) checkArg(arg);
+    for (const [i, cmd] of pipe.cmds.entries()) {
+      checkArity(cmd.args, i > 0);
+      for (const arg of cmd.args) checkArg(arg);
+    }
   };
   const checkNodes = (nodes: TemplateNode[]): void => {
     for (const node of nodes) {

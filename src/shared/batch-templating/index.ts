@@ -12,4 +12,4 @@ export type {
 } from './batch-template-context.js';
 export { BATCH_TEMPLATE_DELIMITERS, evaluateStepIf, isStaticallyFalse, renderChangesetTemplate, renderStepTemplate } from './render-batch-template.js';
 export { templateVariablesProblems } from './check-batch-template.js';
-export { matchesGlob } from './glob-pattern.js';
+export { globToRegExp, matchesGlob } from './glob-pattern.js';

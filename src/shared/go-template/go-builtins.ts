@@ -139,7 +139,7 @@ export const GO_BUILTINS: Record<string, GoFunction> = {
     return sprintf(format, args);
   }),
   println: (...args: unknown[]) => sprintln(args),
-  eq: withArity(1, undefined, goEq),
+  eq: withArity(2, undefined, goEq),
   ne: withArity(2, 2, (a: unknown, b: unknown) => !goEq(a, b)),
   lt: withArity(2, 2, goLt),
   le: withArity(2, 2, (a: unknown, b: unknown) => goLt(a, b) || goEq(a, b)),

@@ -80,6 +80,11 @@ export class GoTemplateSet {
     return this;
   }
 
+  /** The argument counts a function declared (withArity); undefined: any. */
+  functionArity(name: string): { min: number; max?: number } | undefined {
+    return this.hasFunction(name) ? this.functions[name]!.goArity : undefined;
+  }
+
   hasFunction(name: string): boolean {
     return Object.prototype.hasOwnProperty.call(this.functions, name);
   }
