@@ -30,6 +30,22 @@ function goExponent(js: string): string {
   return js.replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
+/**
+ * `%.<p>f`: JavaScript's toFixed rounds an exact tie up, Go's strconv to even (2.25 → "2.2"); the exact
+ * decimal expansion (toFixed with more digits is exact) tells a tie.
+ */
+function toFixedHalfEven(value: number, precision: number): string {
+  const rounded = value.toFixed(precision);
+  if (!Number.isFinite(value) || precision > 80) return rounded;
+  const exact = Math.abs(value).toFixed(Math.min(100, precision + 20));
+  const rest = exact.slice(exact.indexOf('.') + 1 + precision);
+  if (!/^50*$/.test(rest)) return rounded;
+  const kept = exact.slice(0, exact.length - rest.length).replace(/\.$/, '');
+  const lastDigit = Number(kept.replace('.', '').slice(-1));
+  if (lastDigit % 2 === 1) return rounded;
+  return (value < 0 ? '-' : '') + kept;
+}
+
 /** fmt's %v of one value. */
 export function formatValue(value: unknown): string {
   if (value === null || value === undefined) return '<nil>';
@@ -152,7 +168,7 @@ function formatOne(verb: string, arg: unknown, spec: Spec): string {
       let s: string;
       if (verb === 'e') s = goExponent(arg.toExponential(spec.precision ?? 6));
       else if (verb === 'g') s = spec.precision === undefined ? formatFloat(arg) : goExponent(Number(arg.toPrecision(spec.precision)).toString());
-      else s = arg.toFixed(spec.precision ?? 6);
+      else s = toFixedHalfEven(arg, spec.precision ?? 6);
       if (spec.plus && arg >= 0) s = `+${s}`;
       return pad(s, spec, true);
     }
