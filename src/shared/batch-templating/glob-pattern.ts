@@ -9,7 +9,8 @@ export function globToRegExp(pattern: string): RegExp {
   const cached = cache.get(pattern);
   if (cached) return cached;
   let i = 0;
-  const escape = (ch: string): string => ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  const escape = (ch: string): string => ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const escapeInClass = (ch: string): string => ch.replace(/[\\\][^-]/g, '\\$&');
   const fail = (message: string): never => {
     throw new Error(`glob pattern ${JSON.stringify(pattern)}: ${message}`);
   };
@@ -41,9 +42,9 @@ export function globToRegExp(pattern: string): RegExp {
             closed = true;
             break;
           }
-          if (c === '\\' && i < pattern.length) cls += escape(pattern[i++]!);
+          if (c === '\\' && i < pattern.length) cls += escapeInClass(pattern[i++]!);
           else if (c === '-' && cls !== '' && pattern[i] !== ']') cls += '-';
-          else cls += escape(c);
+          else cls += escapeInClass(c);
         }
         if (!closed) fail('unclosed [ character class');
         if (cls === '') fail('empty [] character class');

@@ -103,7 +103,8 @@ export function toBatchTemplateError(err: unknown, text: string, contextNames: r
     }
     return new BatchTemplateError(`template ${JSON.stringify(text)}, ${where}: ${node}: no entry for key "${missing[1]}"`, position, { cause: err });
   }
-  return new BatchTemplateError(`template ${JSON.stringify(text)}, ${where}: ${node ? `${node}: ` : ''}${err.detail}`, position, { cause: err });
+  const named = node === '' || err.detail.startsWith(`error calling ${node}:`);
+  return new BatchTemplateError(`template ${JSON.stringify(text)}, ${where}: ${named ? '' : `${node}: `}${err.detail}`, position, { cause: err });
 }
 
 function render(text: string, functions: Record<string, GoFunction>, contextNames: readonly string[]): string {
