@@ -226,6 +226,13 @@ function schemaProblems(errors: ErrorObject[], data: unknown, source: SourceMap)
   return problems;
 }
 
+/** A problem at `path`; its line is that of `linePath` when the field itself is missing from the YAML. */
+interface Problem {
+  path: Path;
+  linePath?: Path;
+  message: string;
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const record = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
@@ -236,8 +243,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * The original's checks beyond the schema, and ours for what server-side execution cannot do. Written
  * for data the schema may have refused too (every problem at once), so nothing here trusts a shape.
  */
-function specProblems(raw: RawSpec): Array<{ path: Path; message: string }> {
-  const problems: Array<{ path: Path; message: string }> = [];
+function specProblems(raw: RawSpec): Problem[] {
+  const problems: Problem[] = [];
   const template = (path: Path, text: unknown, where: TemplateLocation) => {
     if (typeof text !== 'string') return;
     for (const problem of templateVariablesProblems(text, where)) problems.push({ path, message: problem });
@@ -252,7 +259,7 @@ function specProblems(raw: RawSpec): Array<{ path: Path; message: string }> {
   }
   const steps = list(raw.steps);
   if (steps.length > 0 && !raw.changesetTemplate) {
-    problems.push({ path: ['changesetTemplate'], message: 'the spec has steps but no changesetTemplate: add one (title, branch, commit.message) to say how the changes become changesets' });
+    problems.push({ path: ['changesetTemplate'], linePath: ['steps'], message: 'the spec has steps but no changesetTemplate: add one (title, branch, commit.message) to say how the changes become changesets' });
   }
   for (const [i, step] of steps.entries()) {
     if (!isRecord(step)) continue;
@@ -311,7 +318,7 @@ function envNameProblem(name: string): string {
   return `${JSON.stringify(name)} is not an environment variable name: letters, digits and "_", not starting with a digit`;
 }
 
-function globProblem(problems: Array<{ path: Path; message: string }>, path: Path, glob: string): void {
+function globProblem(problems: Problem[], path: Path, glob: string): void {
   try {
     globToRegExp(glob);
   } catch (err) {
@@ -406,8 +413,8 @@ export function parseBatchSpec(yamlText: string): BatchSpecParseResult {
   } catch (err) {
     return { ok: false, errors: [{ field: '(yaml)', message: `the YAML does not parse: ${(err as Error).message}` }] };
   }
-  const toError = (path: Path, message: string): BatchSpecError => {
-    const line = source.line(path);
+  const toError = (path: Path, message: string, linePath: Path = path): BatchSpecError => {
+    const line = source.line(linePath);
     return line === undefined ? { field: formatFieldPath(path), message } : { field: formatFieldPath(path), line, message };
   };
   const sortErrors = (errors: BatchSpecError[]) => errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.field.localeCompare(b.field));
@@ -415,12 +422,12 @@ export function parseBatchSpec(yamlText: string): BatchSpecParseResult {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) {
       return { ok: false, errors: [toError([], `a batch spec must be a map of fields (name, on, steps, changesetTemplate, …), not ${describeValue(data)}`)] };
     }
-    const problems: Array<{ path: Path; message: string }> = schemaProblems(validateSchema.errors ?? [], data, source);
+    const problems: Problem[] = schemaProblems(validateSchema.errors ?? [], data, source);
     problems.push(...specProblems(data as RawSpec));
     const seen = new Set<string>();
     const errors: BatchSpecError[] = [];
     for (const p of problems) {
-      const error = toError(p.path, p.message);
+      const error = toError(p.path, p.message, p.linePath);
       const key = `${error.field}\0${error.message}`;
       if (!seen.has(key)) errors.push(error);
       seen.add(key);
@@ -428,6 +435,6 @@ export function parseBatchSpec(yamlText: string): BatchSpecParseResult {
     return { ok: false, errors: sortErrors(errors) };
   }
   const problems = specProblems(data);
-  if (problems.length > 0) return { ok: false, errors: sortErrors(problems.map((p) => toError(p.path, p.message))) };
+  if (problems.length > 0) return { ok: false, errors: sortErrors(problems.map((p) => toError(p.path, p.message, p.linePath))) };
   return { ok: true, spec: normalise(data) };
 }
