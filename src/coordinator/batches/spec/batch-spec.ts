@@ -45,11 +45,19 @@ export interface TransformGroup {
   branch: string;
   /** Only in this repository; undefined: every repository. */
   repository?: string;
+  /** The group's changeset title (a template, `steps.path` being the group's directory); undefined: changesetTemplate.title. */
+  title?: string;
 }
 
-/** `published:` normalised: the first rule whose glob matches a repository name (`*` for a plain value) wins. */
+/**
+ * `published:` normalised: the first rule whose glob matches a repository name (`*` for a plain value) wins.
+ * The YAML's list is stored reversed, because the original uses the *last* matching entry; see
+ * published-rules.ts (resolvePublished), which applies them.
+ */
 export interface PublishedRule {
   glob: string;
+  /** `<glob>@<branch>`: the rule applies only to changesets on this branch; undefined: any branch. */
+  branch?: string;
   /** true: push the branch on apply; false: stay unpublished; 'draft' is accepted and treated as false here (the coordinator's git has no drafts). */
   value: boolean | 'draft';
 }
