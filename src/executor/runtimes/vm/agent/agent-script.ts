@@ -104,6 +104,31 @@ bind_disks() {
     [ "$id" = 0x0002 ] && ! [ -e "$d/driver" ] && echo "\${d##*/}" >$blk/bind
   done
 }
+# Which virtio device holds which disk, learned once in the guest booted for a snapshot (a restored guest
+# has the same devices in the same order): "<serial>=<virtio device> …".
+disk_map=''
+learn_disks() {
+  disk_map=''
+  for b in /sys/block/vd*; do
+    serial_of "$b"
+    cd -P "$b/device" && disk_map="$disk_map $serial=\${PWD##*/}"
+  done
+  cd /
+}
+# A restored guest binds only the disks its job uses: the workspace, the scratch disk and $1 image slots
+# (each probe is ~15 ms of kernel code under emulation; a job with one image skips three).
+bind_job_disks() {
+  want=" ${DISK_SERIALS.workspace} ${DISK_SERIALS.scratch}"
+  i=0
+  while [ $i -lt $1 ]; do want="$want ${DISK_SERIALS.imagePrefix}$i"; i=$((i + 1)); done
+  [ -n "$disk_map" ] || { bind_disks; return; }
+  for entry in $disk_map; do
+    case "$want " in *" \${entry%%=*} "*)
+      d=/sys/bus/virtio/devices/\${entry#*=}
+      [ -e "$d/driver" ] || echo "\${entry#*=}" >$blk/bind ;;
+    esac
+  done
+}
 unbind_disks() {
   for d in $blk/virtio*; do [ -e "$d" ] && echo "\${d##*/}" >$blk/unbind; done
 }
@@ -116,9 +141,12 @@ mount_images() {
     i=$((i + 1))
   done
 }
-# The workspace, the scratch disk and $1 images.
+# The workspace, the scratch disk and $1 images (the guest has at least that many disks).
 mount_job_disks() {
+  total=$disks
+  disks=$(($1 + 2))
   wait_disks
+  disks=$total
   [ -d ${GUEST_SCRATCH_DIR} ] || mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR}
   disk ${DISK_SERIALS.workspace} && mount -t ext4 "$dev" ${GUEST_WORK_DIR} || fail "cannot mount the workspace disk at ${GUEST_WORK_DIR}"
   disk ${DISK_SERIALS.scratch} && mount -t ext4 "$dev" ${GUEST_SCRATCH_DIR} || fail "cannot mount the scratch disk at ${GUEST_SCRATCH_DIR}"
@@ -140,6 +168,7 @@ if [ -n "$snapshot" ]; then
   # Probed once so the driver's code is in the saved memory, then released: no disk of this boot is
   # known to the guest that is saved.
   wait_disks
+  learn_disks
   unbind_disks
   # What a restored guest's start would otherwise make first.
   mkdir -p ${GUEST_WORK_DIR} ${GUEST_SCRATCH_DIR} ${GUEST_IMAGES_DIR}
@@ -169,7 +198,7 @@ while read -r verb id token payload <&3; do
       ${FRESH_START_HELPER_PATH} <&3 || fail "the restored guest could not set its clock and reseed its random number generator (step $?)"
       nonce="$id"
       echo "$token" >/proc/sys/kernel/hostname
-      bind_disks
+      bind_job_disks "$payload"
       mount_job_disks "$payload"
       echo "${READY_MARKER} $nonce" >&3
       ;;

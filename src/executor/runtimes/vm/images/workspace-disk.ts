@@ -44,7 +44,10 @@ export async function createWorkspaceDisk(options: CreateWorkspaceDiskOptions): 
   }
   try {
     // -F: the target is a regular file, not a block device. No size operand: mkfs uses the file's size.
-    await execFileAsync(mkfs, ['-q', '-F', '-b', '4096', '-d', fromDir, '-E', 'root_owner=0:0', imagePath]);
+    // No journal: the disk lives for one job and is thrown away with its guest (a crash fails the job
+    // anyway), and without one the guest's mount starts no jbd2 thread and a step's writes are not
+    // written twice — measured ~11 ms less from a restored guest's resume to READY under TCG (bench/vm.ts).
+    await execFileAsync(mkfs, ['-q', '-F', '-b', '4096', '-O', '^has_journal', '-d', fromDir, '-E', 'root_owner=0:0', imagePath]);
   } catch (err) {
     await fs.rm(imagePath, { force: true });
     throw toolError(err, mkfs, 'vm.disk_create_failed', `cannot build workspace disk ${imagePath} from ${fromDir}`);
