@@ -1,7 +1,9 @@
 // Entry point of bin/coordinator.
+import { limitHeapGrowth } from '../coordinator/heap-growth.js';
 import { runCoordinatorCli } from '../coordinator/main.js';
 import { PGLITE_INITDB_COMMAND } from '../coordinator/store/pglite-assets.js';
 
+limitHeapGrowth();
 const argv = process.argv.slice(2);
 // A bundled coordinator runs its embedded database's initdb in a child process of itself (pglite-database.ts).
 const run =
