@@ -39,6 +39,13 @@ CREATE TABLE batch_changeset_specs (
 CREATE INDEX batch_changeset_specs_current_idx ON batch_changeset_specs (batch_change_id, repository_name, head_branch) WHERE NOT superseded;
 CREATE INDEX batch_changeset_specs_workspace_idx ON batch_changeset_specs (execution_id, workspace_id);
 
+-- The latest execution of each batch change the changeset side has heard of (the largest id): a result
+-- of an older execution arriving late (a canceled run's last job) is stored superseded, never current.
+CREATE TABLE batch_changeset_executions (
+  batch_change_id     bigint PRIMARY KEY,
+  latest_execution_id bigint NOT NULL
+);
+
 -- A changeset: one branch of one repository, owned by a batch change. state: 'UNPUBLISHED' (applied, never
 -- pushed) → 'OPEN' (pushed) → 'MERGED' (its commit reached the base branch; final) or 'CLOSED' (its
 -- branch deleted, or the repository left the spec and apply deleted it); a CLOSED one is pushed again
