@@ -352,12 +352,14 @@ describe.each(BACKENDS)('changesets on %s', (backend) => {
     await service.workspaceCompleted(completed(ref, leaves, await diffOf(leaves, { 'README.md': 'leaves\n' }), { executionId: first }));
     expect((await as(alice).post('/api/v1/batch-changes/two-repos/apply')).json.changesets).toHaveLength(2);
     expect(await branchHead(leaves.name, 'batch/two-repos')).not.toBeNull();
+    const staysHead = await branchHead(stays.name, 'batch/two-repos');
 
+    // The next execution: the same change in one repository (nothing to push again), none in the other.
     const second = await startExecution(ref);
     await service.workspaceCompleted(completed(ref, stays, await diffOf(stays, { 'README.md': 'stays\n' }), { executionId: second }));
     const preview = await as(alice).get('/api/v1/batch-changes/two-repos/preview');
     expect(preview.json.changesets.map((p: { repository: string; operation: string }) => [p.repository, p.operation])).toEqual([
-      [stays.name, 'update'],
+      [stays.name, 'none'],
       [leaves.name, 'close'],
     ]);
     const applied = await as(alice).post('/api/v1/batch-changes/two-repos/apply');
@@ -366,7 +368,8 @@ describe.each(BACKENDS)('changesets on %s', (backend) => {
       [leaves.name, 'CLOSED'],
     ]);
     expect(await branchHead(leaves.name, 'batch/two-repos')).toBeNull();
-    expect(await branchHead(stays.name, 'batch/two-repos')).not.toBeNull();
+    expect(await branchHead(stays.name, 'batch/two-repos')).toBe(staysHead);
+    expect((await as(alice).get('/api/v1/batch-changes/two-repos/preview')).json.changesets.map((p: { operation: string }) => p.operation)).toEqual(['none']);
   });
 
   it('refuses a diff that does not apply to the base commit with git\'s message, and pushes nothing', async () => {

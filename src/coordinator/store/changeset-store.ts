@@ -202,6 +202,12 @@ export class ChangesetStore {
     return rows[0]!;
   }
 
+  /** The branch's commit is the one `specId` makes too (an unchanged re-run): the spec it was pushed from is `specId` now. */
+  async setPushedSpec(id: number, specId: number): Promise<ChangesetRow> {
+    const rows = await this.db.query<ChangesetRow>(`UPDATE batch_changesets SET pushed_spec_id = $2, updated_at = now() WHERE id = $1 RETURNING ${CHANGESET_COLUMNS}`, [id, specId]);
+    return rows[0]!;
+  }
+
   /** CLOSED: its branch is gone. `detach` (the repository left the spec) also drops its current spec. */
   async markClosed(id: number, options: { detach: boolean }): Promise<void> {
     await this.db.query(

@@ -24,6 +24,8 @@ export interface PlannedChangeset {
   changeset: ChangesetRow | null;
   /** Whether apply pushes the branch (published, or published before and now updated). */
   push: boolean;
+  /** The branch already holds the commit this spec makes (pushed from it, or from an equal earlier spec). */
+  samePushed: boolean;
 }
 
 export interface AppliedChangeset {
@@ -68,6 +70,17 @@ const STATE_REFRESH_CONCURRENCY = 4;
 export const DEFAULT_AUTHOR_EMAIL_DOMAIN = 'users.noreply.invalid';
 
 const keyOf = (repositoryName: string, branch: string) => `${repositoryName}\u0000${branch}`;
+
+/** Whether two specs make the same commit (a re-run that changed nothing pushes nothing new). */
+function sameCommit(a: ChangesetSpecRow, b: ChangesetSpecRow): boolean {
+  return (
+    a.baseCommit === b.baseCommit &&
+    a.diff === b.diff &&
+    a.commitMessage === b.commitMessage &&
+    a.author?.name === b.author?.name &&
+    a.author?.email === b.author?.email
+  );
+}
 
 export class ChangesetService implements ChangesetHook {
   /** Apply and publish of one batch change run one at a time (in this process). */
@@ -136,7 +149,9 @@ export class ChangesetService implements ChangesetHook {
           continue;
         }
         const spec = p.spec!;
-        let changeset = p.operation === 'none' && p.changeset ? p.changeset : await this.deps.store.attachSpec(spec);
+        let changeset = p.changeset && p.changeset.currentSpecId === spec.id ? p.changeset : await this.deps.store.attachSpec(spec);
+        // The branch already holds this spec's commit (from an earlier spec that said the same): it is this spec's now.
+        if (p.samePushed && changeset.pushedSpecId !== spec.id) changeset = await this.deps.store.setPushedSpec(changeset.id, spec.id);
         const commit = commits.get(p);
         if (commit !== undefined) changeset = await this.push(changeset, spec, commit);
         applied.push({ operation: p.operation, changeset });
@@ -176,7 +191,7 @@ export class ChangesetService implements ChangesetHook {
     const queue = [...open];
     const worker = async () => {
       for (let c = queue.shift(); c; c = queue.shift()) {
-        const state = await detectPublishedState(this.deps.publisher.repositoryDir(c.repositoryName), { headBranch: c.headBranch, baseBranch: c.baseBranch, pushedCommit: c.pushedCommit! });
+        const state = await detectPublishedState(this.deps.publisher.repositoryDir(c.repositoryName), { headBranch: c.headBranch, baseBranch: c.baseBranch, pushedCommit: c.pushedCommit });
         if (state === 'MERGED') {
           await this.deps.store.markMerged(c.id);
         } else if (state === 'CLOSED') {
@@ -196,28 +211,38 @@ export class ChangesetService implements ChangesetHook {
     const specs = await this.deps.store.currentSpecs(ref.id);
     const changesets = await this.deps.store.listChangesets(ref.id);
     const byKey = new Map(changesets.map((c) => [keyOf(c.repositoryName, c.headBranch), c]));
+    const earlier = await this.deps.store.specsByIds(changesets.flatMap((c) => [c.currentSpecId, c.pushedSpecId].filter((id): id is number => id !== null)));
     const matched = new Set<number>();
     const plan: PlannedChangeset[] = [];
     for (const spec of specs) {
       const changeset = byKey.get(keyOf(spec.repositoryName, spec.headBranch)) ?? null;
       if (!changeset) {
-        plan.push({ operation: 'create', spec, changeset: null, push: spec.published === 'true' });
+        plan.push({ operation: 'create', spec, changeset: null, push: spec.published === 'true', samePushed: false });
         continue;
       }
       matched.add(changeset.id);
       if (changeset.state === 'MERGED') {
-        plan.push({ operation: 'none', spec, changeset, push: false });
+        plan.push({ operation: 'none', spec, changeset, push: false, samePushed: false });
         continue;
       }
-      // Once pushed, an OPEN changeset follows its spec; a CLOSED one is pushed again only when published.
-      const push = changeset.pushedSpecId !== spec.id && (spec.published === 'true' || changeset.state === 'OPEN');
-      plan.push({ operation: push || changeset.currentSpecId !== spec.id ? 'update' : 'none', spec, changeset, push });
+      const pushed = changeset.pushedSpecId !== null ? earlier.get(changeset.pushedSpecId) : undefined;
+      const current = changeset.currentSpecId !== null ? earlier.get(changeset.currentSpecId) : undefined;
+      const pushedSame = pushed !== undefined && (pushed.id === spec.id || sameCommit(pushed, spec));
+      // An OPEN changeset follows its spec; an UNPUBLISHED one is pushed when published; a CLOSED one is
+      // pushed again when published and either apply closed it (its repository left the spec and came
+      // back) or its change differs from what was deleted (a deleted branch is not brought back as it was).
+      const push =
+        changeset.state === 'OPEN'
+          ? !pushedSame
+          : spec.published === 'true' && (changeset.state === 'UNPUBLISHED' || current === undefined || !pushedSame);
+      const samePushed = changeset.state === 'OPEN' && pushedSame;
+      const sameCurrent = current !== undefined && (current.id === spec.id || (sameCommit(current, spec) && current.title === spec.title && current.body === spec.body));
+      plan.push({ operation: push || !sameCurrent ? 'update' : 'none', spec, changeset, push, samePushed });
     }
-    const leftSpecs = await this.specsOf(changesets.filter((c) => !matched.has(c.id)));
     for (const changeset of changesets) {
       if (matched.has(changeset.id) || (changeset.state !== 'OPEN' && changeset.state !== 'UNPUBLISHED')) continue;
-      const spec = changeset.currentSpecId !== null ? (leftSpecs.get(changeset.currentSpecId) ?? null) : null;
-      plan.push({ operation: 'close', spec, changeset, push: false });
+      const spec = changeset.currentSpecId !== null ? (earlier.get(changeset.currentSpecId) ?? null) : null;
+      plan.push({ operation: 'close', spec, changeset, push: false, samePushed: false });
     }
     return plan.sort((a, b) => {
       const [ra, ba] = a.spec ? [a.spec.repositoryName, a.spec.headBranch] : [a.changeset!.repositoryName, a.changeset!.headBranch];

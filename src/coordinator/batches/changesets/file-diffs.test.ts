@@ -19,6 +19,11 @@ async function git(...args: string[]): Promise<string> {
   return (await run('git', args, { cwd: repo, env: GIT_ENV, maxBuffer: 64 * 1024 * 1024 })).stdout;
 }
 
+/** git with an index of its own (the repository's index keeps the staged change the tests diff). */
+async function gitWithIndex(...args: string[]): Promise<string> {
+  return (await run('git', args, { cwd: repo, env: { ...GIT_ENV, GIT_INDEX_FILE: path.join(dir, 'check-index') } })).stdout;
+}
+
 async function write(file: string, content: string | Buffer): Promise<void> {
   await fs.mkdir(path.dirname(path.join(repo, file)), { recursive: true });
   await fs.writeFile(path.join(repo, file), content);
@@ -41,9 +46,11 @@ async function numstat(range: string[]): Promise<Map<string, { added: number; de
   return stats;
 }
 
+/** Whether `patch` applies to the base commit (git apply --check on an index holding it). */
 async function applies(patch: string): Promise<void> {
   await fs.writeFile(path.join(dir, 'check.patch'), patch);
-  await git('apply', '--check', '--cached', path.join(dir, 'check.patch'));
+  await gitWithIndex('read-tree', base);
+  await gitWithIndex('apply', '--check', '--cached', path.join(dir, 'check.patch'));
 }
 
 let base: string;
@@ -125,16 +132,13 @@ describe('parseFileDiffs on git diff --binary', () => {
   });
 
   it('splits into sections that apply to the base commit alone and in groups', async () => {
-    await git('read-tree', base);
-    try {
-      for (const f of files) await applies(joinFileDiffs([f]));
-      const pkgA = filesUnderDirectory(files, 'pkg/a');
-      expect(pkgA.map(filePathOf).sort()).toEqual(['pkg/a/gone.go', 'pkg/a/new.go']);
-      await applies(joinFileDiffs(pkgA));
-      await applies(joinFileDiffs(files.filter((f) => !pkgA.includes(f))));
-    } finally {
-      await git('read-tree', 'HEAD');
-    }
+    for (const f of files) await applies(joinFileDiffs([f]));
+    const pkgA = filesUnderDirectory(files, 'pkg/a');
+    expect(pkgA.map(filePathOf).sort()).toEqual(['pkg/a/gone.go', 'pkg/a/new.go']);
+    await applies(joinFileDiffs(pkgA));
+    await applies(joinFileDiffs(files.filter((f) => !pkgA.includes(f))));
+    // And a section cut short does not.
+    await expect(applies(joinFileDiffs(files).replace('+four\n', '+four\n+five\n'))).rejects.toThrow(/corrupt patch|patch failed|does not apply/);
   });
 
   it('parses a diff without --binary ("Binary files … differ") and without renames', async () => {
