@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
+import { publishedBranchMarker, publishedBranches } from './published-branches.js';
 import { mirrorRepository, repositoryDirFor, validateRepositoryName } from './repository-mirror.js';
 
 const execFileAsync = promisify(execFile);
@@ -138,6 +139,25 @@ describe('mirrorRepository', () => {
     expect(again).toMatchObject({ repositoryDir: mirror, created: false });
     expect(await git(mirror, 'rev-parse', 'refs/heads/main')).toBe(third);
     expect(await git(mirror, 'for-each-ref', '--format=%(refname)')).toBe('refs/heads/main\nrefs/tags/v1');
+  });
+
+  it('keeps the branches changesets published in the mirror when it fetches again with --prune', async () => {
+    const first = await commit(source, 'first');
+    const mirror = (await mirrorRepository({ repositoriesDir, name: 'github.com/foo/bar', sourceUrl: source, logger: silentLogger })).repositoryDir;
+    // What the changeset publisher writes: the branch and its marker, in one transaction.
+    await git(mirror, 'update-ref', 'refs/heads/batch/fix', first);
+    await git(mirror, 'update-ref', publishedBranchMarker('batch/fix'), first);
+    // A branch of the mirror's that upstream does not have and nothing marked is pruned as before.
+    await git(mirror, 'update-ref', 'refs/heads/stray', first);
+    // Upstream grows a branch of the same name: it does not overwrite the published one.
+    const second = await commit(source, 'second');
+    await git(source, 'branch', 'batch/fix', second);
+
+    await mirrorRepository({ repositoriesDir, name: 'github.com/foo/bar', sourceUrl: source, logger: silentLogger });
+    expect(await git(mirror, 'for-each-ref', '--format=%(refname) %(objectname)')).toBe(
+      [`refs/batch-changes/heads/batch/fix ${first}`, `refs/heads/batch/fix ${first}`, `refs/heads/main ${second}`].join('\n'),
+    );
+    expect(await publishedBranches(mirror)).toEqual(['batch/fix']);
   });
 
   it('runs concurrent mirrors of one repository one after the other', async () => {

@@ -1,5 +1,6 @@
 // Keeps bare mirrors of source repositories under the coordinator's data directory, for jobs to clone.
 // A first mirror is cloned into a temporary directory and renamed into place, so readers never see half of one.
+// Branches the coordinator published into a mirror (changesets) survive its re-mirroring (published-branches.ts).
 // Every git command runs in its own process group under a deadline, is killed with its helpers when the
 // deadline passes or the caller gives up, and may use only the protocols of ALLOWED_GIT_PROTOCOLS.
 
@@ -8,6 +9,7 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { publishedBranchRefspecs } from './published-branches.js';
 import { ALLOWED_GIT_PROTOCOLS, parseRepositorySource, redactSourceUrl, RepositoryUrlError, type RepositorySource } from './repository-url.js';
 
 /** Longest repository name accepted, in characters. */
@@ -73,13 +75,31 @@ export interface MirrorRepositoryOptions {
   signal?: AbortSignal;
 }
 
-// Mirror operations on one directory run one at a time: two fetches would race on ref locks.
+// Operations on one mirror run one at a time: two fetches would race on ref locks, and a fetch must not
+// list the published branches it keeps (published-branches.ts) while a changeset is being pushed.
 const inFlight = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `fn` once no other mirror operation or changeset push on `repositoryDir` is running in this
+ * process, and holds the others off until it settles. (Replicas of the coordinator do not share it: each
+ * fetches its own data directory's mirrors.)
+ */
+export async function withRepositoryLock<T>(repositoryDir: string, fn: () => Promise<T>): Promise<T> {
+  const previous = inFlight.get(repositoryDir) ?? Promise.resolve();
+  const current = previous.catch(() => undefined).then(fn);
+  inFlight.set(repositoryDir, current);
+  try {
+    return await current;
+  } finally {
+    if (inFlight.get(repositoryDir) === current) inFlight.delete(repositoryDir);
+  }
+}
 
 /**
  * Creates or refreshes the bare mirror of `sourceUrl` at `<repositoriesDir>/<name>.git`: `git clone
  * --mirror` when absent (into a temporary directory, then renamed into place), otherwise
- * `git fetch --prune origin '+refs/*:refs/*'` from `sourceUrl`.
+ * `git fetch --prune origin '+refs/*:refs/*'` from `sourceUrl`, less the branches changesets published
+ * here (kept as they are: see published-branches.ts).
  * @returns the mirror's directory, whether this call created it, and the source as parsed.
  * @throws AppError `repository.invalid_name`, `repository.invalid_source_url` (a source git must not be
  *   asked to fetch), `repository.clone_failed` (its message carries git's stderr, at most 2 KB),
@@ -95,14 +115,7 @@ export async function mirrorRepository(options: MirrorRepositoryOptions): Promis
     throw new AppError('repository.invalid_source_url', `invalid source URL ${JSON.stringify(redactSourceUrl(options.sourceUrl))}: ${err.message}`);
   }
   if (!source.credential && options.credential) source = { ...source, credential: options.credential };
-  const previous = inFlight.get(repositoryDir) ?? Promise.resolve();
-  const current = previous.catch(() => undefined).then(() => mirrorUnlocked(repositoryDir, source, options));
-  inFlight.set(repositoryDir, current);
-  try {
-    return { ...(await current), source };
-  } finally {
-    if (inFlight.get(repositoryDir) === current) inFlight.delete(repositoryDir);
-  }
+  return { ...(await withRepositoryLock(repositoryDir, () => mirrorUnlocked(repositoryDir, source, options))), source };
 }
 
 async function mirrorUnlocked(repositoryDir: string, source: RepositorySource, options: MirrorRepositoryOptions): Promise<{ repositoryDir: string; created: boolean }> {
@@ -114,7 +127,9 @@ async function mirrorUnlocked(repositoryDir: string, source: RepositorySource, o
   if (await exists(repositoryDir)) {
     // The source may have moved (or its credential changed) since the clone; the remote never holds a credential.
     await run(['-C', repositoryDir, 'config', 'remote.origin.url', source.url], 'git config remote.origin.url');
-    await run(['-C', repositoryDir, 'fetch', '--prune', '--quiet', 'origin', '+refs/*:refs/*'], 'git fetch');
+    // The branches changesets pushed here are not upstream's: neither pruned nor overwritten by a fetch.
+    const keep = await publishedBranchRefspecs(repositoryDir);
+    await run(['-C', repositoryDir, 'fetch', '--prune', '--quiet', 'origin', '+refs/*:refs/*', ...keep], 'git fetch');
     logger.info('repository mirror fetched', { durationMs: Date.now() - started });
     return { repositoryDir, created: false };
   }

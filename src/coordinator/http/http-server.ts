@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
+import { addChangesetRoutes } from './changeset-routes.js';
 import { addCodeIntelRoutes } from './codeintel-routes.js';
 import { addCodeIntelUploadRoutes } from './codeintel-upload-routes.js';
 import { addExecutorRoutes } from './executor-routes.js';
@@ -99,6 +100,7 @@ export function createRouter(s: HttpServices, which: 'main' | 'metrics' = 'main'
     addSecretRoutes(router, s);
     addCodeIntelUploadRoutes(router, s);
     addCodeIntelRoutes(router, s);
+    if (s.changesets) addChangesetRoutes(router, s, s.changesets);
     addUiRoutes(router, s);
   }
   if (which === 'metrics' || s.config.metricsListen === undefined) addMetricsRoute(router, s);

@@ -17,6 +17,7 @@ import type { SessionStore } from '../store/session-store.js';
 import type { UserRow, UserStore } from '../store/user-store.js';
 import type { ExecutorAuth } from './executor-auth.js';
 import type { CodeIntelServices } from '../codeintel/codeintel-services.js';
+import type { ChangesetRouteServices } from './changeset-routes.js';
 
 export interface HttpServices {
   config: CoordinatorConfig;
@@ -48,4 +49,6 @@ export interface HttpServices {
   history: HistoryStore;
   /** Counts finished jobs for the charts. */
   historyRecorder: HistoryRecorder;
+  /** Batch changes' changesets (preview, apply, publish); their routes are served only when set. */
+  changesets?: ChangesetRouteServices;
 }
