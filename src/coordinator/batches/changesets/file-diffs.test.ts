@@ -138,7 +138,7 @@ describe('parseFileDiffs on git diff --binary', () => {
     await applies(joinFileDiffs(pkgA));
     await applies(joinFileDiffs(files.filter((f) => !pkgA.includes(f))));
     // And a section cut short does not.
-    await expect(applies(joinFileDiffs(files).replace('+four\n', '+four\n+five\n'))).rejects.toThrow(/corrupt patch|patch failed|does not apply/);
+    await expect(applies(joinFileDiffs(files).replace('+four\n', ' four\n'))).rejects.toThrow(/corrupt patch|patch failed|does not apply/);
   });
 
   it('parses a diff without --binary ("Binary files … differ") and without renames', async () => {
