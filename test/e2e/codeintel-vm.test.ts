@@ -5,7 +5,8 @@
 // (`npm run indexer-images -- --local-base --only src-cli`, built here if missing), converted from the host's
 // docker store. The upload step's `src code-intel upload` reaches the coordinator through the guest's
 // uplink: its SRC_ENDPOINT rewritten to the uplink, the executor's proxy forwarding the upload route with
-// the job's token. The coordinator processes the upload and navigation answers at known positions.
+// the job's token — and nothing else: the indexer step's request to the dequeue route gets the proxy's 403,
+// the coordinator's own address nothing. The coordinator processes the upload and navigation answers.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,7 @@ describe.skipIf(!dockerTestsEnabled())('a code-intel index job on the vm runtime
     await buildIndexerImages({ localBase: true, quiet: true, only: ['src-cli'] });
     env = await startE2eEnvironment({ name: 'codeintel-vm', runtime: 'vm' });
     admin = env.admin;
+    const port = new URL(env.coordinator.url).port;
     // The index the indexer step hands over: scip-typescript's, of these very files.
     const indexed = path.join(env.work, 'indexed');
     await fs.mkdir(path.join(indexed, 'src'), { recursive: true });
@@ -51,7 +53,18 @@ describe.skipIf(!dockerTestsEnabled())('a code-intel index job on the vm runtime
         files: {
           ...TYPESCRIPT_FILES,
           'prebuilt.scip.b64': `${index.toString('base64')}\n`,
-          'sourcegraph.yaml': `index_jobs:\n  - indexer: ${BUSYBOX_IMAGE}\n    indexer_args: [sh, -c, "base64 -d prebuilt.scip.b64 > index.scip"]\n`,
+          // Before the index is written, the step tries the coordinator's other routes through the uplink
+          // and the coordinator itself (the host's 10.0.2.2 and the guest's own loopback): none answers.
+          'sourcegraph.yaml': [
+            'index_jobs:',
+            `  - indexer: ${BUSYBOX_IMAGE}`,
+            '    local_steps:',
+            `      - 'wget -q -O - --post-data "" http://10.0.2.100/.executors/queue/codeintel/dequeue; echo "dequeue through the uplink: $?"'`,
+            `      - 'wget -q -T 3 -O - http://10.0.2.2:${port}/.executors/queue/codeintel/dequeue; echo "the coordinator via the host: $?"'`,
+            `      - 'wget -q -T 3 -O - http://127.0.0.1:${port}/; echo "the coordinator on loopback: $?"'`,
+            '    indexer_args: [sh, -c, "base64 -d prebuilt.scip.b64 > index.scip"]',
+            '',
+          ].join('\n'),
         },
       },
     ]);
@@ -89,12 +102,18 @@ describe.skipIf(!dockerTestsEnabled())('a code-intel index job on the vm runtime
     const start = entry('setup.vm.start');
     expect(start.out).toContain("stdout: uplink: SRC_ENDPOINT → executor proxy to the coordinator's upload routes (http://10.0.2.100 in the guest, SRC_PROXY dropped) for step upload");
     expect(start.command.join(' ')).toContain('restrict=on');
-    expect(entry('step.docker.indexer').exitCode).toBe(0);
+    const indexer = entry('step.docker.indexer');
+    expect(indexer.exitCode).toBe(0);
+    expect(indexer.out).toContain('stderr: wget: server returned error: HTTP/1.1 403 Forbidden');
+    expect(indexer.out).toContain('stdout: dequeue through the uplink: 1');
+    expect(indexer.out).toContain('stdout: the coordinator via the host: 1');
+    expect(indexer.out).toContain('stdout: the coordinator on loopback: 1');
     const upload = entry('step.docker.upload');
     expect(upload.command.join(' ')).toContain('executors-src-cli:');
     expect(upload.exitCode, logs).toBe(0);
     expect(upload.out).toContain('View processing status');
-    expect(entry('teardown.vm').out).toMatch(/uplink closed \([1-9]\d* requests? forwarded to the coordinator, 0 refused\)/);
+    // The upload's requests passed; the indexer step's one to the dequeue route did not.
+    expect(entry('teardown.vm').out).toMatch(/uplink closed \([1-9]\d* requests? forwarded to the coordinator, 1 refused\)/);
     // 🚨 The job's token never reaches the log.
     expect(JSON.stringify(job.executionLogs)).not.toMatch(/Bearer [0-9a-f]{40}/);
 

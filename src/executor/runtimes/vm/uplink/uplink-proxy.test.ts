@@ -7,13 +7,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../shared/logger.js';
 import { createTestCa, type TestCa } from '../../../../../test/helpers/test-ca.js';
-import { startUplinkProxy, type UplinkProxy } from './uplink-proxy.js';
+import { startUplinkProxy, UPLINK_MAX_CONNECTIONS, type UplinkProxy } from './uplink-proxy.js';
 
 const TOKEN = 'a'.repeat(40);
 
@@ -180,6 +180,35 @@ describe('vm uplink proxy', () => {
     }
     const gone = await start({ url: 'http://127.0.0.1:1' });
     expect((await viaSocket(gone.socketPath, { method: 'POST', path: '/.executors/scip/upload', headers: { authorization: `Bearer ${TOKEN}` } })).text).toContain('executor uplink: cannot reach the coordinator: connect ECONNREFUSED');
+  });
+
+  it(`serves at most ${UPLINK_MAX_CONNECTIONS} connections at a time and closes one more at once (each is a socat process on the host)`, async () => {
+    const proxy = await start();
+    const connect = () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect(proxy.socketPath, () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const held = await Promise.all(Array.from({ length: UPLINK_MAX_CONNECTIONS }, connect));
+    // The server takes connections in the order they came: these eight first.
+    const extra = await connect();
+    const closedBy = await new Promise<string>((resolve) => {
+      let data = '';
+      extra.on('data', (c: Buffer) => (data += c.toString()));
+      extra.on('close', () => resolve(data));
+      extra.write('POST /.executors/scip/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+    });
+    expect(closedBy).toBe('');
+    expect(proxy.refused).toBe(1);
+    held[0]!.destroy();
+    // A slot is free again: a request is answered.
+    let answered: { status: number; text: string } | undefined;
+    for (let i = 0; i < 100 && !answered; i++) {
+      answered = await viaSocket(proxy.socketPath, { method: 'GET', path: '/' }).catch(() => undefined);
+      if (!answered) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(answered?.status).toBe(403);
+    for (const socket of held) socket.destroy();
   });
 
   it('close ends a request in flight and removes the socket', async () => {

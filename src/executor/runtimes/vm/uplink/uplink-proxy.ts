@@ -12,6 +12,9 @@
 //   The job id and executor name headers are set to this job's, whatever the guest sent.
 // - Bodies stream both ways (an index can be gigabytes; never whole in memory); nothing bounds a request's
 //   time but the job: closing the proxy at teardown ends every connection.
+// - At most UPLINK_MAX_CONNECTIONS connections at a time (src uploads one request after the other): each
+//   guest connection is a socat process on the host, and one over the bound is closed at once, which ends
+//   its socat — so a step opening connections in a loop cannot pile up processes on the host.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -28,6 +31,8 @@ import { checkSocketPath } from '../guest/qemu-vm.js';
 /** The routes the uplink forwards, exactly (their query strings pass as they are). */
 export const UPLINK_ROUTES: readonly string[] = [EXECUTOR_SCIP_UPLOAD_ROUTE, EXECUTOR_LSIF_UPLOAD_ROUTE, BATCH_RESULTS_ROUTE];
 const UPLINK_METHODS = new Set(['POST', 'HEAD']);
+/** Connections from one guest served at a time; more are closed as they come. */
+export const UPLINK_MAX_CONNECTIONS = 8;
 
 /** Never forwarded either way (RFC 9110 §7.6.1); `host` is the upstream's own. */
 const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
@@ -136,6 +141,10 @@ export async function startUplinkProxy(options: UplinkProxyOptions): Promise<Upl
     pipeline(req, upstreamReq, (err) => {
       if (err) logger.debug('vm uplink: request stream ended early', { jobId: job.id, path: rawPath, error: err });
     });
+  });
+  server.maxConnections = UPLINK_MAX_CONNECTIONS;
+  server.on('drop', () => {
+    refused++;
   });
   server.on('clientError', (_err, socket) => {
     refused++;
