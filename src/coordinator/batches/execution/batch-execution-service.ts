@@ -15,7 +15,7 @@ import type { JobStore } from '../../store/job-store.js';
 import type { SecretNamespace, SecretStore } from '../../store/secret-store.js';
 import type { Queryable } from '../../store/database.js';
 import type { ChangesetHook } from '../changeset-hook.js';
-import { batchJobSpec, BATCHES_QUEUE, stepCacheKey, UPLOAD_STEP_KEY, uploadStepEnv, workspaceTask } from './batch-job-builder.js';
+import { batchJobSpec, BATCHES_QUEUE, stepCacheKey, uploadStepEnv, workspaceTask } from './batch-job-builder.js';
 import { diffApplyProblem } from './diff-check.js';
 import { computeExecutionState } from './execution-state.js';
 
@@ -286,8 +286,9 @@ export class BatchExecutionService {
   }
 
   /**
-   * The `batches` queue's dequeue-time step: the upload step gets the job's credentials (and they are
-   * redacted from its log). A job queued by hand through the admin API is left as it was asked.
+   * The `batches` queue's dequeue-time step: the last helper step, which uploads, gets the job's
+   * credentials (and they are redacted from its log). A job queued by hand through the admin API is left
+   * as it was asked.
    */
   readonly transformer: JobTransformer = async (job: Job, context) => {
     const found = await this.deps.store.contextForJob(job.id);
@@ -295,8 +296,8 @@ export class BatchExecutionService {
     const env = uploadStepEnv({ jobId: job.id, token: job.token, executorName: context.executorName, frontendUrl: this.deps.frontendUrl(), srcProxy: this.deps.srcProxy });
     return {
       ...job,
-      dockerSteps: job.dockerSteps.map((step) => (step.key === UPLOAD_STEP_KEY ? { ...step, env: [...(step.env ?? []), ...env] } : step)),
-      // 🚨 The token is in the upload step's env (and so in its logged command): never in a log.
+      dockerSteps: job.dockerSteps.map((step, i) => (i === job.dockerSteps.length - 1 ? { ...step, env: [...(step.env ?? []), ...env] } : step)),
+      // 🚨 The token is in the last step's env (and so in its logged command): never in a log.
       redactedValues: { ...job.redactedValues, [`Bearer ${job.token}`]: 'Bearer REDACTED', [job.token]: 'PASSWORD_REMOVED' },
     };
   };
