@@ -50,8 +50,13 @@ steps:
     outputs:
       count:
         value: \${{ step.stdout }}
-  - run: echo "count=\${{ outputs.count }} files=\${{ join previous_step.modified_files "," }} secret_length=\${#GREETING_TOKEN}" > status.txt
+  - run: |
+      echo "count=\${{ outputs.count }} files=\${{ join previous_step.modified_files "," }} secret_length=\${#GREETING_TOKEN}" > status.txt
+      echo "the token is $GREETING_TOKEN"
     container: alpine:3
+    outputs:
+      printed:
+        value: \${{ step.stdout }}
     env:
       - GREETING_TOKEN
       - LITERAL: \${{ repository.name }}
@@ -123,7 +128,10 @@ describe('batch changes on the shell runtime (bin/executor, src batch-helper)', 
 
     const a = done.workspaces[0];
     const detail = (await alice.api.get(`/api/v1/batch-changes/mode-bar/workspaces/${a.id}`)).json;
-    expect(detail.result.outputs).toEqual({ count: '1' });
+    // The secret printed by the step is taken out of its stored output and of the outputs, as from the log.
+    expect(detail.result.outputs).toEqual({ count: '1', printed: 'the token is ${{ secrets.GREETING_TOKEN }}\n' });
+    expect(detail.result.steps[1].stdout).toBe('the token is ${{ secrets.GREETING_TOKEN }}\n');
+    expect(JSON.stringify(detail.result)).not.toContain(SECRET_VALUE);
     expect(detail.result.steps.map((s: { index: number; modifiedFiles: string[]; addedFiles: string[] }) => [s.index, s.modifiedFiles, s.addedFiles])).toEqual([
       [0, ['config.txt'], []],
       [1, [], ['status.txt']],
