@@ -77,14 +77,15 @@ export class BatchExecutionService {
     const missing = names.filter((n) => !found.has(n));
     if (missing.length > 0) throw new AppError('secrets.missing', `no executor secret named ${missing.join(', ')} as batches secrets in the batch change's namespace or globally (the steps' env names them without a value)`);
     const orgId = batchChange.namespace.kind === 'org' ? batchChange.namespace.orgId : null;
+    const keyed = tasks.map((t) => ({ ...t, cacheKey: stepCacheKey(t.task, t.workspace.onlyFetchWorkspace, versions) }));
+    const cache = noCache ? new Map<string, BatchExecutionResult>() : await store.cachedResults(actor.id, keyed.map((k) => k.cacheKey));
     const planned: PlannedWorkspace[] = [];
-    for (const { workspace, task } of tasks) {
-      const cacheKey = stepCacheKey(task, workspace.onlyFetchWorkspace, versions);
+    for (const { workspace, task, cacheKey } of keyed) {
       if (task.input.steps.length === 0) {
         planned.push({ workspace, cacheKey, cached: EMPTY_RESULT, job: null });
         continue;
       }
-      const cached = noCache ? null : await store.cachedResult(actor.id, cacheKey);
+      const cached = cache.get(cacheKey) ?? null;
       if (cached) {
         planned.push({ workspace, cacheKey, cached, job: null });
         continue;
