@@ -209,6 +209,11 @@ export class BatchStore {
 
   // --- executions ----------------------------------------------------------------------------------------
 
+  /** Holds the batch change's row until `tx` ends: one execute (or retry) of it at a time. */
+  async lockBatchChange(tx: Queryable, id: number): Promise<void> {
+    await tx.query(`SELECT id FROM batch_changes WHERE id = $1 FOR UPDATE`, [id]);
+  }
+
   async createExecution(tx: Queryable, input: { batchChangeId: number; userId: number; noCache: boolean }): Promise<BatchExecutionRow> {
     const rows = await tx.query<BatchExecutionRow>(
       `INSERT INTO batch_executions (batch_change_id, state, no_cache, user_id) VALUES ($1, 'QUEUED', $2, $3) RETURNING ${EXECUTION_COLUMNS}`,

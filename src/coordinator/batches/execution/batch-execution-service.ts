@@ -142,7 +142,15 @@ export class BatchExecutionService {
     }
     const workspaces = (await store.listWorkspaces(batchChange.id)).filter((w) => !w.skipped);
     const planned = await this.plan(batchChange, workspaces, actor, options.noCache);
-    const execution = await store.transaction((tx) => store.createExecution(tx, { batchChangeId: batchChange.id, userId: actor.id, noCache: options.noCache }));
+    const execution = await store.transaction(async (tx) => {
+      // Checked again under the lock: two executes at once make one execution.
+      await store.lockBatchChange(tx, batchChange.id);
+      const running = await store.latestExecution(batchChange.id, tx);
+      if (running && LIVE_EXECUTION_STATES.includes(running.state)) {
+        throw new AppError('batches.execution_running', `execution ${running.id} of batch change ${batchChange.name} is ${running.state}: cancel it first, or wait for it to finish`);
+      }
+      return store.createExecution(tx, { batchChangeId: batchChange.id, userId: actor.id, noCache: options.noCache });
+    });
     // Before any job exists, so a result can never arrive for an execution the changeset side has not seen start.
     await this.deps.hook.executionStarted(batchChange.id, execution.id);
     try {
@@ -210,9 +218,13 @@ export class BatchExecutionService {
     const byId = new Map((await store.listWorkspaces(batchChange.id)).map((w) => [w.id, w]));
     const planned = await this.plan(batchChange, chosen.map((r) => byId.get(r.workspaceId)!), actor, execution.noCache);
     await store.transaction(async (tx) => {
+      await store.lockBatchChange(tx, batchChange.id);
       for (const [i, p] of planned.entries()) {
         const next = await this.enqueue(tx, p, actor);
-        await store.resetWorkspaceExecution(tx, chosen[i]!.id, next);
+        // Another retry took it first: this one's jobs are rolled back with the transaction.
+        if (!(await store.resetWorkspaceExecution(tx, chosen[i]!.id, next))) {
+          throw new AppError('batches.not_retryable', `workspace ${chosen[i]!.workspaceId} is being retried already`);
+        }
       }
     });
     await this.announceCompleted(batchChange, execution.id, planned);
