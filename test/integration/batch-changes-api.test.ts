@@ -178,9 +178,10 @@ steps:
     const executor = new ExecutorApi(c.url, c.executorToken, 'test-executor');
     expect((await executor.heartbeat('batches')).status).toBe(200);
     const job = (await executor.dequeue('batches')).json;
-    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'upload']);
-    const upload = job.dockerSteps.find((s) => s.key === 'upload')!;
-    expect(upload.env).toEqual(expect.arrayContaining([`SRC_HEADER_AUTHORIZATION=Bearer ${job.token}`]));
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post']);
+    // Only the last helper step, which uploads, has the job's token.
+    expect(job.dockerSteps[2]!.env).toEqual(expect.arrayContaining([`SRC_HEADER_AUTHORIZATION=Bearer ${job.token}`]));
+    expect(JSON.stringify(job.dockerSteps.slice(0, 2))).not.toContain(job.token);
     expect(job.redactedValues[job.token]).toBe('PASSWORD_REMOVED');
     const post = (authorization: string, body: unknown) =>
       fetch(c.url + BATCH_RESULTS_ROUTE, {
@@ -223,5 +224,15 @@ steps:
     expect(canceled.json).toMatchObject({ canceled: 1, canceling: 0 });
     expect(canceled.json.execution.state).toBe('CANCELED');
     expect(canceled.json.workspaces.filter((w: { state: string }) => w.state !== 'SKIPPED').map((w: { state: string }) => w.state).sort()).toEqual(['CANCELED', 'COMPLETED', 'FAILED']);
+  });
+
+  it('makes one execution of two executes sent at once', async () => {
+    const answers = await Promise.all([alice.api.post('/api/v1/batch-changes/mode-bar/execute', {}), alice.api.post('/api/v1/batch-changes/mode-bar/execute', {})]);
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 409]);
+    // The workspace whose result was stored above comes from alice's step cache; the two others have a job each.
+    const view = (await alice.api.get('/api/v1/batch-changes/mode-bar')).json;
+    expect(view.workspaces.filter((w: { skipped: boolean }) => !w.skipped).map((w: { state: string; cached: boolean }) => `${w.state}${w.cached ? ' cached' : ''}`).sort()).toEqual(['COMPLETED cached', 'QUEUED', 'QUEUED']);
+    expect((await admin.get('/api/v1/queues/batches/jobs?state=queued')).json.jobs).toHaveLength(2);
+    expect((await alice.api.post('/api/v1/batch-changes/mode-bar/cancel')).json).toMatchObject({ canceled: 2 });
   });
 });

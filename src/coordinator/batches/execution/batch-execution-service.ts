@@ -15,8 +15,9 @@ import type { JobStore } from '../../store/job-store.js';
 import type { SecretNamespace, SecretStore } from '../../store/secret-store.js';
 import type { Queryable } from '../../store/database.js';
 import type { ChangesetHook } from '../changeset-hook.js';
-import { batchJobSpec, BATCHES_QUEUE, stepCacheKey, UPLOAD_STEP_KEY, uploadStepEnv, workspaceTask } from './batch-job-builder.js';
+import { batchJobSpec, BATCHES_QUEUE, stepCacheKey, uploadStepEnv, workspaceTask } from './batch-job-builder.js';
 import { diffApplyProblem } from './diff-check.js';
+import { redactResult } from './redact-result.js';
 import { computeExecutionState } from './execution-state.js';
 
 export interface BatchExecutionDeps {
@@ -76,14 +77,15 @@ export class BatchExecutionService {
     const missing = names.filter((n) => !found.has(n));
     if (missing.length > 0) throw new AppError('secrets.missing', `no executor secret named ${missing.join(', ')} as batches secrets in the batch change's namespace or globally (the steps' env names them without a value)`);
     const orgId = batchChange.namespace.kind === 'org' ? batchChange.namespace.orgId : null;
+    const keyed = tasks.map((t) => ({ ...t, cacheKey: stepCacheKey(t.task, t.workspace.onlyFetchWorkspace, versions) }));
+    const cache = noCache ? new Map<string, BatchExecutionResult>() : await store.cachedResults(actor.id, keyed.map((k) => k.cacheKey));
     const planned: PlannedWorkspace[] = [];
-    for (const { workspace, task } of tasks) {
-      const cacheKey = stepCacheKey(task, workspace.onlyFetchWorkspace, versions);
+    for (const { workspace, task, cacheKey } of keyed) {
       if (task.input.steps.length === 0) {
         planned.push({ workspace, cacheKey, cached: EMPTY_RESULT, job: null });
         continue;
       }
-      const cached = noCache ? null : await store.cachedResult(actor.id, cacheKey);
+      const cached = cache.get(cacheKey) ?? null;
       if (cached) {
         planned.push({ workspace, cacheKey, cached, job: null });
         continue;
@@ -140,7 +142,15 @@ export class BatchExecutionService {
     }
     const workspaces = (await store.listWorkspaces(batchChange.id)).filter((w) => !w.skipped);
     const planned = await this.plan(batchChange, workspaces, actor, options.noCache);
-    const execution = await store.transaction((tx) => store.createExecution(tx, { batchChangeId: batchChange.id, userId: actor.id, noCache: options.noCache }));
+    const execution = await store.transaction(async (tx) => {
+      // Checked again under the lock: two executes at once make one execution.
+      await store.lockBatchChange(tx, batchChange.id);
+      const running = await store.latestExecution(batchChange.id, tx);
+      if (running && LIVE_EXECUTION_STATES.includes(running.state)) {
+        throw new AppError('batches.execution_running', `execution ${running.id} of batch change ${batchChange.name} is ${running.state}: cancel it first, or wait for it to finish`);
+      }
+      return store.createExecution(tx, { batchChangeId: batchChange.id, userId: actor.id, noCache: options.noCache });
+    });
     // Before any job exists, so a result can never arrive for an execution the changeset side has not seen start.
     await this.deps.hook.executionStarted(batchChange.id, execution.id);
     try {
@@ -208,9 +218,13 @@ export class BatchExecutionService {
     const byId = new Map((await store.listWorkspaces(batchChange.id)).map((w) => [w.id, w]));
     const planned = await this.plan(batchChange, chosen.map((r) => byId.get(r.workspaceId)!), actor, execution.noCache);
     await store.transaction(async (tx) => {
+      await store.lockBatchChange(tx, batchChange.id);
       for (const [i, p] of planned.entries()) {
         const next = await this.enqueue(tx, p, actor);
-        await store.resetWorkspaceExecution(tx, chosen[i]!.id, next);
+        // Another retry took it first: this one's jobs are rolled back with the transaction.
+        if (!(await store.resetWorkspaceExecution(tx, chosen[i]!.id, next))) {
+          throw new AppError('batches.not_retryable', `workspace ${chosen[i]!.workspaceId} is being retried already`);
+        }
       }
     });
     await this.announceCompleted(batchChange, execution.id, planned);
@@ -261,8 +275,9 @@ export class BatchExecutionService {
   /**
    * A result uploaded by job `jobId` (its token checked by the route): refused (404) for a job that is not
    * a workspace's, (409) when the workspace no longer waits for it, (422) with git's message when the diff
-   * does not apply to the base commit — the workspace then fails with that message. Otherwise stored, put in
-   * the user's step cache, and handed to the changeset side.
+   * does not apply to the base commit — the workspace then fails with that message. Otherwise stored (the
+   * values of its secrets taken out of the steps' output and the outputs), put in the user's step cache,
+   * and handed to the changeset side.
    */
   async acceptResult(jobId: number, result: BatchExecutionResult): Promise<ResultOutcome> {
     const { store, logger } = this.deps;
@@ -278,6 +293,7 @@ export class BatchExecutionService {
       logger.warn('refused a batch workspace result whose diff does not apply', { jobId, repository: workspace.repositoryName, problem });
       return { ok: false, status: 422, message };
     }
+    result = await this.withoutSecrets(jobId, result);
     if (!(await store.completeWorkspaceExecution(execution.id, result))) return { ok: false, status: 409, message: `the workspace of job ${jobId} takes no result any more` };
     if (context.userId !== null) await store.putCachedResult(context.userId, execution.cacheKey, result);
     await this.workspaceCompleted(context.batchChangeId, execution.executionId, workspace, result, false);
@@ -285,9 +301,20 @@ export class BatchExecutionService {
     return { ok: true };
   }
 
+  /** The result with the values of the job's executor secrets taken out of its output (read as the job's, access-logged). */
+  private async withoutSecrets(jobId: number, result: BatchExecutionResult): Promise<BatchExecutionResult> {
+    const refs = (await this.deps.jobs.find(BATCHES_QUEUE, jobId))?.secretRefs;
+    const keys = [...new Set(refs?.steps.flat() ?? [])];
+    if (!refs || keys.length === 0) return result;
+    const ns: SecretNamespace = refs.orgId !== null ? { kind: 'org', orgId: refs.orgId } : { kind: 'user', userId: refs.userId };
+    const { values } = await this.deps.secrets.readValues(ns, refs.scope, keys, { userId: refs.userId }, jobId);
+    return redactResult(result, values);
+  }
+
   /**
-   * The `batches` queue's dequeue-time step: the upload step gets the job's credentials (and they are
-   * redacted from its log). A job queued by hand through the admin API is left as it was asked.
+   * The `batches` queue's dequeue-time step: the last helper step, which uploads, gets the job's
+   * credentials (and they are redacted from its log). A job queued by hand through the admin API is left
+   * as it was asked.
    */
   readonly transformer: JobTransformer = async (job: Job, context) => {
     const found = await this.deps.store.contextForJob(job.id);
@@ -295,8 +322,8 @@ export class BatchExecutionService {
     const env = uploadStepEnv({ jobId: job.id, token: job.token, executorName: context.executorName, frontendUrl: this.deps.frontendUrl(), srcProxy: this.deps.srcProxy });
     return {
       ...job,
-      dockerSteps: job.dockerSteps.map((step) => (step.key === UPLOAD_STEP_KEY ? { ...step, env: [...(step.env ?? []), ...env] } : step)),
-      // 🚨 The token is in the upload step's env (and so in its logged command): never in a log.
+      dockerSteps: job.dockerSteps.map((step, i) => (i === job.dockerSteps.length - 1 ? { ...step, env: [...(step.env ?? []), ...env] } : step)),
+      // 🚨 The token is in the last step's env (and so in its logged command): never in a log.
       redactedValues: { ...job.redactedValues, [`Bearer ${job.token}`]: 'Bearer REDACTED', [job.token]: 'PASSWORD_REMOVED' },
     };
   };
