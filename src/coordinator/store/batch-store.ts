@@ -314,6 +314,19 @@ export class BatchStore {
     return rows.length > 0;
   }
 
+  /**
+   * A COMPLETED workspace execution → FAILED with `message`: its result was stored but the changeset side
+   * could not use it (a changesetTemplate that fails on it). False when it is not COMPLETED.
+   */
+  async failCompletedWorkspaceExecution(executionId: number, workspaceId: number, message: string, db: Queryable = this.db): Promise<boolean> {
+    const rows = await db.query(
+      `UPDATE batch_workspace_executions SET state = 'FAILED', failure_message = $3
+       WHERE execution_id = $1 AND workspace_id = $2 AND state = 'COMPLETED' RETURNING id`,
+      [executionId, workspaceId, message],
+    );
+    return rows.length > 0;
+  }
+
   /** After a cancel of its job: CANCELED (the job was queued) or CANCELING (it runs). */
   async markCanceled(id: number, state: 'CANCELED' | 'CANCELING'): Promise<void> {
     await this.db.query(

@@ -126,6 +126,13 @@ export class BatchExecutionService {
         result,
       });
     } catch (err) {
+      // A template of changesetTemplate that fails on this result (`changesets.template_failed`) or a diff
+      // it cannot split is the spec's fault: the workspace fails with the message, which names the field.
+      if (err instanceof AppError && err.code.startsWith('changesets.')) {
+        await this.deps.store.failCompletedWorkspaceExecution(executionId, workspace.id, err.message);
+        this.deps.logger.warn('no changeset for a completed workspace', { batchChangeId, executionId, workspaceId: workspace.id, code: err.code, message: err.message });
+        return;
+      }
       this.deps.logger.error('the changeset side failed on a completed workspace', { batchChangeId, executionId, workspaceId: workspace.id, err });
     }
   }
