@@ -3,12 +3,12 @@
 // runs (server-sent events), a cancel button, and each entry's whole output a page of lines at a time.
 import { isJobState, type JobState } from '../queues/job-state.js';
 import { HttpError } from '../http/http-error.js';
-import type { RequestContext, Router } from '../http/router.js';
+import type { Reply, RequestContext, Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
-import type { JobRow } from '../store/job-store.js';
+import type { JobRow, LogEntrySummary } from '../store/job-store.js';
 import { chartRangeOf, queueCharts, rangeLinks } from './history-charts.js';
 import { jobOverview } from './job-overview.js';
-import { html } from './html.js';
+import { html, type Html } from './html.js';
 import { page, timeElement } from './layout.js';
 import { htmlReply, redirect } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
@@ -69,6 +69,30 @@ function pollWait(ms: number, request: AbortSignal, shutdown: AbortSignal): Prom
   });
 }
 
+/**
+ * A job's log entries as the job page shows them (each with its last lines), updated live by the page's
+ * script from `eventsHref` (server-sent events, see streamJobEvents) until the job finished. Also the
+ * log of a batch change's workspace, for its owner.
+ */
+export function jobLogEntries(
+  logEntries: ReadonlyArray<LogEntrySummary & { tail?: string }>,
+  options: { finished: boolean; eventsHref: string; entryHref?: (entryId: number) => string },
+): Html {
+  return html`<div id="entries" ${options.finished ? '' : html`data-job-events="${options.eventsHref}"`}>${logEntries.map((e) => {
+      const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
+      // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
+      const where = options.entryHref ? 'on the full log page' : 'not shown';
+      const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines ${where}` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines ${where}\n` : '';
+      return html`<details class="entry" id="entry-${e.entryId}" open>
+        <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
+        ${options.entryHref ? html`<a href="${options.entryHref(e.entryId)}">full output</a>` : ''}</summary>
+        <code class="command">${e.command.join(' ')}</code>
+        <pre class="out">${note}${tail}</pre>
+      </details>`;
+    })}</div>
+    ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
+}
+
 export function addJobPages(router: Router, s: HttpServices): void {
   const queueNames = s.config.queues.map((q) => q.name);
   const knownQueue = (ctx: RequestContext) => {
@@ -127,18 +151,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const body = html`<h1>Job #${job.id} <span id="job-state" class="badge state-${job.state}">${job.state}</span></h1>
       ${jobOverview(job, logEntries, session)}
       <h2>Log</h2>
-      <div id="entries" ${finished ? '' : html`data-job-events="/jobs/${queue}/${job.id}/events"`}>${logEntries.map((e) => {
-        const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
-        // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
-        const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines on the full log page` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : '';
-        return html`<details class="entry" id="entry-${e.entryId}" open>
-          <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
-          <a href="/jobs/${queue}/${job.id}/entries/${e.entryId}">full output</a></summary>
-          <code class="command">${e.command.join(' ')}</code>
-          <pre class="out">${note}${tail}</pre>
-        </details>`;
-      })}</div>
-      ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
+      ${jobLogEntries(logEntries, { finished, eventsHref: `/jobs/${queue}/${job.id}/events`, entryHref: (entryId) => `/jobs/${queue}/${job.id}/entries/${entryId}` })}`;
     return htmlReply(page({ title: `Job #${job.id}`, section: 'jobs', session, body }));
   });
 
@@ -177,34 +190,43 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const queue = knownQueue(ctx);
     const id = jobIdOf(ctx);
     if (!(await s.jobs.find(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
-    const { res } = ctx;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    const seen = new Map<number, string>();
-    let lastState = '';
-    const signal = ctx.signal;
-    const shutdown = s.shutdownSignal;
-    while (!signal.aborted && !shutdown.aborted) {
-      const summary = await s.jobs.getSummary(queue, id);
-      if (!summary) break;
-      const lastWithTail = (summary.entries.at(-1)?.entryId ?? 0) - TAIL_ENTRIES;
-      for (const e of summary.entries) {
-        const version = `${e.exitCode}:${e.durationMs}:${e.outLength}`;
-        if (seen.get(e.entryId) === version) continue;
-        seen.set(e.entryId, version);
-        const stored = e.entryId > lastWithTail ? await s.jobs.logEntryTail(id, e.entryId, TAIL_CHARS) : null;
-        const { tail, truncatedLines } = stored ? tailOf(stored.tail, stored.outLength, stored.lineCount) : { tail: '', truncatedLines: e.lineCount };
-        send('entry', { entryId: e.entryId, key: e.key, command: e.command, exitCode: e.exitCode, durationMs: e.durationMs, tail, truncatedLines });
-      }
-      const finished = FINISHED.has(summary.job.state);
-      if (summary.job.state !== lastState) {
-        lastState = summary.job.state;
-        send('job', { state: summary.job.state, finished });
-      }
-      if (finished) break;
-      await pollWait(s.config.uiLiveIntervalMs, signal, shutdown);
-    }
-    res.end();
-    return undefined;
+    return streamJobEvents(ctx, s, queue, id);
   });
+}
+
+/**
+ * Server-sent events of job `id`: every COORDINATOR_UI_LIVE_INTERVAL (500 ms), the entries whose exit
+ * code, duration or output changed (with their last lines) and the job's state; the stream ends once the
+ * job finished. The caller checks who may read the job.
+ */
+export async function streamJobEvents(ctx: RequestContext, s: Pick<HttpServices, 'jobs' | 'config' | 'shutdownSignal'>, queue: string, id: number): Promise<Reply> {
+  const { res } = ctx;
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
+  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const seen = new Map<number, string>();
+  let lastState = '';
+  const signal = ctx.signal;
+  const shutdown = s.shutdownSignal;
+  while (!signal.aborted && !shutdown.aborted) {
+    const summary = await s.jobs.getSummary(queue, id);
+    if (!summary) break;
+    const lastWithTail = (summary.entries.at(-1)?.entryId ?? 0) - TAIL_ENTRIES;
+    for (const e of summary.entries) {
+      const version = `${e.exitCode}:${e.durationMs}:${e.outLength}`;
+      if (seen.get(e.entryId) === version) continue;
+      seen.set(e.entryId, version);
+      const stored = e.entryId > lastWithTail ? await s.jobs.logEntryTail(id, e.entryId, TAIL_CHARS) : null;
+      const { tail, truncatedLines } = stored ? tailOf(stored.tail, stored.outLength, stored.lineCount) : { tail: '', truncatedLines: e.lineCount };
+      send('entry', { entryId: e.entryId, key: e.key, command: e.command, exitCode: e.exitCode, durationMs: e.durationMs, tail, truncatedLines });
+    }
+    const finished = FINISHED.has(summary.job.state);
+    if (summary.job.state !== lastState) {
+      lastState = summary.job.state;
+      send('job', { state: summary.job.state, finished });
+    }
+    if (finished) break;
+    await pollWait(s.config.uiLiveIntervalMs, signal, shutdown);
+  }
+  res.end();
+  return undefined;
 }
