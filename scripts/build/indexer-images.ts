@@ -2,7 +2,7 @@
 // default indexer map names — from deploy/docker/codeintel/*.Dockerfile:
 //   executors-scip-typescript:<scip-typescript version>  scip-typescript, npm, git, src
 //   executors-scip-python:<scip-python version>          scip-python, python3, pip, git, src
-//   executors-src-cli:<package version>                  src (the upload step)
+//   executors-src-cli:<package version>                  src and git (the upload step, the batch helper steps)
 // The npm packages are installed into the build context here (the npm registry, or npm's cache), and
 // `src` is bundled with esbuild, so the image builds need no registry.
 // Usage: npm run indexer-images [-- --local-base] [--base-image IMAGE] [--only scip-typescript|scip-python|src-cli]

@@ -46,6 +46,9 @@ function splitLegacySource(url: string) {
   }
 }
 import { createCodeIntelServices, type CodeIntelServices } from './codeintel/codeintel-services.js';
+import { createBatchServices, type BatchServices } from './batches/batch-services.js';
+import type { ChangesetHook } from './batches/changeset-hook.js';
+import { NO_CHANGESETS } from './batches/no-changesets-hook.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
 export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
@@ -75,6 +78,8 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** Use this database instead of opening the configured one (tests); it is closed by stop() too. */
   database?: Database;
+  /** What turns batch workspaces' results into changesets. Default NO_CHANGESETS (records nothing). */
+  changesetHook?: ChangesetHook;
 }
 
 export class Coordinator {
@@ -85,6 +90,7 @@ export class Coordinator {
   private tasks: PeriodicTask[] = [];
   private queueSizeReporter: QueueSizeReporter | undefined;
   private codeintel: CodeIntelServices | undefined;
+  private batches: BatchServices | undefined;
   private historyRecorder: HistoryRecorder | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
@@ -169,6 +175,26 @@ export class Coordinator {
       ownUrl: () => this.http?.url,
       maxNumResets: config.maxNumResets,
     }));
+    const batchesFrontendUrl = () => {
+      const url = config.codeintel.frontendUrl ?? settings.frontendUrl ?? this.http?.url;
+      if (!url) throw new Error('no frontend URL for the batch result upload: set COORDINATOR_CODEINTEL_FRONTEND_URL');
+      return url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:').replace(/\/$/, '');
+    };
+    const batches = (this.batches = createBatchServices({
+      db,
+      jobs,
+      secrets,
+      repositories,
+      users,
+      repositoriesDir,
+      // 🔌 Until the changeset side is merged, NO_CHANGESETS: the lead connects it here.
+      hook: this.options.changesetHook ?? NO_CHANGESETS,
+      logger,
+      // The helper steps run `src batch-helper` from the same image as the codeintel upload step.
+      helperImage: () => config.codeintel.srcCliImage,
+      frontendUrl: batchesFrontendUrl,
+      srcProxy: config.codeintel.srcProxy,
+    }));
     const services: HttpServices = (this.services = {
       config,
       logger,
@@ -178,13 +204,14 @@ export class Coordinator {
       repositories,
       files,
       codeintel,
+      batches,
       users,
       sessions,
       secrets,
       bootstrapAdmin,
       access,
       signIn: new SignInThrottle(signInFailures, config.signIn, logger),
-      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, access, new Map([['codeintel', codeintel.transformer]])),
+      dequeuer: new Dequeuer(jobs, waker, new MultiQueueSelector(queueConfigs, config.multiQueueDequeueTtlMs), secrets, logger, access, new Map([['codeintel', codeintel.transformer], ['batches', batches.transformer]])),
       executorAuth: new ExecutorAuth(settings, jobs),
       metrics: new CoordinatorMetrics({
         queues: config.queues,
@@ -242,6 +269,7 @@ export class Coordinator {
     listening.serve(services);
     metricsListening?.serve(services);
     codeintel.start();
+    batches.start();
     logger.info('coordinator listening', {
       url: listening.url,
       version: buildInfo().version,
@@ -260,6 +288,7 @@ export class Coordinator {
       await Promise.all([this.http?.close(), this.metricsHttp?.close()]);
       await this.queueSizeReporter?.stop();
       await this.codeintel?.stop();
+      await this.batches?.stop();
       await Promise.all(this.tasks.map((t) => t.stop()));
       // After the server: the counts of the last mark calls are written too.
       await this.historyRecorder?.stop();

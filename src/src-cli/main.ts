@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { fromBinary } from '@bufbuild/protobuf';
 import { MetadataSchema } from '@c4312/scip/scip_pb.js';
 import { FlagError, flagUsage, parseFlags, type FlagSpec } from './go-flags.js';
+import { runBatchHelper } from './batch-helper.js';
 import { loadSrcConfig } from './src-config.js';
 import { uploadIndex, UploadError } from './upload-client.js';
 
@@ -21,7 +22,7 @@ export interface SrcIo {
   retryIntervalMs?: number;
 }
 
-const USAGE = `src is a tool that provides access to Sourcegraph instances (this build: code-intel upload).
+const USAGE = `src is a tool that provides access to Sourcegraph instances (this build: code-intel upload, batch-helper).
 
 Usage:
 
@@ -36,6 +37,7 @@ Environment variables
 The commands are:
 
 \tcode-intel      manages code intelligence data (upload)
+\tbatch-helper    the helper steps of server-side batch change jobs (pre, post, upload)
 \tversion         display the src-cli version
 
 Use "src [command] -h" for more information about a command.
@@ -232,6 +234,7 @@ export async function runSrcCli(argv: readonly string[], env: Record<string, str
     io.stdout(`Current version: ${SRC_VERSION}\n`);
     return 0;
   }
+  if (command === 'batch-helper') return runBatchHelper(args.slice(1), env, { stdout: io.stdout, stderr: io.stderr, cwd: io.cwd, retryIntervalMs: io.retryIntervalMs });
   if (command === 'code-intel' || command === 'codeintel' || command === 'lsif') {
     if (sub === 'upload') return codeIntelUpload(rest, env, io);
     io.stderr(`'src ${command}' is a tool that manages code intelligence data.\n\nThe commands are:\n\n\tupload     uploads a SCIP index\n`);

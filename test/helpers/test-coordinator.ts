@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { loadCoordinatorConfig, type CoordinatorConfig } from '../../src/coordinator/config.js';
 import { Coordinator } from '../../src/coordinator/coordinator.js';
 import type { HttpServices } from '../../src/coordinator/http/services.js';
+import type { ChangesetHook } from '../../src/coordinator/batches/changeset-hook.js';
 import { createLogger, silentLogger, type Logger } from '../../src/shared/logger.js';
 import { openTestDatabase, type Backend, type TestDatabase } from './test-database.js';
 
@@ -24,7 +25,7 @@ export interface TestCoordinator {
 export async function startTestCoordinator(
   backend: Backend,
   env: Record<string, string | undefined> = {},
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger; changesetHook?: ChangesetHook } = {},
 ): Promise<TestCoordinator> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-coordinator-test-'));
   const executorToken = 'executor-' + randomBytes(16).toString('hex');
@@ -40,7 +41,7 @@ export async function startTestCoordinator(
   });
   const database = await openTestDatabase(backend);
   const logger = options.logger ?? (process.env.TEST_LOG ? createLogger({ level: 'debug', name: 'coordinator' }) : silentLogger);
-  const coordinator = new Coordinator({ config, logger, database: database.db });
+  const coordinator = new Coordinator({ config, logger, database: database.db, changesetHook: options.changesetHook });
   await coordinator.start();
   return {
     url: coordinator.url,

@@ -4,6 +4,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addAdminRoutes } from './admin-routes.js';
+import { addBatchChangeRoutes } from './batch-change-routes.js';
+import { addBatchResultRoutes } from './batch-result-routes.js';
 import { addChangesetRoutes } from './changeset-routes.js';
 import { addCodeIntelRoutes } from './codeintel-routes.js';
 import { addCodeIntelUploadRoutes } from './codeintel-upload-routes.js';
@@ -100,6 +102,8 @@ export function createRouter(s: HttpServices, which: 'main' | 'metrics' = 'main'
     addSecretRoutes(router, s);
     addCodeIntelUploadRoutes(router, s);
     addCodeIntelRoutes(router, s);
+    addBatchResultRoutes(router, s);
+    addBatchChangeRoutes(router, s);
     if (s.changesets) addChangesetRoutes(router, s, s.changesets);
     addUiRoutes(router, s);
   }

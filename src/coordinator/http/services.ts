@@ -18,6 +18,7 @@ import type { UserRow, UserStore } from '../store/user-store.js';
 import type { ExecutorAuth } from './executor-auth.js';
 import type { CodeIntelServices } from '../codeintel/codeintel-services.js';
 import type { ChangesetRouteServices } from './changeset-routes.js';
+import type { BatchServices } from '../batches/batch-services.js';
 
 export interface HttpServices {
   config: CoordinatorConfig;
@@ -29,6 +30,8 @@ export interface HttpServices {
   files: FileStore;
   /** Auto-indexing, uploads and code navigation. */
   codeintel: CodeIntelServices;
+  /** Batch changes: specs, workspaces, executions and their results. */
+  batches: BatchServices;
   users: UserStore;
   sessions: SessionStore;
   secrets: SecretStore;

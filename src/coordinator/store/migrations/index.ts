@@ -6,7 +6,7 @@ import { sql as accessAndLimits } from './0004-access-and-limits.js';
 import { sql as boundedLogsAndMetrics } from './0005-bounded-logs-and-metrics.js';
 import { sql as queueHistory } from './0006-queue-history.js';
 import { sql as codeintel } from './0007-codeintel.js';
-// 0008 (batch changes, their executions and workspaces) is on another branch; it lands beside this one.
+import { sql as batchChanges } from './0008-batch-changes.js';
 import { sql as changesets } from './0009-changesets.js';
 
 export interface Migration {
@@ -23,5 +23,6 @@ export const migrations: readonly Migration[] = [
   { version: 5, name: 'bounded-logs-and-metrics', sql: boundedLogsAndMetrics },
   { version: 6, name: 'queue-history', sql: queueHistory },
   { version: 7, name: 'codeintel', sql: codeintel },
+  { version: 8, name: 'batch-changes', sql: batchChanges },
   { version: 9, name: 'changesets', sql: changesets },
 ];

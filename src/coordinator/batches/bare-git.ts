@@ -1,0 +1,65 @@
+// Runs git against one of the coordinator's bare repositories for batch changes (resolution, the diff
+// check): bounded output and time, nothing from the coordinator's environment but a fixed PATH, and no
+// prompt. A git that does not finish in time is killed.
+import { spawn } from 'node:child_process';
+import { AppError } from '../../shared/errors.js';
+
+export interface GitRun {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface BareGitOptions {
+  input?: string | Buffer;
+  /** Extra variables (GIT_INDEX_FILE). */
+  env?: Record<string, string>;
+  /** Default 30 s: a `git grep` over a big repository is the slowest call here. */
+  timeoutMs?: number;
+  /** Output beyond this fails the call (`batches.git_output_too_large`). Default 64 MiB. */
+  maxBytes?: number;
+}
+
+export const DEFAULT_GIT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+export function runBareGit(repositoryDir: string, args: readonly string[], options: BareGitOptions = {}): Promise<GitRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['--git-dir', repositoryDir, ...args], {
+      env: { GIT_TERMINAL_PROMPT: '0', PATH: '/usr/local/bin:/usr/bin:/bin', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let stderr = '';
+    let why: AppError | undefined;
+    const timer = setTimeout(() => {
+      why = new AppError('batches.git_timeout', `git ${args[0]} did not finish within ${Math.round((options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS) / 1000)} s`);
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS);
+    child.stdout.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        why ??= new AppError('batches.git_output_too_large', `git ${args[0]} printed more than ${max} bytes`);
+        child.kill('SIGKILL');
+        return;
+      }
+      chunks.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 16_384) stderr += c.toString('utf8');
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new AppError('batches.git_failed', `git could not start: ${err.message}`, { cause: err }));
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (why) return reject(why);
+      resolve({ code: code ?? 1, stdout: Buffer.concat(chunks), stderr: stderr.trim() });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { parseBatchSpec } from '../spec/parse-batch-spec.js';
+import type { BatchSpec } from '../spec/batch-spec.js';
+import { batchJobSpec, stepCacheKey, workspaceRootFrom, workspaceTask } from './batch-job-builder.js';
+
+const SPEC = `
+name: hello
+description: say hello
+on:
+  - repository: github.com/acme/app
+steps:
+  - run: sed -i 's/foo/bar/' config.txt
+    container: alpine:3
+    env:
+      - TOKEN
+      - MODE: fast
+  - run: echo only-for-other
+    container: alpine:3
+    if: \${{ eq repository.name "github.com/acme/other" }}
+  - run: echo \${{ outputs.x }}
+    container: busybox
+    if: \${{ eq previous_step.stdout "" }}
+changesetTemplate:
+  title: t
+  body: b
+  branch: hello
+  commit:
+    message: m
+`;
+
+function spec(): BatchSpec {
+  const parsed = parseBatchSpec(SPEC);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.spec;
+}
+const workspace = { repositoryName: 'github.com/acme/app', branch: 'main', commit: 'a'.repeat(40), path: 'svc/api', searchResultPaths: [] };
+
+describe('the batches job of a workspace', () => {
+  it('drops a statically false step, keeps one decided at run time, and separates secret env from literal env', () => {
+    const task = workspaceTask(spec(), workspace);
+    expect(task.input.steps.map((s) => s.run)).toEqual(["sed -i 's/foo/bar/' config.txt", 'echo ${{ outputs.x }}']);
+    expect(task.input.steps[0]).toMatchObject({ env: { MODE: 'fast' }, secretEnv: ['TOKEN'] });
+    expect(task.stepSecrets).toEqual([['TOKEN'], []]);
+  });
+
+  it('has pre, run and post per step, then upload; the run in the workspace directory; secrets asked by the run step only', () => {
+    const task = workspaceTask(spec(), workspace);
+    const { spec: job, stepSecrets } = batchJobSpec(task, { onlyFetchWorkspace: true, helperImage: 'executors-src-cli:1' });
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'step.1.pre', 'step.1.run', 'step.1.post', 'upload']);
+    expect(job.dockerSteps[0]).toMatchObject({ image: 'executors-src-cli:1', commands: ['src batch-helper pre 0'], dir: '' });
+    expect(job.dockerSteps[1]).toMatchObject({ image: 'alpine:3', commands: ['set +x', 'sh ../../../.batches/step0.sh'], dir: 'repository/svc/api' });
+    expect(stepSecrets).toEqual([[], ['TOKEN'], [], [], [], [], []]);
+    expect(job).toMatchObject({ repositoryDirectory: 'repository', shallowClone: true, sparseCheckout: ['svc/api/*'], commit: workspace.commit });
+    expect(JSON.parse(job.files['.batches/input.json']!.content!)).toEqual(task.input);
+    expect(batchJobSpec(task, { onlyFetchWorkspace: false, helperImage: 'x' }).spec.sparseCheckout).toEqual([]);
+    expect(workspaceRootFrom('')).toBe('..');
+  });
+
+  it('keys the step cache on the commit, the steps and the versions of the secrets used', () => {
+    const task = workspaceTask(spec(), workspace);
+    const v1 = new Map([['TOKEN', '3:2026-12-04T00:00:00.000Z']]);
+    const key = stepCacheKey(task, false, v1);
+    expect(stepCacheKey(workspaceTask(spec(), workspace), false, new Map(v1))).toBe(key);
+    expect(stepCacheKey(task, false, new Map([['TOKEN', '3:2026-12-04T01:00:00.000Z']]))).not.toBe(key);
+    expect(stepCacheKey(workspaceTask(spec(), { ...workspace, commit: 'b'.repeat(40) }), false, v1)).not.toBe(key);
+    expect(stepCacheKey(task, true, v1)).not.toBe(key);
+  });
+});

@@ -1,0 +1,277 @@
+// `src batch-helper pre|post <i>` and `src batch-helper upload`: the helper steps of a `batches` job (the
+// original's batcheshelper), run in the workspace root, where the coordinator put the execution input
+// (`.batches/input.json`) beside the repository (`repository/`). `pre <i>` renders step i's templates from
+// what the steps before it did and set (its `if:` first: a step that does not run gets a script that does
+// nothing), writes its script and files; `post <i>` records what step i changed, its output, and its
+// `outputs`; `upload` sends the diff against the base commit, the outputs and each step's result with the
+// job's own token. State between them is `.batches/state.json`.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import {
+  BATCH_EXECUTION_INPUT_PATH,
+  BATCH_REPOSITORY_DIRECTORY,
+  BatchExecutionInputSchema,
+  type BatchExecutionInput,
+  type BatchExecutionResult,
+  type BatchStepResult,
+} from '../protocol/batch-execution.js';
+import { BatchTemplateError, evaluateStepIf, renderStepTemplate, type StepTemplateContext } from '../shared/batch-templating/index.js';
+import { buildStepScript, skippedStepScript, stepFiles } from './batch-step-script.js';
+import { uploadBatchResult } from './batch-result-client.js';
+import { WorkspaceGit, type FileChanges } from './batch-workspace-git.js';
+import { loadSrcConfig } from './src-config.js';
+
+export interface BatchHelperIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** The workspace root (the helper steps' working directory). */
+  cwd: string;
+  retryIntervalMs?: number;
+}
+
+/** The helper's directory in the workspace: the input's, and its own files'. */
+const HELPER_DIR = path.posix.dirname(BATCH_EXECUTION_INPUT_PATH);
+const STATE_FILE = 'state.json';
+/** A step's stdout or stderr kept for templates and the result; the rest is in the job's log only. */
+export const MAX_STEP_OUTPUT_BYTES = 1024 * 1024;
+
+interface HelperState {
+  version: 1;
+  /** The base commit's tree, and the tree after the last step that ran. */
+  baseTree: string;
+  lastTree: string;
+  results: BatchStepResult[];
+  outputs: Record<string, unknown>;
+  /** Changes of all steps so far (`steps.*`). */
+  changes: FileChanges;
+}
+
+const USAGE = `Usage: src batch-helper pre <step index> | post <step index> | upload
+
+The helper steps of a server-side batch change job, run in the job's workspace: 'pre' renders a step's
+templates and writes its script, 'post' records what it did, 'upload' sends the workspace's result.
+`;
+
+class HelperError extends Error {}
+
+class BatchHelper {
+  readonly helperDir: string;
+  readonly git: WorkspaceGit;
+
+  constructor(
+    private readonly io: BatchHelperIo,
+    private readonly env: Record<string, string | undefined>,
+  ) {
+    this.helperDir = path.resolve(io.cwd, HELPER_DIR);
+    this.git = new WorkspaceGit(path.resolve(io.cwd, BATCH_REPOSITORY_DIRECTORY), env);
+  }
+
+  private file(name: string): string {
+    return path.join(this.helperDir, name);
+  }
+
+  async input(): Promise<BatchExecutionInput> {
+    let raw: string;
+    try {
+      raw = await fs.readFile(path.resolve(this.io.cwd, BATCH_EXECUTION_INPUT_PATH), 'utf8');
+    } catch (err) {
+      throw new HelperError(`cannot read the execution input ${BATCH_EXECUTION_INPUT_PATH}: ${(err as Error).message} (run in the workspace root of a batches job)`);
+    }
+    const parsed = BatchExecutionInputSchema.safeParse(JSON.parse(raw));
+    if (!parsed.success) throw new HelperError(`${BATCH_EXECUTION_INPUT_PATH} is not an execution input: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return parsed.data;
+  }
+
+  async state(): Promise<HelperState> {
+    try {
+      return JSON.parse(await fs.readFile(this.file(STATE_FILE), 'utf8')) as HelperState;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const tree = await this.git.headTree();
+      return { version: 1, baseTree: tree, lastTree: tree, results: [], outputs: {}, changes: { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] } };
+    }
+  }
+
+  async saveState(state: HelperState): Promise<void> {
+    const tmp = this.file(`${STATE_FILE}.tmp`);
+    await fs.writeFile(tmp, JSON.stringify(state));
+    await fs.rename(tmp, this.file(STATE_FILE));
+  }
+
+  context(input: BatchExecutionInput, state: HelperState): StepTemplateContext {
+    const last = state.results[state.results.length - 1];
+    return {
+      repository: { name: input.repository.name, branch: input.repository.branch, searchResultPaths: input.repository.searchResultPaths },
+      batchChange: input.batchChange,
+      previousStep: last,
+      steps: { ...state.changes, path: input.path },
+      outputs: state.outputs,
+    };
+  }
+
+  step(input: BatchExecutionInput, raw: string | undefined) {
+    const index = raw !== undefined && /^\d{1,6}$/.test(raw) ? Number(raw) : -1;
+    const step = input.steps[index];
+    if (!step) throw new HelperError(`step index ${JSON.stringify(raw ?? '')}: expected 0 to ${input.steps.length - 1} (the input has ${input.steps.length} steps)`);
+    return { index, step };
+  }
+
+  async pre(rawIndex: string | undefined): Promise<void> {
+    const input = await this.input();
+    const { index, step } = this.step(input, rawIndex);
+    const state = await this.state();
+    await this.saveState(state);
+    const f = stepFiles(index);
+    for (const name of [f.skipped, f.exitCode, f.stdout, f.stderr]) await fs.rm(this.file(name), { force: true });
+    const ctx = this.context(input, state);
+    const where = (field: string) => `steps[${index}].${field}`;
+    const render = (field: string, text: string) => {
+      try {
+        return renderStepTemplate(text, ctx);
+      } catch (err) {
+        if (err instanceof BatchTemplateError) throw new HelperError(`${where(field)}: ${err.message}`);
+        throw err;
+      }
+    };
+    let runs: boolean;
+    try {
+      runs = evaluateStepIf(step.if, ctx);
+    } catch (err) {
+      if (err instanceof BatchTemplateError) throw new HelperError(`${where('if')}: ${err.message}`);
+      throw err;
+    }
+    if (!runs) {
+      const why = `its if: ${JSON.stringify(step.if)} is not true`;
+      await fs.writeFile(this.file(f.skipped), why);
+      await fs.writeFile(this.file(f.script), skippedStepScript(index, why), { mode: 0o755 });
+      this.io.stdout(`step ${index} is skipped: ${why}\n`);
+      return;
+    }
+    const run = render('run', step.run);
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(step.env)) env[name] = render(`env.${name}`, value);
+    const files: Array<{ source: string; target: string }> = [];
+    if (Object.keys(step.files).length > 0) await fs.mkdir(this.file(f.filesDir), { recursive: true });
+    for (const [n, [target, content]] of Object.entries(step.files).entries()) {
+      const source = this.file(path.join(f.filesDir, String(n)));
+      await fs.writeFile(source, render(`files[${JSON.stringify(target)}]`, content));
+      files.push({ source, target });
+    }
+    await fs.writeFile(this.file(f.run), run.endsWith('\n') ? run : `${run}\n`);
+    await fs.writeFile(this.file(f.script), buildStepScript({ index, helperDir: this.helperDir, env, files }), { mode: 0o755 });
+    this.io.stdout(`step ${index}: rendered its run (${run.split('\n').length} lines), ${Object.keys(env).length} env values and ${files.length} files; secrets: ${step.secretEnv.length > 0 ? step.secretEnv.join(', ') : 'none'}\n`);
+  }
+
+  private async readOutput(name: string): Promise<string> {
+    try {
+      const handle = await fs.open(this.file(name), 'r');
+      try {
+        const buf = Buffer.alloc(MAX_STEP_OUTPUT_BYTES);
+        const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+        return buf.subarray(0, bytesRead).toString('utf8');
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      throw err;
+    }
+  }
+
+  async post(rawIndex: string | undefined): Promise<void> {
+    const input = await this.input();
+    const { index, step } = this.step(input, rawIndex);
+    const state = await this.state();
+    const f = stepFiles(index);
+    const empty: FileChanges = { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] };
+    let skipped = false;
+    try {
+      await fs.access(this.file(f.skipped));
+      skipped = true;
+    } catch {
+      // it ran
+    }
+    if (skipped) {
+      state.results.push({ index, skipped: true, exitCode: null, stdout: '', stderr: '', ...empty, outputs: {} });
+      await this.saveState(state);
+      this.io.stdout(`step ${index} was skipped\n`);
+      return;
+    }
+    const exitRaw = (await this.readOutput(f.exitCode)).trim();
+    const exitCode = /^\d+$/.test(exitRaw) ? Number(exitRaw) : null;
+    const stdout = await this.readOutput(f.stdout);
+    const stderr = await this.readOutput(f.stderr);
+    const tree = await this.git.stageAll();
+    const changes = await this.git.changes(state.lastTree, tree);
+    const cumulative = await this.git.changes(state.baseTree, tree);
+    const ctx: StepTemplateContext = { ...this.context(input, state), steps: { ...cumulative, path: input.path }, step: { ...changes, stdout, stderr } };
+    const outputs: Record<string, unknown> = {};
+    for (const [name, output] of Object.entries(step.outputs)) {
+      let text: string;
+      try {
+        text = renderStepTemplate(output.value, ctx);
+      } catch (err) {
+        if (err instanceof BatchTemplateError) throw new HelperError(`steps[${index}].outputs.${name}.value: ${err.message}`);
+        throw err;
+      }
+      try {
+        outputs[name] = output.format === 'json' ? JSON.parse(text) : output.format === 'yaml' ? parseYaml(text) : text;
+      } catch (err) {
+        throw new HelperError(`steps[${index}].outputs.${name}: the value is not ${output.format.toUpperCase()}: ${(err as Error).message}`);
+      }
+    }
+    state.results.push({ index, skipped: false, exitCode, stdout, stderr, ...changes, outputs });
+    state.outputs = { ...state.outputs, ...outputs };
+    state.lastTree = tree;
+    state.changes = cumulative;
+    await this.saveState(state);
+    const count = changes.modifiedFiles.length + changes.addedFiles.length + changes.deletedFiles.length + changes.renamedFiles.length;
+    this.io.stdout(`step ${index} changed ${count} files${Object.keys(outputs).length > 0 ? `; outputs: ${Object.keys(outputs).join(', ')}` : ''}\n`);
+  }
+
+  async upload(): Promise<void> {
+    const input = await this.input();
+    const state = await this.state();
+    await this.git.stageAll();
+    const diff = await this.git.diffAgainst(input.repository.commit);
+    const result: BatchExecutionResult = { version: 1, diff, outputs: state.outputs, steps: state.results };
+    let config;
+    try {
+      config = loadSrcConfig(this.env);
+    } catch (err) {
+      throw new HelperError((err as Error).message);
+    }
+    await uploadBatchResult(config, result, { retryIntervalMs: this.io.retryIntervalMs, log: (line) => this.io.stderr(`${line}\n`) }).catch((err: unknown) => {
+      throw new HelperError(`the result was not stored: ${(err as Error).message}`);
+    });
+    this.io.stdout(`uploaded the result: ${Buffer.byteLength(diff)} bytes of diff, ${state.results.length} steps, ${Object.keys(state.outputs).length} outputs\n`);
+  }
+}
+
+/** Runs `src batch-helper <args>`; resolves to the exit status. */
+export async function runBatchHelper(args: readonly string[], env: Record<string, string | undefined>, io: BatchHelperIo): Promise<number> {
+  const [command, index, ...extra] = args;
+  if (command === undefined || command === '-h' || command === '-help' || command === 'help') {
+    io.stderr(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const helper = new BatchHelper(io, env);
+  try {
+    if (command === 'pre' && extra.length === 0) await helper.pre(index);
+    else if (command === 'post' && extra.length === 0) await helper.post(index);
+    else if (command === 'upload' && index === undefined) await helper.upload();
+    else {
+      io.stderr(`src batch-helper: unexpected arguments ${JSON.stringify(args)}\n${USAGE}`);
+      return 2;
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof HelperError || err instanceof SyntaxError) {
+      io.stderr(`error: ${err.message}\n`);
+      return 1;
+    }
+    io.stderr(`error: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}

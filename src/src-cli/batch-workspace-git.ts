@@ -1,0 +1,89 @@
+// What `src batch-helper` asks git about the job's clone of the repository: the tree after a step (every
+// change staged, so new files count), the files a step changed, and the whole diff against the base
+// commit. The clone may belong to another user than the one running the helper (a container's root, a
+// shell user): safe.directory is opened for these commands only.
+import { execFile } from 'node:child_process';
+
+export interface FileChanges {
+  modifiedFiles: string[];
+  addedFiles: string[];
+  deletedFiles: string[];
+  renamedFiles: string[];
+}
+
+/** The most output one git command may print here (a diff included). */
+const MAX_GIT_OUTPUT_BYTES = 512 * 1024 * 1024;
+
+export class WorkspaceGit {
+  constructor(
+    /** The repository's directory (the workspace's `repository/`). */
+    readonly dir: string,
+    private readonly env: Record<string, string | undefined>,
+  ) {}
+
+  run(args: readonly string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'git',
+        ['-C', this.dir, '-c', 'core.quotepath=off', ...args],
+        {
+          env: {
+            ...(this.env.PATH !== undefined ? { PATH: this.env.PATH } : {}),
+            ...(this.env.HOME !== undefined ? { HOME: this.env.HOME } : {}),
+            GIT_TERMINAL_PROMPT: '0',
+            GIT_CONFIG_COUNT: '1',
+            GIT_CONFIG_KEY_0: 'safe.directory',
+            GIT_CONFIG_VALUE_0: '*',
+          },
+          maxBuffer: MAX_GIT_OUTPUT_BYTES,
+          encoding: 'utf8',
+        },
+        (err, stdout, stderr) => {
+          if (err) reject(new Error(`git ${args[0]}: ${(stderr || err.message).trim()}`));
+          else resolve(stdout);
+        },
+      );
+    });
+  }
+
+  async headTree(): Promise<string> {
+    return (await this.run(['rev-parse', 'HEAD^{tree}'])).trim();
+  }
+
+  async headCommit(): Promise<string> {
+    return (await this.run(['rev-parse', 'HEAD'])).trim();
+  }
+
+  /** Stages everything (new, changed, deleted; ignored files stay out) and returns the index's tree. */
+  async stageAll(): Promise<string> {
+    await this.run(['add', '--all']);
+    return (await this.run(['write-tree'])).trim();
+  }
+
+  /** What changed from tree `from` to tree `to` (renames detected). */
+  async changes(from: string, to: string): Promise<FileChanges> {
+    const out: FileChanges = { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] };
+    if (from === to) return out;
+    const fields = (await this.run(['diff-tree', '-r', '-z', '-M', '--name-status', from, to])).split('\0');
+    for (let i = 0; i < fields.length; ) {
+      const status = fields[i++];
+      if (!status) continue;
+      if (status.startsWith('R') || status.startsWith('C')) {
+        i++; // the old name
+        const renamed = fields[i++]!;
+        (status.startsWith('R') ? out.renamedFiles : out.addedFiles).push(renamed);
+        continue;
+      }
+      const file = fields[i++]!;
+      if (status === 'A') out.addedFiles.push(file);
+      else if (status === 'D') out.deletedFiles.push(file);
+      else out.modifiedFiles.push(file);
+    }
+    return out;
+  }
+
+  /** `git diff --binary` of the staged tree against the base commit: what the coordinator checks and stores. */
+  async diffAgainst(commit: string): Promise<string> {
+    return this.run(['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-renames', commit]);
+  }
+}
