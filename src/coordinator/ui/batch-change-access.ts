@@ -35,11 +35,15 @@ export async function batchChangeNamed(s: HttpServices, session: Session, namesp
   return found;
 }
 
-/** The batch change's workspaces in repositories the user may read. */
+/**
+ * The batch change's workspaces in repositories the user may read, and those skipped before anything of
+ * their repository was read (no commit: not registered or not readable by whoever saved the spec, which
+ * read the same), so a name the spec gives that matched nothing is listed with its reason.
+ */
 export async function readableWorkspaces(s: HttpServices, session: Session, b: BatchChangeRow): Promise<BatchWorkspaceRow[]> {
   const all = await s.batches.store.listWorkspaces(b.id);
   const names = await readableRepositories(s, session.user, all.map((w) => w.repositoryName));
-  return all.filter((w) => names.has(w.repositoryName));
+  return all.filter((w) => names.has(w.repositoryName) || (w.skipped && w.commit === ''));
 }
 
 /** The path's `:id` workspace of `b`, if the user may read its repository; 404 otherwise. */
