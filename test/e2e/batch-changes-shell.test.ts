@@ -182,6 +182,38 @@ describe('batch changes on the shell runtime (bin/executor, src batch-helper)', 
     expect((await settled('mode-bar')).execution.state).toBe('COMPLETED');
   });
 
+  it('cancels a running workspace: CANCELING until the executor stops the step, then CANCELED', async () => {
+    const spec = `name: slow
+description: takes long
+on:
+  - repository: github.com/acme/svc-b
+steps:
+  - run: echo started; sleep 120
+    container: alpine:3
+${template}
+`;
+    expect((await alice.api.post('/api/v1/batch-changes', { spec })).status).toBe(201);
+    expect((await alice.api.post('/api/v1/batch-changes/slow/execute', {})).status).toBe(201);
+    const executor = spawnExecutor({
+      EXECUTOR_FRONTEND_URL: c.url,
+      EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
+      EXECUTOR_QUEUE_NAME: 'batches',
+      EXECUTOR_RUNTIME: 'shell',
+      EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
+      EXECUTOR_NUM_TOTAL_JOBS: '1',
+      TMPDIR: work,
+    });
+    await waitFor('the slow step to run', async () => (await view('slow')).workspaces[0].state === 'PROCESSING');
+    const canceled = await alice.api.post('/api/v1/batch-changes/slow/cancel');
+    expect(canceled.json).toMatchObject({ canceled: 0, canceling: 1, execution: { state: 'CANCELING' } });
+    expect(canceled.json.workspaces[0].state).toBe('CANCELING');
+    expect(await executor.exited, executor.log()).toBe(0);
+    const done = await settled('slow');
+    expect(done.execution.state).toBe('CANCELED');
+    expect(done.workspaces[0].state).toBe('CANCELED');
+    expect((await admin.job('batches', done.workspaces[0].jobId)).json.state).toBe('canceled');
+  });
+
   it('fails the workspace whose step fails while the others complete, and retries that one workspace', async () => {
     const spec = MODE_SPEC.replace('name: mode-bar', 'name: may-fail').replace(
       "      sed -i 's/mode=foo/mode=bar/' config.txt\n",

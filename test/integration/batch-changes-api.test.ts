@@ -133,6 +133,14 @@ steps:
     expect(denied.status).toBe(404);
     expect(denied.json).toMatchObject({ field: 'namespace' });
     expect((await bob.api.post('/api/v1/batch-changes', { spec: QUERY_SPEC, namespace: 'acme-platform' })).json).toMatchObject({ field: 'namespace' });
+    // The lookup the changeset side uses follows the same rules.
+    const { lookup } = c.services.batches;
+    expect(await lookup.findByName(alice.id, false, 'mode-bar', 'acme-platform')).toMatchObject({ id: res.json.id, name: 'mode-bar', namespace: 'acme-platform', ownerUserId: alice.id, spec: { name: 'mode-bar' } });
+    expect(await lookup.findByName(alice.id, false, 'mode-bar')).toMatchObject({ namespace: 'alice' });
+    expect(await lookup.findByName(bob.id, false, 'mode-bar', 'acme-platform')).toBeUndefined();
+    expect(await lookup.findByName(bob.id, false, 'mode-bar')).toBeUndefined();
+    expect(await lookup.findByName(null, true, 'mode-bar', 'alice')).toMatchObject({ namespace: 'alice' });
+    expect(await lookup.findByName(null, false, 'mode-bar', 'alice')).toBeUndefined();
     // bob has no batch change of his own named so.
     expect((await bob.api.get('/api/v1/batch-changes/mode-bar')).json).toMatchObject({ field: 'name', error: 'no batch change "mode-bar" in namespace bob' });
   });

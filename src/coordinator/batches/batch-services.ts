@@ -68,6 +68,9 @@ export function createBatchServices(deps: {
     lookup: new StoreBatchChangeLookup(store, deps.users),
     transformer: execution.transformer,
     start: () => settler.start(),
-    stop: () => settler.stop(),
+    async stop() {
+      await settler.stop();
+      await execution.close();
+    },
   };
 }

@@ -102,13 +102,15 @@ export function addBatchChangeRoutes(router: Router, s: HttpServices): void {
 
   /**
    * The batch change with its workspaces and the latest execution's state of each. 🚨 Workspaces of
-   * repositories the caller may not read (an organization member with fewer grants) are left out.
+   * repositories the caller may not read (an organization member with fewer grants) are left out, but for
+   * the unresolved ones (unusable or missing names, which the spec's own text shows anyway).
    */
   const fullView = async (caller: UserRow, b: BatchChangeRow) => {
     const execution = await store.latestExecution(b.id);
     const all = await store.listWorkspaces(b.id);
     const names = await readableRepositories(s, caller, all.map((w) => w.repositoryName));
-    const workspaces = all.filter((w) => names.has(w.repositoryName));
+    // An unresolved one (commit '') says only what the spec's own text names, the same for every repository it could be.
+    const workspaces = all.filter((w) => names.has(w.repositoryName) || (w.skipped && w.commit === ''));
     const byWorkspace = new Map((execution ? await store.listWorkspaceExecutions(execution.id) : []).map((e) => [e.workspaceId, e]));
     return {
       ...summaryView(b, execution),

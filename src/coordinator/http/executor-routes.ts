@@ -208,6 +208,9 @@ export function addExecutorRoutes(router: Router, s: HttpServices): void {
   /** The state the job ended in, counted for the Jobs page's charts (in memory: no extra write here). */
   const counted = (queue: string) => (state: JobState | null) => {
     if (state) s.historyRecorder.jobFinished(queue, state);
+    // A batch workspace follows its job: failed or canceled now rather than at the next settling pass
+    // (a completed one was settled when its result arrived).
+    if (state && state !== 'completed' && queue === 'batches') s.batches.execution.settleSoon();
     return state;
   };
   router.add('POST', '/.executors/queue/:queue/markComplete', 'queue.markComplete', (ctx) =>

@@ -53,6 +53,9 @@ interface PlannedWorkspace {
 }
 
 export class BatchExecutionService {
+  private pendingSettle: Promise<void> | undefined;
+  private closed = false;
+
   constructor(private readonly deps: BatchExecutionDeps) {}
 
   private secretNamespace(batchChange: BatchChangeRow, actor: BatchActor): SecretNamespace {
@@ -235,6 +238,24 @@ export class BatchExecutionService {
   /** The periodic pass: every live execution. */
   async settleAll(): Promise<void> {
     await this.settle(await this.deps.store.liveExecutionIds());
+  }
+
+  /**
+   * A `batches` job just finished (a mark call): settle at once rather than at the next periodic pass.
+   * Not awaited by the caller; calls while one is pending are folded into it.
+   */
+  settleSoon(): void {
+    if (this.closed || this.pendingSettle) return;
+    this.pendingSettle = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.settleAll())
+      .catch((err: unknown) => this.deps.logger.error('settling batch executions failed', { err }))
+      .finally(() => (this.pendingSettle = undefined));
+  }
+
+  /** No more settling; waits for one in progress. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pendingSettle;
   }
 
   /**

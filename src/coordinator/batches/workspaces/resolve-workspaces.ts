@@ -163,7 +163,9 @@ export class WorkspaceResolver {
         continue;
       }
       const commit = await repo.branchCommit(branch);
-      out.push(commit ? { repositoryName: name, branch, commit, searchResultPaths: new Set() } : skipped(branch, `branch ${JSON.stringify(branch)} does not exist in ${name}`));
+      if (commit) out.push({ repositoryName: name, branch, commit, searchResultPaths: new Set() });
+      else if (branches.length === 0) out.push(skipped(branch, `the repository is empty: its default branch ${branch} has no commits`));
+      else out.push(skipped(branch, `branch ${JSON.stringify(branch)} does not exist in ${name}`));
     }
     return out;
   }
