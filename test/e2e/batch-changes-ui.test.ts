@@ -190,6 +190,9 @@ describe('the Batch changes pages in Chromium', () => {
     await expectText(logPage.locator('#job-state'), 'completed');
     await waitFor('the log entries to arrive', async () => (await logPage.locator('#entries details.entry').count()) >= 4);
     expect(await logPage.locator('#entries').textContent()).toContain('uploaded the result');
+    // The workspace's state and result follow without a reload.
+    await expectText(logPage.locator('#workspace-state'), 'COMPLETED');
+    expect(await logPage.locator('#workspace-diff table.diff tr.add td.code').first().textContent()).toBe('+mode=bar');
     await shot('batch-workspace-log', logPage);
     await logPage.close();
     // The batch change's page re-reads its workspaces while the execution runs.

@@ -78,7 +78,8 @@ ol.spec-problems code.field { font-weight: 600; }
 .added { color: var(--ok); font-weight: 600; }
 .deleted { color: var(--bad); font-weight: 600; }
 table.diff td { padding: 0 .5rem; border: 0; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; white-space: pre; }
-table.diff td.ln { color: var(--muted); text-align: right; user-select: none; min-width: 2.5rem; }
+table.diff td.ln { color: var(--muted); text-align: right; user-select: none; width: 1%; min-width: 2.5rem; }
+table.diff td.code { width: 98%; }
 table.diff tr.add td { background: #e6ffec; }
 table.diff tr.add td.code { color: #0b4f1f; }
 table.diff tr.del td { background: #ffebe9; }
@@ -92,6 +93,7 @@ table.diff tr.hunk td { background: #eef3fc; color: var(--muted); }
 .state-COMPLETED, .state-MERGED { color: var(--ok); border-color: var(--ok); }
 .state-FAILED { color: var(--bad); border-color: var(--bad); }
 .state-CANCELED, .state-SKIPPED, .state-CLOSED { color: var(--warn); border-color: var(--warn); }
+a.button { display: inline-block; padding: .35rem .8rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; text-decoration: none; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .6rem 0; }
 .actions label { display: inline; font-weight: normal; margin: 0; }
 @media (max-width: 900px) { .code-view { grid-template-columns: 1fr; } }

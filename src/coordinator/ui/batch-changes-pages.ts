@@ -11,7 +11,7 @@ import { parseBatchSpec } from '../batches/spec/parse-batch-spec.js';
 import { HttpError } from '../http/http-error.js';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
-import { LIVE_EXECUTION_STATES, type BatchChangeRow, type BatchExecutionRow, type BatchWorkspaceRow, type WorkspaceExecutionRow } from '../store/batch-store.js';
+import { LIVE_EXECUTION_STATES, type BatchChangeRow, type BatchExecutionState, type BatchExecutionRow, type BatchWorkspaceRow, type WorkspaceExecutionRow } from '../store/batch-store.js';
 import type { Session } from '../store/session-store.js';
 import { batchChangeHref, batchChangeNamed, batchChangeOfPage, batchChangeRef, readableWorkspaces, workspaceOfPage } from './batch-change-access.js';
 import { specEditor, type SpecProblem } from './batch-spec-editor.js';
@@ -99,7 +99,7 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
     }
     const body = html`<h1>Batch changes</h1>
       <p class="muted">A batch spec says what to change (steps run in containers by executors, <code>batches</code> queue) and where (repositories, branches, paths); each workspace's diff becomes a changeset, pushed as a branch to the coordinator's git when published.</p>
-      <p><a href="/batch-changes/new"><button type="button">New batch change</button></a></p>
+      <p><a class="button" href="/batch-changes/new" id="new-batch-change">New batch change</a></p>
       <div class="table-wrap"><table id="batch-changes">
         <thead><tr><th>Name</th><th>Namespace</th><th>Execution</th><th>Workspaces</th><th>Changesets</th><th>Updated</th></tr></thead>
         <tbody>${items}</tbody>
@@ -262,7 +262,9 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
     const job = e?.jobId != null ? await s.jobs.getSummary(BATCHES_QUEUE, e.jobId, { entries: TAIL_ENTRIES, chars: TAIL_CHARS }) : undefined;
     const state = workspaceState(w, e);
     const outputs = e?.result ? Object.entries(e.result.outputs) : [];
-    const body = html`<h1><a href="${batchChangeHref(b)}">${b.name}</a> · ${w.repositoryName}${w.path ? ` / ${w.path}` : ''} ${stateBadge(state, 'workspace-state')}</h1>
+    // While the workspace runs, its state and result re-read themselves (the log below is live on its own).
+    const live = LIVE_EXECUTION_STATES.includes(state as BatchExecutionState);
+    const body = html`<div id="workspace-summary" ${live ? html`data-refresh-while-live="${LIVE_REFRESH_MS}"` : ''}><h1><a href="${batchChangeHref(b)}">${b.name}</a> · ${w.repositoryName}${w.path ? ` / ${w.path}` : ''} ${stateBadge(state, 'workspace-state')}</h1>
       <div class="card"><div>Branch <code>${w.branch}</code> at <code>${w.commit.slice(0, 12)}</code>${e?.cached ? html` · <span class="muted">result from the step cache (no job)</span>` : ''}</div>
         ${w.skipped ? html`<div class="muted">Skipped: ${w.skippedReason ?? ''}</div>` : ''}
         ${e?.failureMessage ? html`<div class="error" id="workspace-failure">${e.failureMessage}</div>` : ''}
@@ -271,7 +273,7 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
       ${e?.result
         ? html`<h2>Diff</h2><div id="workspace-diff">${diffView(e.result.diff)}</div>
           ${outputs.length > 0 ? html`<h2>Outputs</h2><div class="table-wrap"><table id="outputs"><tbody>${outputs.map(([k, v]) => html`<tr><td><code>${k}</code></td><td class="wrap"><pre class="doc">${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}</pre></td></tr>`)}</tbody></table></div>` : ''}`
-        : ''}
+        : ''}</div>
       <h2>Log</h2>
       ${job
         ? jobLogEntries(job.entries, { finished: FINISHED_JOB_STATES.has(job.job.state), eventsHref: batchChangeHref(b, `/workspaces/${w.id}/events`) })
