@@ -119,6 +119,8 @@ export const SCRIPT = `
     el.open = true;
     var summary = document.createElement('summary');
     ['key', 'exit', 'duration'].forEach(function (name) { var s = document.createElement('span'); s.setAttribute('data-field', name); summary.appendChild(s); });
+    var entriesHref = entries.getAttribute('data-entries-href');
+    if (entriesHref) { var full = document.createElement('a'); full.href = entriesHref + e.entryId; full.textContent = 'full output'; summary.appendChild(full); }
     var command = document.createElement('code'); command.className = 'command';
     var out = document.createElement('pre'); out.className = 'out';
     el.appendChild(summary); el.appendChild(command); el.appendChild(out);

@@ -17,7 +17,7 @@ import { batchChangeHref, batchChangeNamed, batchChangeOfPage, batchChangeRef, r
 import { specEditor, type SpecProblem } from './batch-spec-editor.js';
 import { diffView } from './diff-view.js';
 import { html, type Html } from './html.js';
-import { jobLogEntries, streamJobEvents, TAIL_CHARS, TAIL_ENTRIES } from './jobs-pages.js';
+import { jobLogEntries, logEntryOutput, streamJobEvents, TAIL_CHARS, TAIL_ENTRIES } from './jobs-pages.js';
 import { csrfField, page, timeElement } from './layout.js';
 import { htmlReply, redirect } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
@@ -276,9 +276,23 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
         : ''}</div>
       <h2>Log</h2>
       ${job
-        ? jobLogEntries(job.entries, { finished: FINISHED_JOB_STATES.has(job.job.state), eventsHref: batchChangeHref(b, `/workspaces/${w.id}/events`) })
+        ? jobLogEntries(job.entries, { finished: FINISHED_JOB_STATES.has(job.job.state), eventsHref: batchChangeHref(b, `/workspaces/${w.id}/events`), entriesHref: batchChangeHref(b, `/workspaces/${w.id}/entries/`) })
         : html`<p class="muted">${e ? 'No job: nothing to log.' : 'Not executed yet.'}</p>`}`;
     return htmlReply(page({ title: `${w.repositoryName} · ${b.name}`, section: 'batches', session, body }));
+  });
+
+  // One log entry's whole output, a page of lines at a time (the job page's entry pages are for site admins).
+  router.add('GET', '/batch-changes/:namespace/:name/workspaces/:id/entries/:entryId', 'ui.batch_change.workspace.entry', async (ctx) => {
+    const session = await requirePageSession(ctx, s);
+    const b = await batchChangeOfPage(ctx, s, session);
+    const w = await workspaceOfPage(ctx, s, session, b);
+    const e = await workspaceExecution(b, w);
+    if (e?.jobId == null) throw new HttpError(404, `The workspace of ${w.repositoryName} has no job.`);
+    const entryId = /^\d{1,9}$/.test(ctx.params.entryId!) ? Number(ctx.params.entryId) : -1;
+    const href = batchChangeHref(b, `/workspaces/${w.id}`);
+    const output = await logEntryOutput(s, e.jobId, entryId, ctx.url.searchParams.get('page'), (n) => `${href}/entries/${entryId}?page=${n}`);
+    const body = html`<h1><a href="${batchChangeHref(b)}">${b.name}</a> · <a href="${href}">${w.repositoryName}${w.path ? ` / ${w.path}` : ''}</a> · log entry ${entryId}</h1>${output}`;
+    return htmlReply(page({ title: `Log entry ${entryId} · ${w.repositoryName} · ${b.name}`, section: 'batches', session, body }));
   });
 
   router.add('GET', '/batch-changes/:namespace/:name/workspaces/:id/events', 'ui.batch_change.workspace.events', async (ctx) => {

@@ -76,21 +76,38 @@ function pollWait(ms: number, request: AbortSignal, shutdown: AbortSignal): Prom
  */
 export function jobLogEntries(
   logEntries: ReadonlyArray<LogEntrySummary & { tail?: string }>,
-  options: { finished: boolean; eventsHref: string; entryHref?: (entryId: number) => string },
+  /** `entriesHref`: where entry N's whole output is, `${entriesHref}N` (none: not linked). */
+  options: { finished: boolean; eventsHref: string; entriesHref?: string },
 ): Html {
-  return html`<div id="entries" ${options.finished ? '' : html`data-job-events="${options.eventsHref}"`}>${logEntries.map((e) => {
+  return html`<div id="entries" ${options.finished ? '' : html`data-job-events="${options.eventsHref}"`} ${options.entriesHref ? html`data-entries-href="${options.entriesHref}"` : ''}>${logEntries.map((e) => {
       const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
       // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
-      const where = options.entryHref ? 'on the full log page' : 'not shown';
+      const where = options.entriesHref ? 'on the full log page' : 'not shown';
       const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines ${where}` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines ${where}\n` : '';
       return html`<details class="entry" id="entry-${e.entryId}" open>
         <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
-        ${options.entryHref ? html`<a href="${options.entryHref(e.entryId)}">full output</a>` : ''}</summary>
+        ${options.entriesHref ? html`<a href="${options.entriesHref}${e.entryId}">full output</a>` : ''}</summary>
         <code class="command">${e.command.join(' ')}</code>
         <pre class="out">${note}${tail}</pre>
       </details>`;
     })}</div>
     ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
+}
+
+/**
+ * One page of ENTRY_PAGE_LINES lines of a log entry's whole output, with where it is and links to the
+ * pages before and after (`link(n)`: page n's address). 404 for an entry the job does not have.
+ */
+export async function logEntryOutput(s: Pick<HttpServices, 'jobs'>, jobId: number, entryId: number, pageParam: string | null, link: (pageNo: number) => string): Promise<Html> {
+  const out = await s.jobs.logEntryOut(jobId, entryId);
+  if (out === null) throw new HttpError(404, `Job ${jobId} has no log entry ${entryId}.`);
+  const lines = splitLines(out);
+  const pages = Math.max(1, Math.ceil(lines.length / ENTRY_PAGE_LINES));
+  const pageNo = Math.min(pages, Math.max(1, Number(pageParam) || 1));
+  const shown = lines.slice((pageNo - 1) * ENTRY_PAGE_LINES, pageNo * ENTRY_PAGE_LINES);
+  return html`<p class="muted" id="entry-range">Lines ${lines.length === 0 ? 0 : (pageNo - 1) * ENTRY_PAGE_LINES + 1}–${(pageNo - 1) * ENTRY_PAGE_LINES + shown.length} of ${lines.length} · page ${pageNo} of ${pages}</p>
+    <pre class="out" id="entry-out">${shown.join('\n')}</pre>
+    <div class="pager">${pageNo > 1 ? html`<a href="${link(pageNo - 1)}">← Previous</a>` : ''}${pageNo < pages ? html`<a href="${link(pageNo + 1)}">Next →</a>` : ''}</div>`;
 }
 
 export function addJobPages(router: Router, s: HttpServices): void {
@@ -151,7 +168,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const body = html`<h1>Job #${job.id} <span id="job-state" class="badge state-${job.state}">${job.state}</span></h1>
       ${jobOverview(job, logEntries, session)}
       <h2>Log</h2>
-      ${jobLogEntries(logEntries, { finished, eventsHref: `/jobs/${queue}/${job.id}/events`, entryHref: (entryId) => `/jobs/${queue}/${job.id}/entries/${entryId}` })}`;
+      ${jobLogEntries(logEntries, { finished, eventsHref: `/jobs/${queue}/${job.id}/events`, entriesHref: `/jobs/${queue}/${job.id}/entries/` })}`;
     return htmlReply(page({ title: `Job #${job.id}`, section: 'jobs', session, body }));
   });
 
@@ -161,17 +178,8 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const id = jobIdOf(ctx);
     const entryId = /^\d{1,9}$/.test(ctx.params.entryId!) ? Number(ctx.params.entryId) : -1;
     if (!(await s.jobs.find(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
-    const out = await s.jobs.logEntryOut(id, entryId);
-    if (out === null) throw new HttpError(404, `Job ${id} has no log entry ${ctx.params.entryId}.`);
-    const lines = splitLines(out);
-    const pages = Math.max(1, Math.ceil(lines.length / ENTRY_PAGE_LINES));
-    const pageNo = Math.min(pages, Math.max(1, Number(ctx.url.searchParams.get('page')) || 1));
-    const shown = lines.slice((pageNo - 1) * ENTRY_PAGE_LINES, pageNo * ENTRY_PAGE_LINES);
-    const link = (n: number) => `/jobs/${queue}/${id}/entries/${entryId}?page=${n}`;
-    const body = html`<h1><a href="/jobs/${queue}/${id}">Job #${id}</a> · entry ${entryId}</h1>
-      <p class="muted" id="entry-range">Lines ${lines.length === 0 ? 0 : (pageNo - 1) * ENTRY_PAGE_LINES + 1}–${(pageNo - 1) * ENTRY_PAGE_LINES + shown.length} of ${lines.length} · page ${pageNo} of ${pages}</p>
-      <pre class="out" id="entry-out">${shown.join('\n')}</pre>
-      <div class="pager">${pageNo > 1 ? html`<a href="${link(pageNo - 1)}">← Previous</a>` : ''}${pageNo < pages ? html`<a href="${link(pageNo + 1)}">Next →</a>` : ''}</div>`;
+    const output = await logEntryOutput(s, id, entryId, ctx.url.searchParams.get('page'), (n) => `/jobs/${queue}/${id}/entries/${entryId}?page=${n}`);
+    const body = html`<h1><a href="/jobs/${queue}/${id}">Job #${id}</a> · entry ${entryId}</h1>${output}`;
     return htmlReply(page({ title: `Job #${id} entry ${entryId}`, section: 'jobs', session, body }));
   });
 
