@@ -12,7 +12,7 @@ free -g
 echo "node $(node --version)"
 psql "${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" -Atc 'SELECT version()' 2>/dev/null || echo "(psql not available)"
 
-for bench in pickup throughput depth memory executor vm codeintel bounds; do
+for bench in pickup throughput depth memory executor vm codeintel bounds batches; do
   echo
   node --import tsx "bench/$bench.ts"
 done

@@ -35,10 +35,16 @@ function run(command: string, args: string[], options: { cwd?: string; capture?:
 }
 
 export async function buildIndexerImages(options: { localBase?: boolean; baseImage?: string; only?: IndexerImage[]; /** docker build -q (tests) */ quiet?: boolean } = {}): Promise<string[]> {
-  let baseImage = options.baseImage;
-  if (options.localBase) baseImage = (await run('bash', [path.join(ROOT, 'deploy/docker/local-base-image.sh')], { capture: true })).trim();
   const contextRoot = path.join(ROOT, 'release/indexer-images');
   await fs.mkdir(contextRoot, { recursive: true });
+  // One build at a time per checkout: two (the docker and vm code-intel tests, run side by side) would
+  // rewrite the shared build contexts under each other's docker build.
+  return withBuildLock(path.join(contextRoot, '.build.lock'), () => buildIndexerImagesLocked(options, contextRoot));
+}
+
+async function buildIndexerImagesLocked(options: Parameters<typeof buildIndexerImages>[0] & object, contextRoot: string): Promise<string[]> {
+  let baseImage = options.baseImage;
+  if (options.localBase) baseImage = (await run('bash', [path.join(ROOT, 'deploy/docker/local-base-image.sh')], { capture: true })).trim();
   // One bundle of src for every image: what the upload step runs.
   const srcBundle = path.join(contextRoot, 'src.cjs');
   await esbuild.build({ absWorkingDir: ROOT, entryPoints: ['src/bin/src.ts'], outfile: srcBundle, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' });
@@ -73,6 +79,39 @@ export async function buildIndexerImages(options: { localBase?: boolean; baseIma
     tags.push(spec.tag);
   }
   return tags;
+}
+
+/**
+ * Runs `fn` holding `lockFile` (created exclusively, holding this pid); waits while another live process
+ * holds it, and takes over one whose process is gone.
+ */
+async function withBuildLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      await fs.writeFile(lockFile, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await fs.readFile(lockFile, 'utf8').catch(() => '')).trim());
+    // An empty file is a lock being written: held.
+    if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) await fs.rm(lockFile, { force: true });
+    else await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockFile, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function parseArgs(argv: string[]): Parameters<typeof buildIndexerImages>[0] {

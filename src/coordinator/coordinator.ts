@@ -48,11 +48,7 @@ function splitLegacySource(url: string) {
 import { createCodeIntelServices, type CodeIntelServices } from './codeintel/codeintel-services.js';
 import { createBatchServices, type BatchServices } from './batches/batch-services.js';
 import type { ChangesetHook } from './batches/changeset-hook.js';
-import { ChangesetPublisher } from './batches/changesets/changeset-publisher.js';
-import { ChangesetService } from './batches/changesets/changeset-service.js';
-import { ChangesetStore } from './store/changeset-store.js';
-import type { BatchChangeRef } from './batches/batch-change-lookup.js';
-import type { BatchChangeRow } from './store/batch-store.js';
+import { createChangesetService } from './batches/changesets/changeset-service.js';
 
 /** Opens the configured database: the PostgreSQL server, or embedded PGlite in the data directory. */
 export async function openDatabase(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
@@ -82,7 +78,7 @@ export interface CoordinatorOptions {
   logger: Logger;
   /** Use this database instead of opening the configured one (tests); it is closed by stop() too. */
   database?: Database;
-  /** What turns batch workspaces' results into changesets. Default the changeset side (ChangesetService). */
+  /** What turns batch workspaces' results into changesets. Default: the changeset service (tests may watch with their own). */
   changesetHook?: ChangesetHook;
 }
 
@@ -184,27 +180,25 @@ export class Coordinator {
       if (!url) throw new Error('no frontend URL for the batch result upload: set COORDINATOR_CODEINTEL_FRONTEND_URL');
       return url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:').replace(/\/$/, '');
     };
-    // The changeset side: workspaces' results become changeset specs, previewed, applied and published
-    // into the coordinator's git. It finds batch changes by id in the batch store made just below.
-    const changesetService: ChangesetService = new ChangesetService({
-      store: new ChangesetStore(db),
-      publisher: new ChangesetPublisher(repositoriesDir),
+    // The changeset side finds a batch change's spec by id through the batch store, made just below.
+    const changesets = createChangesetService({
+      db,
+      repositoriesDir,
       users,
-      batchChangeById: async (id): Promise<BatchChangeRef | undefined> => {
-        const row: BatchChangeRow | null = await batches.store.getBatchChangeById(id);
+      batchChangeById: async (id) => {
+        const row = await this.batches?.store.getBatchChangeById(id);
         return row ? { id: row.id, name: row.name, namespace: row.namespace.name, ownerUserId: row.ownerUserId ?? 0, spec: row.spec } : undefined;
       },
-      logger: logger.with({ component: 'changesets' }),
+      logger,
     });
-    const batches: BatchServices = (this.batches = createBatchServices({
+    const batches = (this.batches = createBatchServices({
       db,
       jobs,
       secrets,
       repositories,
       users,
       repositoriesDir,
-      // A test's own hook replaces the changeset side (and its routes are then not served).
-      hook: this.options.changesetHook ?? changesetService,
+      hook: this.options.changesetHook ?? changesets,
       logger,
       // The helper steps run `src batch-helper` from the same image as the codeintel upload step.
       helperImage: () => config.codeintel.srcCliImage,
@@ -221,7 +215,7 @@ export class Coordinator {
       files,
       codeintel,
       batches,
-      ...(this.options.changesetHook ? {} : { changesets: { changesets: changesetService, lookup: batches.lookup } }),
+      changesets: { changesets, lookup: batches.lookup },
       users,
       sessions,
       secrets,

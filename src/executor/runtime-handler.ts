@@ -42,7 +42,8 @@ export async function createRuntime(config: ExecutorConfig, logger: Logger): Pro
       const platform = await resolveGuestPlatform({ cacheDir: config.vmCacheDir, allowEmulation: config.vmAllowEmulation });
       if (platform.accel === 'tcg') logger.warn('vm runtime: KVM does not work here; VMs run under software emulation (EXECUTOR_VM_ALLOW_EMULATION=true), many times slower');
       const images = new StepImageCache({ dir: path.join(config.vmCacheDir, 'images'), maxBytes: config.vmImageCacheBytes, logger });
-      runtime = new VmRuntime({ config, platform, images, logger });
+      // Each job's uplink reaches the coordinator as the executor's own client does (its URL, its CA certificates).
+      runtime = new VmRuntime({ config, platform, images, logger, coordinator: { url: config.frontendUrl, ca: trustedCertificatesFor(config)?.pems } });
       break;
     }
     case 'kubernetes': {

@@ -130,6 +130,7 @@ describe('executor validate', () => {
       expect(out).toMatch(new RegExp(`^ok {4}initramfs: ${cacheDir}/initramfs/initramfs-`, 'm'));
       expect(out).toMatch(/^ok {4}e2fsprogs: mkfs\.ext4 and debugfs/m);
       expect(out).toMatch(/^ok {4}skopeo, umoci: /m);
+      expect(out).toMatch(/^ok {4}socat: socat connects each guest's uplink to the executor's proxy for the coordinator's upload routes$/m);
       expect(out).toMatch(/^FAIL {2}kvm: KVM does not work here/m);
       expect(out).not.toMatch(/not built yet/);
       expect(err).toContain('- kvm: KVM does not work here');

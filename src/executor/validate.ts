@@ -15,6 +15,7 @@ import { ensureInitramfs } from './runtimes/vm/guest/initramfs.js';
 import { kvmWorks } from './runtimes/vm/guest/kvm-probe.js';
 import type { Accelerator } from './runtimes/vm/guest/qemu-vm.js';
 import { reportSnapshot } from './runtimes/vm/snapshot/snapshot-report.js';
+import { UPLINK_SOCAT } from './runtimes/vm/uplink/uplink-network.js';
 import { parseToolVersion } from './worker/telemetry.js';
 import { resolveShellUsers, shellUserProblems } from './runtimes/shell/shell-users.js';
 import { findVmHostTool, GUEST_BUSYBOX_PATH, VM_HOST_TOOLS } from './commands/vm-host-tools.js';
@@ -171,7 +172,7 @@ function vmChecks(config: ExecutorConfig, env: Record<string, string | undefined
           if (!(err instanceof AppError)) throw err;
           return { ok: false, detail: err.message, fix: installHint('kernel', 'linux-image-cloud-amd64') };
         }
-        return { ok: true, detail: `${kernel.version} (${kernel.kernelPath}) with its ${kernel.modules.length} virtio and overlay modules` };
+        return { ok: true, detail: `${kernel.version} (${kernel.kernelPath}) with its ${kernel.modules.length} virtio, overlay and network modules` };
       },
     ],
     [
@@ -215,6 +216,19 @@ function vmChecks(config: ExecutorConfig, env: Record<string, string | undefined
           };
         }
         return { ok: true, detail: 'step images can be fetched from registries' };
+      },
+    ],
+    [
+      'socat',
+      async () => {
+        if ((await runTool(UPLINK_SOCAT, ['-V'])).missing) {
+          return {
+            ok: false,
+            detail: `${UPLINK_SOCAT} is not on PATH: QEMU runs it for each connection a guest makes to its uplink (how code-intel and batch-change jobs upload their results)`,
+            fix: installHint('tools', 'socat'),
+          };
+        }
+        return { ok: true, detail: `${UPLINK_SOCAT} connects each guest's uplink to the executor's proxy for the coordinator's upload routes` };
       },
     ],
     [

@@ -102,9 +102,9 @@ describe.skipIf(!dockerTestsEnabled())('bin/executor on the vm runtime (TCG)', (
     expect(start.command).toEqual(expect.arrayContaining(['-M', 'microvm']));
     const write = entry(job, 'step.docker.write');
     expect(write.out).toContain('stdout: first version');
-    // The guest has no network device but loopback.
-    expect(write.out).toMatch(/stdout: lo\n/);
-    expect(write.out).not.toMatch(/stdout: eth/);
+    // The guest's network devices: loopback and the uplink's (which reaches only the upload routes).
+    expect(write.out).toMatch(/stdout: eth0\nstdout: lo\n/);
+    expect(write.out).not.toMatch(/stdout: eth1/);
     const read = entry(job, 'step.docker.read');
     expect(read.out).toContain('stdout: /data/sub');
     expect(read.out).toContain('stdout: written by step-one');

@@ -16,12 +16,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchChangeLookup, BatchChangeRef } from '../../src/coordinator/batches/batch-change-lookup.js';
 import type { CompletedWorkspace } from '../../src/coordinator/batches/changeset-hook.js';
-import { ChangesetPublisher } from '../../src/coordinator/batches/changesets/changeset-publisher.js';
-import { ChangesetService } from '../../src/coordinator/batches/changesets/changeset-service.js';
+import { createChangesetService, type ChangesetService } from '../../src/coordinator/batches/changesets/changeset-service.js';
 import { parseBatchSpec } from '../../src/coordinator/batches/spec/parse-batch-spec.js';
 import { repositoryDirFor } from '../../src/coordinator/git/repository-mirror.js';
 import { startHttpServer, type CoordinatorHttpServer } from '../../src/coordinator/http/http-server.js';
-import { ChangesetStore } from '../../src/coordinator/store/changeset-store.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { AdminApi } from '../helpers/api-client.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
@@ -99,13 +97,7 @@ describe.each(BACKENDS)('changesets on %s', (backend) => {
     bob = await createTestUser(admin, 'bob');
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'executors-changesets-'));
     batchChanges = new InTestBatchChanges(new Map([[alice.id, alice.username], [bob.id, bob.username]]));
-    service = new ChangesetService({
-      store: new ChangesetStore(c.database.db),
-      publisher: new ChangesetPublisher(c.services.repositoriesDir),
-      users: c.services.users,
-      batchChangeById: batchChanges.byId,
-      logger: silentLogger,
-    });
+    service = createChangesetService({ db: c.database.db, repositoriesDir: c.services.repositoriesDir, users: c.services.users, batchChangeById: batchChanges.byId, logger: silentLogger });
     // The coordinator's routes over the same services, with the changeset routes added (the lead wires
     // them into the coordinator itself with the batch store).
     server = await startHttpServer({ ...c.services, changesets: { changesets: service, lookup: batchChanges } }, { host: '127.0.0.1', port: 0 });
@@ -265,7 +257,10 @@ describe.each(BACKENDS)('changesets on %s', (backend) => {
     await as(alice).post('/api/v1/batch-changes/republish/apply');
     const before = await branchHead(repo.name, 'batch/republish');
 
+    const late = completed(ref, repo, await diffOf(repo, { 'README.md': 'late\n' }), { executionId: nextExecution - 1 });
     await service.workspaceCompleted(completed(ref, repo, await diffOf(repo, { 'README.md': 'second try\n' }), { executionId: await startExecution(ref) }));
+    // A result of the earlier execution arriving now (its last job finishing late) is not current.
+    await service.workspaceCompleted(late);
     const preview = await as(alice).get('/api/v1/batch-changes/republish/preview');
     expect(preview.json.changesets).toMatchObject([{ operation: 'update', diff: expect.stringContaining('+second try') }]);
     const applied = await as(alice).post('/api/v1/batch-changes/republish/apply');

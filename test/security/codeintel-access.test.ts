@@ -120,6 +120,32 @@ describe.each(BACKENDS)('code intelligence honours repository visibility on %s',
     expect((await bob.api.get(`/api/v1/codeintel/uploads/${uploadId}`)).status).toBe(200);
   });
 
+  it('fills a page of uploads with what the caller may read, however many newer ones it may not', async () => {
+    const PUBLIC = 'github.com/acme/public-app';
+    const publicCommit = (await createSourceRepository(path.join(work, 'public'), [{ message: 'first', files: TYPESCRIPT_FILES }])).commits[0]!;
+    expect((await admin.post('/api/v1/repositories', { name: PUBLIC, url: path.join(work, 'public') })).status).toBe(201);
+    const upload = async (repository: string, at: string) => {
+      const res = await fetch(`${c.url}/.api/scip/upload?${q({ repository, commit: at, root: '', indexerName: 'scip-typescript', indexerVersion: '0' })}`, {
+        method: 'POST',
+        headers: { authorization: `token ${c.adminToken}` },
+        body: gzipSync(await fs.readFile(index)),
+      });
+      expect(res.status).toBe(202);
+      return Number(((await res.json()) as { id: string }).id);
+    };
+    const publicId = await upload(PUBLIC, publicCommit);
+    // Newer than the public one: a page of one, filtered after the query, would be empty.
+    const restrictedIds = [await upload(REPO, commit), await upload(REPO, commit)];
+    expect(Math.min(...restrictedIds)).toBeGreaterThan(publicId);
+    const page = await mallory.api.get(`/api/v1/codeintel/uploads?${q({ limit: '1' })}`);
+    expect(page.status).toBe(200);
+    expect(page.json.uploads.map((u: { id: number }) => u.id)).toEqual([publicId]);
+    expect(page.json.nextBefore).toBe(publicId);
+    expect((await mallory.api.get(`/api/v1/codeintel/uploads?${q({ limit: '1', before: String(publicId) })}`)).json.uploads).toEqual([]);
+    // Bob, who may read both, pages through the restricted ones first.
+    expect((await bob.api.get(`/api/v1/codeintel/uploads?${q({ limit: '2' })}`)).json.uploads.map((u: { id: number }) => u.id)).toEqual([...restrictedIds].reverse());
+  });
+
   it('refuses a user upload for a restricted repository as for an unknown one', async () => {
     const upload = (user: TestUser, repository: string) =>
       fetch(`${c.url}/.api/scip/upload?${q({ repository, commit, root: 'other', indexerName: 'scip-typescript', indexerVersion: '0' })}`, {

@@ -191,15 +191,14 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
     const repository = await repositoryParam(ctx, caller, false);
     const limit = Math.max(1, int(ctx, 'limit', 50, MAX_PAGE));
     const before = ctx.url.searchParams.has('before') ? int(ctx, 'before', 0) : undefined;
-    const page = await store.listIndexJobs({ repositoryName: repository, limit, beforeId: before });
-    // Paging follows the unfiltered page, so a page of only unreadable rows still hands on its cursor.
-    const rows = await onlyReadable(caller, page, (r) => r.repositoryName);
+    // Filtered in the query, so a page holds `limit` rows a caller may read when there are that many.
+    const rows = await store.listIndexJobs({ repositoryName: repository, limit, beforeId: before, readableBy: caller.siteAdmin ? undefined : caller.id });
     const status = repository ? await store.getRepositoryStatus(repository) : null;
     return {
       status: 200,
       body: {
         indexJobs: rows.map(indexJobView),
-        nextBefore: page.length === limit ? page[page.length - 1]!.jobId : null,
+        nextBefore: rows.length === limit ? rows[rows.length - 1]!.jobId : null,
         ...(repository ? { lastScheduling: status ? { commit: status.commit, outcome: status.outcome, message: status.message, checkedAt: status.checkedAt.toISOString() } : null } : {}),
       },
     };
@@ -216,9 +215,8 @@ export function addCodeIntelRoutes(router: Router, s: HttpServices): void {
     }
     const limit = Math.max(1, int(ctx, 'limit', 50, MAX_PAGE));
     const before = ctx.url.searchParams.has('before') ? int(ctx, 'before', 0) : undefined;
-    const page = await store.listUploads({ repositoryName: repository, states, limit, beforeId: before });
-    const rows = await onlyReadable(caller, page, (r) => r.repositoryName);
-    return { status: 200, body: { uploads: rows.map(uploadView), nextBefore: page.length === limit ? page[page.length - 1]!.id : null } };
+    const rows = await store.listUploads({ repositoryName: repository, states, limit, beforeId: before, readableBy: caller.siteAdmin ? undefined : caller.id });
+    return { status: 200, body: { uploads: rows.map(uploadView), nextBefore: rows.length === limit ? rows[rows.length - 1]!.id : null } };
   });
 
   router.add('GET', '/api/v1/codeintel/uploads/:id', 'codeintel.uploads.get', async (ctx) => {

@@ -17,8 +17,8 @@ import type { SessionStore } from '../store/session-store.js';
 import type { UserRow, UserStore } from '../store/user-store.js';
 import type { ExecutorAuth } from './executor-auth.js';
 import type { CodeIntelServices } from '../codeintel/codeintel-services.js';
-import type { ChangesetRouteServices } from './changeset-routes.js';
 import type { BatchServices } from '../batches/batch-services.js';
+import type { ChangesetRouteServices } from './changeset-routes.js';
 
 export interface HttpServices {
   config: CoordinatorConfig;

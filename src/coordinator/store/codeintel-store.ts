@@ -2,6 +2,7 @@
 // (the jobs themselves go through JobStore), what scheduling decided per repository, SCIP uploads and
 // their states, and the processed indexes (documents, symbols, symbol locations, packages).
 import type { Database, Queryable } from './database.js';
+import { USER_READS_REPOSITORY } from './repository-store.js';
 
 /**
  * uploading (multipart: parts arriving) → queued (blob complete) → processing (a coordinator reads it)
@@ -197,13 +198,15 @@ export class CodeIntelStore {
     );
   }
 
-  async listUploads(options: { repositoryName?: string; states?: UploadState[]; limit: number; beforeId?: number }): Promise<UploadRow[]> {
+  /** A page of uploads, newest first; with `readableBy`, only those of repositories that user may read (so a page is full). */
+  async listUploads(options: { repositoryName?: string; states?: UploadState[]; limit: number; beforeId?: number; readableBy?: number }): Promise<UploadRow[]> {
     return this.db.query<UploadRow>(
       `SELECT ${UPLOAD_COLUMNS} FROM codeintel_uploads
        WHERE ($1::text IS NULL OR repository_name = $1) AND (cardinality($2::text[]) = 0 OR state = ANY($2::text[]))
          AND ($3::bigint IS NULL OR id < $3)
+         AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM repositories r WHERE r.name = codeintel_uploads.repository_name AND ${USER_READS_REPOSITORY('$5::bigint')}))
        ORDER BY id DESC LIMIT $4`,
-      [options.repositoryName ?? null, options.states ?? [], options.beforeId ?? null, options.limit],
+      [options.repositoryName ?? null, options.states ?? [], options.beforeId ?? null, options.limit, options.readableBy ?? null],
     );
   }
 
@@ -452,12 +455,14 @@ export class CodeIntelStore {
     return (await this.db.query<IndexJobRow>(`SELECT ${INDEX_JOB_COLUMNS} FROM codeintel_index_jobs i JOIN jobs j ON j.id = i.job_id WHERE i.job_id = $1`, [jobId]))[0] ?? null;
   }
 
-  async listIndexJobs(options: { repositoryName?: string; limit: number; beforeId?: number }): Promise<IndexJobRow[]> {
+  /** A page of index jobs, newest first; with `readableBy`, only those of repositories that user may read (so a page is full). */
+  async listIndexJobs(options: { repositoryName?: string; limit: number; beforeId?: number; readableBy?: number }): Promise<IndexJobRow[]> {
     return this.db.query<IndexJobRow>(
       `SELECT ${INDEX_JOB_COLUMNS} FROM codeintel_index_jobs i JOIN jobs j ON j.id = i.job_id
        WHERE ($1::text IS NULL OR i.repository_name = $1) AND ($2::bigint IS NULL OR i.job_id < $2)
+         AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM repositories r WHERE r.name = i.repository_name AND ${USER_READS_REPOSITORY('$4::bigint')}))
        ORDER BY i.job_id DESC LIMIT $3`,
-      [options.repositoryName ?? null, options.beforeId ?? null, options.limit],
+      [options.repositoryName ?? null, options.beforeId ?? null, options.limit, options.readableBy ?? null],
     );
   }
 

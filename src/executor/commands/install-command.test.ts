@@ -122,7 +122,7 @@ describe('executor install', () => {
       expect(code).toBe(0);
     }
     const cni = await install(['cni'], env());
-    expect(cni.out).toContain('no network device');
+    expect(cni.out).toContain("QEMU's restricted user network");
   });
 
   it('refuses a host that is not Linux amd64, and bad usage', async () => {

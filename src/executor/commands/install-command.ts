@@ -24,8 +24,8 @@ export const PRELOAD_IMAGES_VAR = 'EXECUTOR_VM_PRELOAD_IMAGES';
 /** The original's targets that this executor has no use for, and why. */
 const NOT_NEEDED: Record<string, string> = {
   ignite: 'the vm runtime runs QEMU directly; there is no ignite',
-  cni: 'the guests have no network device at all, so there are no CNI plugins to install',
-  'iptables-rules': 'the guests have no network device at all, so there is no VM traffic to filter',
+  cni: "a guest's one network device is on QEMU's restricted user network (no bridge, no tap), so there are no CNI plugins to install",
+  'iptables-rules': "a guest's restricted user network forwards nothing but its uplink to the executor's upload proxy, so there is no VM traffic to filter",
   'src-cli': 'this executor runs no src-cli steps (a job with cliSteps is refused); batch changes run as docker steps',
 };
 

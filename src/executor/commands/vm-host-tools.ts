@@ -28,7 +28,7 @@ export const VM_HOST_TOOLS: readonly VmHostTool[] = [
   { binary: 'skopeo', debianPackage: 'skopeo', purpose: "fetches step images from a registry (those not in the host's docker store)" },
   { binary: 'umoci', debianPackage: 'umoci', purpose: 'unpacks step images fetched from a registry' },
   { binary: 'xz', debianPackage: 'xz-utils', purpose: "decompresses the guest kernel's .ko.xz modules" },
-  { binary: 'socat', debianPackage: 'socat', purpose: "attaches a terminal to a test VM's console (executor test-vm)" },
+  { binary: 'socat', debianPackage: 'socat', purpose: "connects each guest's uplink to the executor's upload proxy (QEMU runs it), and attaches a terminal to a test VM's console (executor test-vm)" },
 ];
 
 /** Debian puts e2fsprogs in /usr/sbin, which a non-root user's PATH often lacks. */

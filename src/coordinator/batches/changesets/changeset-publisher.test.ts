@@ -98,6 +98,9 @@ describe('ChangesetPublisher', () => {
     await p.deleteBranch(NAME, 'batch/x', second);
     expect(await p.branchHead(NAME, 'batch/x')).toBeNull();
     expect(await publishedBranches(bare)).toEqual([]);
+    // A name that would add an instruction of its own to update-ref --stdin is refused before git sees it.
+    await expectAppError(p.moveBranch(NAME, `x ${first}\nupdate refs/heads/main`, first, null), 'changesets.invalid_branch');
+    expect(await git(bare, 'rev-parse', 'refs/heads/main')).toBe(base);
   });
 
   it('names why a branch cannot hold a changeset: the default or base branch, or not a branch name', async () => {

@@ -12,6 +12,20 @@ import { runBareGit } from './bare-git.js';
 
 const ZERO_SHA = '0'.repeat(40);
 const SHA = /^[0-9a-f]{40}$/;
+/**
+ * What a branch name handed to `update-ref --stdin` may never hold, whoever checked it before: a space or
+ * control character would end the instruction and start another (git's own rules, which branchProblem
+ * applies, refuse these and more).
+ */
+function unsafeInInstruction(branch: string): boolean {
+  return /\s/.test(branch) || [...branch].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+}
+
+function assertInstructionSafe(branch: string): void {
+  if (branch === '' || branch.startsWith('-') || unsafeInInstruction(branch)) {
+    throw new AppError('changesets.invalid_branch', `branch ${JSON.stringify(branch)} is not a valid branch name`);
+  }
+}
 
 export interface CommitAuthor {
   name: string;
@@ -147,6 +161,7 @@ export class ChangesetPublisher {
   }
 
   private async transaction(repositoryName: string, branch: string, dir: string, instructions: string, expected: string | null): Promise<void> {
+    assertInstructionSafe(branch);
     // Under the mirror's lock: a re-mirror lists the marked branches before it fetches, so a branch
     // written between the two would be pruned.
     const result = await withRepositoryLock(dir, () => runBareGit(dir, ['update-ref', '--stdin'], { input: instructions }));

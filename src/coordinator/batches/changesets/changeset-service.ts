@@ -5,12 +5,13 @@
 // read back from it.
 import { AppError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
-import type { ChangesetRow, ChangesetSpecRow, ChangesetStore } from '../../store/changeset-store.js';
+import { ChangesetStore, type ChangesetRow, type ChangesetSpecRow } from '../../store/changeset-store.js';
+import type { Database } from '../../store/database.js';
 import type { UserStore } from '../../store/user-store.js';
 import type { BatchChangeRef } from '../batch-change-lookup.js';
 import type { ChangesetHook, CompletedWorkspace } from '../changeset-hook.js';
 import { buildChangesetSpecs } from './changeset-spec-builder.js';
-import type { ChangesetPublisher, CommitAuthor } from './changeset-publisher.js';
+import { ChangesetPublisher, type CommitAuthor } from './changeset-publisher.js';
 import { detectPublishedState } from './changeset-state.js';
 
 /** What apply does to a changeset: a new branch, a new commit (or a reopened one), a deleted branch, nothing. */
@@ -297,4 +298,18 @@ export class ChangesetService implements ChangesetHook {
       if (this.running.get(batchChangeId) === current) this.running.delete(batchChangeId);
     }
   }
+}
+
+/**
+ * The changeset side assembled over the coordinator's database and repositories (what Coordinator wires
+ * into HttpServices.changesets with the batch store's lookup, and hands the execution side as its hook).
+ */
+export function createChangesetService(deps: { db: Database; repositoriesDir: string; users: Pick<UserStore, 'get'>; batchChangeById: BatchChangeById; logger: Logger }): ChangesetService {
+  return new ChangesetService({
+    store: new ChangesetStore(deps.db),
+    publisher: new ChangesetPublisher(deps.repositoriesDir),
+    users: deps.users,
+    batchChangeById: deps.batchChangeById,
+    logger: deps.logger.with({ component: 'changesets' }),
+  });
 }

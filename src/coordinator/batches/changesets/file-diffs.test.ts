@@ -137,8 +137,9 @@ describe('parseFileDiffs on git diff --binary', () => {
     expect(pkgA.map(filePathOf).sort()).toEqual(['pkg/a/gone.go', 'pkg/a/new.go']);
     await applies(joinFileDiffs(pkgA));
     await applies(joinFileDiffs(files.filter((f) => !pkgA.includes(f))));
-    // And a section cut short does not.
-    await expect(applies(joinFileDiffs(files).replace('+four\n', ' four\n'))).rejects.toThrow(/corrupt patch|patch failed|does not apply/);
+    // And one whose context is not the base's does not.
+    const readme = files.find((f) => filePathOf(f) === 'README.md')!;
+    await expect(applies(readme.text.replace('\n one\n', '\n uno\n'))).rejects.toThrow(/patch failed|does not apply/);
   });
 
   it('parses a diff without --binary ("Binary files … differ") and without renames', async () => {

@@ -1,6 +1,6 @@
-// One job's guest, set up: runs each step by its agent in the step's image, the startup script first,
-// reads files back out of the workspace disk, and tears the guest down (stopped, its run directory with
-// the disks removed, its image leases released).
+// One job's guest, set up: runs each step by its agent in the step's image (SRC_ENDPOINT pointed at the
+// uplink), the startup script first, reads files back out of the workspace disk, and tears the guest down
+// (stopped, its uplink closed, its run directory with the disks removed, its image leases released).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../../shared/errors.js';
@@ -12,6 +12,8 @@ import { stepEnvironment, stepLauncherScript, stepPaths } from './agent/step-lau
 import type { Accelerator } from './guest/qemu-vm.js';
 import type { StepImageLease } from './images/step-image-cache.js';
 import { readFileFromDisk } from './images/workspace-disk.js';
+import { uplinkStepEnv } from './uplink/uplink-network.js';
+import type { UplinkProxy } from './uplink/uplink-proxy.js';
 import { QEMU_PID_FILE } from './vm-janitor.js';
 
 /** How long a guest may take to unmount its disks and power off before QEMU is killed. */
@@ -27,6 +29,8 @@ export interface VmRuntimeJobOptions {
   logEntry: (key: string, command: string[]) => RuntimeLogEntry;
   logger: Logger;
   accel: Accelerator;
+  /** The job's uplink proxy, closed at teardown. */
+  uplink: UplinkProxy;
   keep: boolean;
   /** Tells the runtime the run directory is no longer in use. */
   release: () => void;
@@ -51,7 +55,7 @@ export class VmRuntimeJob implements RuntimeJob {
     const index = this.imageIndex.get(step.image);
     const lease = this.options.leases.get(step.image);
     if (index === undefined || !lease) throw new AppError('runtime.invalid_step', `step ${step.index}: image ${JSON.stringify(step.image)} was not prepared for this VM`);
-    const script = stepLauncherScript({ step, imageIndex: index, env: stepEnvironment(lease.env, step.env, this.options.vmName), hostname: this.options.vmName });
+    const script = stepLauncherScript({ step, imageIndex: index, env: stepEnvironment(lease.env, uplinkStepEnv(step.env), this.options.vmName), hostname: this.options.vmName });
     const exitCode = await this.options.vm.runScript(script, output, signal);
     return { exitCode };
   }
@@ -100,6 +104,9 @@ export class VmRuntimeJob implements RuntimeJob {
         await this.options.vm.kill({ now: true });
         entry.write('stdout', 'VM stopped\n');
       }
+      const { uplink } = this.options;
+      await uplink.close();
+      entry.write('stdout', `uplink closed (${uplink.forwarded} request${uplink.forwarded === 1 ? '' : 's'} forwarded to the coordinator, ${uplink.refused} refused)\n`);
       if (this.options.keep) {
         // Without its pid file and owner marker no janitor touches the directory again.
         await fs.rm(path.join(runDir, QEMU_PID_FILE), { force: true });
@@ -113,6 +120,8 @@ export class VmRuntimeJob implements RuntimeJob {
       logger.warn('vm runtime: teardown', { error: err });
       entry.write('stderr', `${(err as Error).message}\n`);
     } finally {
+      // Closed above; again here should anything before it have thrown (idempotent).
+      await this.options.uplink.close();
       for (const lease of this.options.leases.values()) lease.release();
       this.options.release();
       // As teardown.fs: cleanup never fails the job (reference §4.13).

@@ -2,8 +2,12 @@
 // (KVM guests hang on these machines; ARCHITECTURE.md), with step images from the real docker daemon: a
 // two-step job in two images from the pool and from the snapshot, two restored guests that must not share
 // random numbers, a snapshot that does not restore (cold boot, then rebuilt), the pool destroyed on stop,
-// and a canceled or timed-out pooled guest's QEMU gone.
+// a canceled or timed-out pooled guest's QEMU gone, and restored and pooled guests uploading through
+// their uplinks (a guest restored ahead of its job reaches its job's proxy).
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +16,7 @@ import { currentProcessOwner } from '../../process-owner.js';
 import { silentLogger } from '../../../shared/logger.js';
 import type { RuntimeJob, StepSpec } from '../runtime.js';
 import { resolveGuestPlatform, type GuestPlatform } from './guest/guest-platform.js';
+import { MAX_IMAGE_DISKS } from './agent/agent-vm.js';
 import { StepImageCache } from './images/step-image-cache.js';
 import { shapeOf, SnapshotStore, type GuestSnapshot } from './snapshot/guest-snapshot.js';
 import { DEFAULT_IMAGE_SLOTS } from './snapshot/guest-starter.js';
@@ -44,6 +49,10 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
   let snapshot: GuestSnapshot;
   let nextJobId = 8000;
   const runtimes: VmRuntime[] = [];
+  /** Stands in for the coordinator behind every runtime's uplink: records what reaches it. */
+  let coordinator: http.Server;
+  let coordinatorUrl: string;
+  const uploads: Array<{ url: string; authorization?: string; jobId?: string; body: string }> = [];
 
   const config = (extra: Partial<VmRuntimeConfig> = {}): VmRuntimeConfig => ({
     name: 'vm-snapshot-test-executor',
@@ -62,7 +71,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
     ...extra,
   });
   const newRuntime = (extra: Partial<VmRuntimeConfig> = {}) => {
-    const runtime = new VmRuntime({ config: config(extra), platform, images });
+    const runtime = new VmRuntime({ config: config(extra), platform, images, coordinator: { url: coordinatorUrl } });
     runtimes.push(runtime);
     return runtime;
   };
@@ -78,6 +87,16 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
     cacheDir = path.join(parent, 'cache');
     platform = await resolveGuestPlatform({ cacheDir, allowEmulation: true, kvmWorks: false });
     images = new StepImageCache({ dir: path.join(cacheDir, 'images'), maxBytes: 1024 ** 3, logger: silentLogger });
+    coordinator = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        uploads.push({ url: req.url!, authorization: req.headers.authorization, jobId: req.headers['x-sourcegraph-job-id'] as string, body });
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"id":"7"}');
+      });
+    });
+    await new Promise<void>((resolve) => coordinator.listen(0, '127.0.0.1', resolve));
+    coordinatorUrl = `http://127.0.0.1:${(coordinator.address() as AddressInfo).port}`;
     pooled = newRuntime({ vmWarmPoolSize: 1 });
     pooled.start();
     snapshot = await eventually('the snapshot', async () => {
@@ -87,11 +106,12 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
   }, 300_000);
   afterAll(async () => {
     await Promise.all(runtimes.map((r) => r.stop()));
+    coordinator?.close();
     if (parent) await fs.rm(parent, { recursive: true, force: true });
   });
 
   /** A workspace with one script per step, and the job's guest set up. */
-  const setUp = async (runtime: VmRuntime, scripts: string[], stepImages: string[], signal = never) => {
+  const setUp = async (runtime: VmRuntime, scripts: string[], stepImages: string[], signal = never, extra: { env?: string[]; token?: string } = {}) => {
     const id = ++nextJobId;
     const ws = await fs.mkdtemp(path.join(parent, `workspace-${id}-`));
     await fs.mkdir(path.join(ws, '.sourcegraph-executor'));
@@ -102,11 +122,11 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
       image: stepImages[index]!,
       scriptPath: `.sourcegraph-executor/${index}.sh`,
       dir: '',
-      env: [`STEP=${index}`],
+      env: [`STEP=${index}`, ...(extra.env ?? [])],
     }));
     for (const [i, script] of scripts.entries()) await fs.writeFile(path.join(ws, steps[i]!.scriptPath), script, { mode: 0o755 });
     const log = recordingLogEntries();
-    const job = { id, queue: 'batches', dockerSteps: steps.map((s) => ({ image: s.image, commands: [] })) } as unknown as DequeuedJob;
+    const job = { id, queue: 'batches', token: extra.token ?? '', dockerSteps: steps.map((s) => ({ image: s.image, commands: [], env: s.env })) } as unknown as DequeuedJob;
     const runtimeJob = await runtime.setup({
       job,
       workspace: { path: ws, scriptPaths: steps.map((s) => s.scriptPath), remove: () => Promise.resolve() },
@@ -162,6 +182,36 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
     expect(start.out).not.toContain('cold boot');
     // QEMU opened the job's own disks at restore: its workspace disk is in the job's run directory.
     expect(start.command.join(' ')).toMatch(new RegExp(`${parent}/${VM_RUN_DIR_PREFIX}\\d+-[^/]+/workspace\\.ext4`));
+  }, 240_000);
+
+  it("uploads through the uplink from a guest of the warm pool and from one restored from the snapshot, each with its job's token", async () => {
+    /** A one-step job that POSTs to the upload route through the uplink; resolves with its start log and output. */
+    const uploadJob = async (runtime: VmRuntime) => {
+      const token = randomBytes(20).toString('hex');
+      const job = await setUp(
+        runtime,
+        ['wget -q -O - --header "Authorization: $SRC_HEADER_AUTHORIZATION" --post-data "index of $STEP" "$SRC_ENDPOINT/.executors/lsif/upload?commit=abc"; echo " upload=$?"\n'],
+        [BUSYBOX_IMAGE],
+        never,
+        { token, env: ['SRC_ENDPOINT=http://unreachable.example.com', `SRC_HEADER_AUTHORIZATION=Bearer ${token}`] },
+      );
+      try {
+        return { id: job.id, token, start: job.log.find('setup.vm.start')?.out ?? '', output: await run(job.runtimeJob, job.steps[0]!) };
+      } finally {
+        await job.runtimeJob.teardown();
+      }
+    };
+    uploads.length = 0;
+    await eventually('a pooled guest', async () => pooled.warmPoolReady > 0);
+    const fromPool = await uploadJob(pooled);
+    expect(fromPool.start).toContain('from the warm pool: guest executor-test-pool-');
+    const restored = await uploadJob(newRuntime());
+    expect(restored.start).toContain(`restored from snapshot ${snapshot.digest.slice(0, 16)}`);
+    for (const job of [fromPool, restored]) {
+      expect(job.start).toContain("uplink: SRC_ENDPOINT → executor proxy to the coordinator's upload routes");
+      expect(job.output).toEqual({ exitCode: 0, stdout: '{"id":"7"} upload=0\n', stderr: '' });
+    }
+    expect(uploads).toEqual([fromPool, restored].map((job) => ({ url: '/.executors/lsif/upload?commit=abc', authorization: `Bearer ${job.token}`, jobId: String(job.id), body: 'index of 0' })));
   }, 240_000);
 
   it('gives two guests restored from one snapshot their own random numbers and boot id, the host\'s clock and their own hostname', async () => {
@@ -239,7 +289,7 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
     expect(next.log.find('setup.vm.start')?.out).toContain(`restored from snapshot ${snapshot.digest.slice(0, 16)}`);
   }, 300_000);
 
-  it('starts a job with more images than a pooled guest has slots from a snapshot with 20 image slots, built for it meanwhile', async () => {
+  it(`starts a job with more images than a pooled guest has slots from a snapshot with ${MAX_IMAGE_DISKS} image slots, built for it meanwhile`, async () => {
     const slotImages = await Promise.all([0, 1, 2, 3, 4].map((i) => ensureBusyboxImage(`executors-test/busybox-vm-slot-${i}:1`, [`SLOT=${i}`])));
     const scripts = slotImages.map(() => 'echo "slot $SLOT"\n');
     const runSteps = async (job: Awaited<ReturnType<typeof setUp>>) => {
@@ -251,15 +301,15 @@ describe.skipIf(!dockerTestsEnabled())('vm runtime from a snapshot and a warm po
     };
     const first = await setUp(pooled, scripts, slotImages);
     await runSteps(first);
-    const wide = shapeOf(platform, 256, 1, 20);
+    const wide = shapeOf(platform, 256, 1, MAX_IMAGE_DISKS);
     expect(first.log.find('setup.vm.start')?.out).toMatch(/cold boot in \d+ ms \(QEMU started → agent ready\): no snapshot yet for this guest shape \([0-9a-f]{16}\); it is being built/);
-    const snapshot20 = await eventually('the 20-slot snapshot', async () => {
+    const snapshotWide = await eventually('the wide snapshot', async () => {
       const status = await store().describe(wide);
       return status.state === 'ready' && status.snapshot;
     });
-    expect(snapshot20.digest).not.toBe(snapshot.digest);
+    expect(snapshotWide.digest).not.toBe(snapshot.digest);
     const second = await setUp(pooled, scripts, slotImages);
-    expect(second.log.find('setup.vm.start')?.out).toContain(`restored from snapshot ${snapshot20.digest.slice(0, 16)}`);
+    expect(second.log.find('setup.vm.start')?.out).toContain(`restored from snapshot ${snapshotWide.digest.slice(0, 16)}`);
     expect(second.log.find('setup.vm.start')?.out).toContain("the job uses 5 images, more than a pooled guest's 4 image slots");
     await runSteps(second);
   }, 300_000);

@@ -1,8 +1,9 @@
 // The vm runtime (EXECUTOR_RUNTIME=vm): every job in a QEMU micro-VM of its own, with the job's disks —
 // the workspace (a sparse ext4 copy of the prepared workspace, at /work), a scratch disk for the steps'
 // writable layers, and each step image's root filesystem read-only — and each step run inside it by the
-// guest's agent in its image's root (agent/step-launcher.ts). The guest has no network device at all and
-// sees no host file. The original boots Ubuntu with systemd and a docker daemon per job (6–10 s, reference
+// guest's agent in its image's root (agent/step-launcher.ts). The guest sees no host file, and its one
+// network device reaches nothing but the job's uplink: the executor's proxy to the coordinator's upload
+// routes, with the job's own token (uplink/), which is how code-intel and batch-change steps hand in results. The original boots Ubuntu with systemd and a docker daemon per job (6–10 s, reference
 // §5.3); this guest is a kernel and a busybox initramfs, started from a snapshot of a booted one or taken
 // warm from a pool (snapshot/), and the images are converted once on the host (images/).
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,8 @@ import { createWorkspaceDisk, MIN_DISK_BYTES } from './images/workspace-disk.js'
 import { SnapshotStore } from './snapshot/guest-snapshot.js';
 import { DEFAULT_IMAGE_SLOTS, GuestStarter, type GuestPath, type PooledGuest } from './snapshot/guest-starter.js';
 import { WarmPool } from './snapshot/warm-pool.js';
+import { UPLINK_ADDRESS, UPLINK_ENDPOINT, UPLINK_PORT, UPLINK_SOCKET_FILE, usesUplink } from './uplink/uplink-network.js';
+import { startUplinkProxy, UPLINK_ROUTES, type UplinkProxy, type UplinkUpstream } from './uplink/uplink-proxy.js';
 import { createVmRunDir, removeLeftoverVms } from './vm-janitor.js';
 import { VmRuntimeJob } from './vm-runtime-job.js';
 
@@ -47,6 +50,11 @@ export interface VmRuntimeOptions {
   images: StepImageCache;
   /** Default silent; the runtime's own log (snapshot builds, the pool). */
   logger?: Logger;
+  /**
+   * Where each job's uplink proxy forwards the upload routes: the coordinator (EXECUTOR_FRONTEND_URL) and
+   * the CA certificates the executor's client trusts. None: the proxy answers 502 (tests without one).
+   */
+  coordinator?: UplinkUpstream;
 }
 
 /** Runs each job in a micro-VM of its own. */
@@ -133,12 +141,22 @@ export class VmRuntime implements Runtime {
     const leases = new Map<string, StepImageLease>();
     let runDir: string | undefined;
     let pooled: PooledGuest | undefined;
+    let uplink: UplinkProxy | undefined;
     try {
       await this.acquireImages(ctx, leases);
       // One disk per distinct image: two references to the same digest share it.
       const imageDisks = [...new Set([...leases.values()].map((l) => l.diskPath))];
       pooled = imageDisks.length <= DEFAULT_IMAGE_SLOTS ? this.pool?.take() : undefined;
       runDir = pooled?.runDir ?? (await createVmRunDir(config.workspaceParentDir, String(ctx.job.id), this.owner, this.activeRunDirs));
+      // Before the guest runs: its first connection may come with its first step. A pooled guest's QEMU
+      // was told this path when it was restored (its run directory becomes the job's).
+      uplink = await startUplinkProxy({
+        socketPath: path.join(runDir, UPLINK_SOCKET_FILE),
+        upstream: this.options.coordinator ?? { url: '' },
+        job: { id: ctx.job.id, token: ctx.job.token ?? '' },
+        executorName: config.name,
+        logger: ctx.logger,
+      });
       const { vm } = await this.startGuest(ctx, { vmName, runDir, imageDisks, pooled });
       const ownRunDir = runDir;
       const job = new VmRuntimeJob({
@@ -150,6 +168,7 @@ export class VmRuntime implements Runtime {
         logEntry: ctx.openLogEntry,
         logger: ctx.logger,
         accel: platform.accel,
+        uplink,
         keep: config.keepWorkspaces,
         release: () => this.activeRunDirs.delete(ownRunDir),
       });
@@ -163,6 +182,7 @@ export class VmRuntime implements Runtime {
       }
       return job;
     } catch (err) {
+      await uplink?.close();
       for (const lease of leases.values()) lease.release();
       // The guest is gone already unless it failed before the starter used it (its kill is idempotent).
       await pooled?.vm.kill();
@@ -214,7 +234,16 @@ export class VmRuntime implements Runtime {
       ]);
       await fs.rmdir(emptyDir);
       entry.write('stdout', `workspace and scratch disks: ${formatBytes(diskBytes)} each, sparse, built in ${Math.round(performance.now() - disksStartedAt)} ms${request.pooled ? " (the scratch disk came with the pool's guest)" : ''}\n`);
-      entry.write('stdout', `accelerator: ${platform.accel === 'kvm' ? 'KVM' : 'TCG (software emulation, EXECUTOR_VM_ALLOW_EMULATION)'}; ${config.jobNumCpus} vCPU, ${this.memoryMiB()} MiB; no network\n`);
+      entry.write(
+        'stdout',
+        `accelerator: ${platform.accel === 'kvm' ? 'KVM' : 'TCG (software emulation, EXECUTOR_VM_ALLOW_EMULATION)'}; ${config.jobNumCpus} vCPU, ${this.memoryMiB()} MiB; ` +
+          `network: only the uplink (${UPLINK_ADDRESS}:${UPLINK_PORT} in the guest → the executor's proxy for ${UPLINK_ROUTES.join(', ')} on the coordinator, with the job's token)\n`,
+      );
+      const uplinkSteps = ctx.job.dockerSteps.map((step, i) => ({ step, i })).filter(({ step }) => usesUplink(step.env));
+      if (uplinkSteps.length > 0) {
+        const names = uplinkSteps.map(({ step, i }) => step.key || String(i)).join(', ');
+        entry.write('stdout', `uplink: SRC_ENDPOINT → executor proxy to the coordinator's upload routes (${UPLINK_ENDPOINT} in the guest, SRC_PROXY dropped) for step ${names}\n`);
+      }
       const started = await this.starter.start({ ...request, disks, poolSize: this.warmPoolSize, entry, signal: ctx.signal });
       entry.finalize(0);
       ctx.logger.info('vm runtime: guest ready', { vm: request.vmName, path: started.path, accel: platform.accel });

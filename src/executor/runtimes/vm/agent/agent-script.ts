@@ -4,6 +4,7 @@
 // and is then restored, once per job, from that snapshot (snapshot/guest-snapshot.ts).
 import { READY_MARKER } from '../guest/guest-markers.js';
 import { FRESH_START_BYTES, FRESH_START_HELPER_PATH } from '../snapshot/fresh-start.js';
+import { UPLINK_GUEST_ADDRESS, UPLINK_GUEST_INTERFACE, UPLINK_PREFIX_LENGTH } from '../uplink/uplink-network.js';
 
 /** Printed by a guest booted for a snapshot as `EXECUTOR-SNAPSHOT-READY <nonce>` on control once it can be saved. */
 export const SNAPSHOT_READY_MARKER = 'EXECUTOR-SNAPSHOT-READY';
@@ -45,7 +46,8 @@ export const WARM_UP_SCRIPT = 'warm-up.sh';
 
 /**
  * The agent's loop, run by `/init` as PID 1 in an agent guest (`$nonce` and `$disks` come from the kernel
- * command line). Its protocol, one line per message on the control port:
+ * command line). It first brings up the uplink's eth0 (uplink/uplink-network.ts), in every guest, so that
+ * a guest restored from a snapshot has it too. Its protocol, one line per message on the control port:
  * - guest → host `READY <nonce>` once the disks are mounted and ports open;
  * - host → guest `RUN <id> <token> <base64 of a shell script>`: the script runs with stdout and stderr on
  *   the two output ports; when it ends the guest writes `<token>` between NUL bytes to both output ports (so the host knows
@@ -152,6 +154,19 @@ mount_job_disks() {
   disk ${DISK_SERIALS.scratch} && mount -t ext4 "$dev" ${GUEST_SCRATCH_DIR} || fail "cannot mount the scratch disk at ${GUEST_SCRATCH_DIR}"
   mount_images "$1"
 }
+# The uplink (uplink/uplink-network.ts): the one network device, on QEMU's restricted user network,
+# whose one forwarded address is the executor's proxy to the coordinator's upload routes. The address
+# makes the route to its /${UPLINK_PREFIX_LENGTH}; there is no default route and no resolver. Up before a snapshot
+# is saved, so a restored guest has it as well (its QEMU gives the netdev the job's own socket).
+up_uplink() {
+  waited=0
+  until [ -e /sys/class/net/${UPLINK_GUEST_INTERFACE} ]; do
+    [ $waited -lt 250 ] || fail "the VM's network device (${UPLINK_GUEST_INTERFACE}) did not appear"
+    sleep 0.02; waited=$((waited + 1))
+  done
+  ip link set lo up && ip addr add ${UPLINK_GUEST_ADDRESS}/${UPLINK_PREFIX_LENGTH} dev ${UPLINK_GUEST_INTERFACE} && ip link set ${UPLINK_GUEST_INTERFACE} up \\
+    || fail "cannot configure ${UPLINK_GUEST_INTERFACE} for the uplink"
+}
 unmount_all() {
   for m in $(grep -o " ${GUEST_IMAGES_DIR}/[^ ]*" /proc/mounts) ${GUEST_SCRATCH_DIR} ${GUEST_WORK_DIR}; do umount "$m" 2>/dev/null; done
 }
@@ -164,6 +179,7 @@ done
 # Steps run with oom_score_adj 0 (their launcher resets it); the agent is the last the OOM killer picks.
 echo -1000 >/proc/self/oom_score_adj
 exec 3<>"$ctl" 4>"$out" 5>"$err"
+up_uplink
 if [ -n "$snapshot" ]; then
   # Probed once so the driver's code is in the saved memory, then released: no disk of this boot is
   # known to the guest that is saved.

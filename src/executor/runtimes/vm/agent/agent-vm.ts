@@ -1,5 +1,6 @@
-// One job's micro-VM: QEMU `microvm` with the job's disks (workspace, scratch, step images) and three
-// virtio-serial ports to the guest's agent (agent-script.ts): control, stdout and stderr. Each step is a
+// One job's micro-VM: QEMU `microvm` with the job's disks (workspace, scratch, step images), three
+// virtio-serial ports to the guest's agent (agent-script.ts): control, stdout and stderr, and the uplink's
+// network device, whose one forward reaches `<run dir>/uplink.sock` (uplink/uplink-network.ts). Each step is a
 // shell script sent over the control port; its output streams back as it is written, stdout and stderr
 // apart, and its exit code follows. A guest is either booted for its job, or restored from a snapshot of a
 // booted one (`restore`, then `resume` with the job's clock, seed and hostname) — possibly ahead of its job,
@@ -20,6 +21,7 @@ import { freshStartPayload } from '../snapshot/fresh-start.js';
 import { AGENT_PORTS, CMDLINE_AGENT, CMDLINE_DISKS, CMDLINE_SNAPSHOT, DISK_SERIALS, SNAPSHOT_READY_MARKER } from './agent-script.js';
 import { shellQuote } from './step-launcher.js';
 import { TokenScanner } from './token-scanner.js';
+import { UPLINK_SOCKET_FILE, uplinkQemuArgs } from '../uplink/uplink-network.js';
 
 /** Longest control line the host accepts from the guest, in bytes; a longer one is a protocol violation. */
 const MAX_CONTROL_LINE_BYTES = 4096;
@@ -82,13 +84,13 @@ export type AgentVmLaunch = { kind: 'boot' } | { kind: 'snapshot'; memoryPath: s
 export type AgentOutput = (stream: OutputStream, chunk: Buffer) => void;
 
 /**
- * Virtio devices a microvm guest can have: every disk and the virtio-serial bus take one virtio-mmio
- * transport. Measured with QEMU 7.2 and the Debian 12 cloud kernel: 23 devices boot, with 24 the guest
- * hangs in early boot.
+ * Virtio devices a microvm guest can have: every disk, the virtio-serial bus and the network device take
+ * one virtio-mmio transport. Measured with QEMU 7.2 and the Debian 12 cloud kernel: 23 devices boot, with
+ * 24 the guest hangs in early boot.
  */
 export const MICROVM_TRANSPORTS = 23;
-/** What is left for step images after the workspace, the scratch disk and the serial bus. */
-export const MAX_IMAGE_DISKS = MICROVM_TRANSPORTS - 3;
+/** What is left for step images after the workspace, the scratch disk, the serial bus and the uplink. */
+export const MAX_IMAGE_DISKS = MICROVM_TRANSPORTS - 4;
 
 /** The guest's disk slots in device order: the block node each is attached through, and how. */
 function diskSlots(options: AgentVmOptions): Array<{ node: string; file: string; serial: string; readOnly: boolean }> {
@@ -141,6 +143,8 @@ export function agentVmArgs(options: AgentVmOptions, append: string, launch: Age
     ...port('ctl', AGENT_PORTS.control),
     ...port('out', AGENT_PORTS.stdout),
     ...port('err', AGENT_PORTS.stderr),
+    // The uplink: a restricted user network whose one forward reaches the job's proxy socket.
+    ...uplinkQemuArgs(path.join(options.runDir, UPLINK_SOCKET_FILE)),
     // QEMU connects to our socket, as for the ports: no polling for a socket QEMU would create.
     '-chardev',
     `socket,id=qmp,path=${socket('qmp')}`,
@@ -274,7 +278,7 @@ export class AgentVm {
     if (slots > MAX_IMAGE_DISKS || options.imageDisks.length > slots) {
       throw new AppError(
         'vm.too_many_images',
-        `a job on the vm runtime can use at most ${MAX_IMAGE_DISKS} different images (a microvm guest takes ${MICROVM_TRANSPORTS} virtio devices, 3 of them the workspace, scratch and serial); this one uses ${options.imageDisks.length}`,
+        `a job on the vm runtime can use at most ${MAX_IMAGE_DISKS} different images (a microvm guest takes ${MICROVM_TRANSPORTS} virtio devices, 4 of them the workspace, scratch, serial and network); this one uses ${options.imageDisks.length}`,
       );
     }
     const vm = new AgentVm(options, launch);
@@ -477,6 +481,7 @@ export class AgentVm {
   private async spawnQemu(): Promise<void> {
     const { options } = this;
     for (const id of SOCKET_IDS) checkSocketPath(socketPath(options.runDir, id));
+    checkSocketPath(path.join(options.runDir, UPLINK_SOCKET_FILE));
     await Promise.all(SOCKET_IDS.map((id) => this.listen(id)));
     const [binary, ...args] = this.argv;
     this.spawnedAt = performance.now();

@@ -1,7 +1,7 @@
 // Finds the guest kernel of the vm runtime: Debian's cloud kernel (`linux-image-cloud-amd64`), installed on
 // the host, and the virtio modules a bare initramfs must load to see the micro-VM's virtio-mmio disks (the
-// cloud kernel builds virtio, virtio_ring, virtio_mmio, virtio_blk, virtio_console and overlay as modules;
-// ext4 is built in).
+// cloud kernel builds virtio, virtio_ring, virtio_mmio, virtio_blk, virtio_console, virtio_net and overlay
+// as modules; ext4, inet and packet sockets are built in).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../../../shared/errors.js';
@@ -22,6 +22,11 @@ export const GUEST_MODULES = [
   'kernel/drivers/char/virtio_console',
   // A step's writable layer over its read-only image.
   'kernel/fs/overlayfs/overlay',
+  // The uplink's network device (uplink/uplink-network.ts); virtio_net needs net_failover, which needs
+  // failover (the kernel's modules.dep).
+  'kernel/net/core/failover',
+  'kernel/drivers/net/net_failover',
+  'kernel/drivers/net/virtio_net',
 ] as const;
 
 export interface GuestModule {

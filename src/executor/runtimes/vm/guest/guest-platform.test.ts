@@ -26,6 +26,17 @@ describe('resolveGuestPlatform', () => {
     expect((await resolveGuestPlatform({ cacheDir, allowEmulation: true, kvmWorks: true })).accel).toBe('kvm');
   });
 
+  it('names the package when socat, which connects the guests\' uplinks, is not installed', async () => {
+    // A PATH with QEMU but no socat.
+    const bin = path.join(cacheDir, 'bin-without-socat');
+    await fs.mkdir(bin, { recursive: true });
+    await fs.symlink('/usr/bin/qemu-system-x86_64', path.join(bin, 'qemu-system-x86_64'));
+    await expect(resolveGuestPlatform({ cacheDir, allowEmulation: true, kvmWorks: false, searchPath: bin })).rejects.toMatchObject({
+      code: 'vm.socat_missing',
+      message: expect.stringContaining('apt-get install -y socat'),
+    });
+  });
+
   it('names the package when QEMU is not installed', async () => {
     await expect(resolveGuestPlatform({ cacheDir, allowEmulation: true, kvmWorks: false, searchPath: '/nonexistent' })).rejects.toMatchObject({
       code: 'vm.qemu_missing',

@@ -8,6 +8,7 @@ import { findGuestKernel, type GuestKernel } from './guest-kernel.js';
 import { ensureInitramfs } from './initramfs.js';
 import { kvmWorks } from './kvm-probe.js';
 import type { Accelerator } from './qemu-vm.js';
+import { UPLINK_SOCAT } from '../uplink/uplink-network.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 const QEMU_HINT = 'apt-get install -y qemu-system-x86';
@@ -34,15 +35,19 @@ export interface ResolveGuestPlatformOptions {
 }
 
 /**
- * The platform, or an error that says what is missing: `vm.qemu_missing`, `vm.kernel_missing`,
- * `vm.kernel_modules_missing`, `vm.busybox_missing`, or `vm.kvm_unavailable` when KVM does not run a
- * guest here and emulation was not allowed.
+ * The platform, or an error that says what is missing: `vm.qemu_missing`, `vm.socat_missing`,
+ * `vm.kernel_missing`, `vm.kernel_modules_missing`, `vm.busybox_missing`, or `vm.kvm_unavailable` when KVM
+ * does not run a guest here and emulation was not allowed.
  */
 export async function resolveGuestPlatform(options: ResolveGuestPlatformOptions): Promise<GuestPlatform> {
   // eslint-disable-next-line no-restricted-properties -- the PATH spawn searches, to find QEMU as spawn would
   const searchPath = options.searchPath ?? process.env.PATH ?? '';
   const qemuPath = await findOnPath(QEMU_BINARY, searchPath);
   if (!qemuPath) throw new AppError('vm.qemu_missing', `${QEMU_BINARY} not found on PATH; install it with \`${QEMU_HINT}\``);
+  // QEMU runs it (from the same PATH) for each connection a guest makes to its uplink.
+  if (!(await findOnPath(UPLINK_SOCAT, searchPath))) {
+    throw new AppError('vm.socat_missing', `${UPLINK_SOCAT} not found on PATH: QEMU runs it to connect a guest's uplink to the executor's upload proxy; install it with \`apt-get install -y socat\``);
+  }
   const kernel = await findGuestKernel();
   const initramfsPath = await ensureInitramfs({ kernel, cacheDir: path.join(options.cacheDir, 'initramfs') });
   const kvm = options.kvmWorks ?? (await kvmWorks({ kernel, initramfsPath, qemuBinary: qemuPath }));

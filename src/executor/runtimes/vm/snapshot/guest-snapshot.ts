@@ -29,8 +29,11 @@ import { createVmRunDir } from '../vm-janitor.js';
 
 const execFileAsync = promisify(execFile);
 
-/** Bumped when what a snapshot holds or how it is restored changes: older ones are then never used. */
-const SNAPSHOT_FORMAT = 1;
+/**
+ * Bumped when what a snapshot holds or how it is restored changes: older ones are then never used.
+ * 2: the uplink's network device (its netdev is on the command line, which the digest covers as well).
+ */
+const SNAPSHOT_FORMAT = 2;
 const META_FILE = 'meta.json';
 const MEMORY_FILE = 'memory';
 const STATE_FILE = 'state';
