@@ -267,4 +267,33 @@ describe('the Batch changes pages in Chromium', () => {
     expect(forged).toBe(403);
     await other.close();
   });
+
+  it("puts a batch change in an organization from the editor: its members see it, others do not", async () => {
+    const carol = await createTestUser(admin, 'carol');
+    const org = await carol.api.post('/api/v1/orgs', { name: 'acme-team' });
+    expect(org.status, org.text).toBe(201);
+    expect((await carol.api.post(`/api/v1/orgs/${org.json.id}/members`, { username: 'alice' })).status).toBe(204);
+    const carolPage = await newPage(browser);
+    await signIn(carolPage, carol);
+    await carolPage.goto(`${c.url}/batch-changes/new`);
+    expect(await carolPage.locator('#namespace option').allTextContents()).toEqual(['carol', 'acme-team']);
+    await carolPage.fill('#spec', GOOD_SPEC.replace('name: ui-change', 'name: team-change'));
+    await carolPage.selectOption('#namespace', 'acme-team');
+    await carolPage.click('#save-spec');
+    await carolPage.waitForURL(/\/batch-changes\/acme-team\/team-change\?notice=/);
+    await carolPage.close();
+    // alice, a member, lists and opens it; bob does not see it.
+    await page.goto(`${c.url}/batch-changes`);
+    expect(await page.locator('#batch-changes tbody tr').evaluateAll((els) => els.map((e) => [e.getAttribute('data-namespace'), e.getAttribute('data-batch-change')]))).toEqual([
+      ['alice', 'ui-change'],
+      ['acme-team', 'team-change'],
+    ]);
+    await page.click('#batch-changes a:text("team-change")');
+    await page.waitForURL(/\/batch-changes\/acme-team\/team-change$/);
+    expect(await page.locator('#workspaces tbody tr[data-state="PENDING"]').count()).toBe(2);
+    const other = await newPage(browser);
+    await signIn(other, bob);
+    expect((await other.goto(`${c.url}/batch-changes/acme-team/team-change`))!.status()).toBe(404);
+    await other.close();
+  });
 });

@@ -8,6 +8,7 @@ import { AppError } from '../../shared/errors.js';
 import { saveBatchChange } from '../batches/save-batch-change.js';
 import type { BatchSpecError } from '../batches/spec/batch-spec.js';
 import { parseBatchSpec } from '../batches/spec/parse-batch-spec.js';
+import { MAX_BATCH_SPEC_BYTES } from '../http/batch-change-routes.js';
 import { HttpError } from '../http/http-error.js';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
@@ -176,7 +177,8 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
 
   // Validate or save the editor's spec: problems come back on the same page, marked at their lines.
   router.add('POST', '/batch-changes', 'ui.batch_changes.save', async (ctx) => {
-    const { session, form } = await readForm(ctx, s);
+    // A spec as big as the API takes, form-encoded (up to three bytes per byte).
+    const { session, form } = await readForm(ctx, s, { maxBytes: 3 * MAX_BATCH_SPEC_BYTES + 4096 });
     const text = (form.get('spec') ?? '').replace(/\r\n/g, '\n');
     const namespace = form.get('namespace') || session.user.username;
     const fromName = form.get('from');
@@ -185,6 +187,7 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
     const again = (problems: readonly BatchSpecError[], status: number, notice?: string) =>
       from ? batchChangePage(session, from, { text, problems, status, editNotice: notice }) : newPage(session, text, problems, namespace, status, notice);
     if (text.trim() === '') return again([{ field: '(root)', message: 'the batch spec is empty' }], 400);
+    if (text.length > MAX_BATCH_SPEC_BYTES) return again([{ field: '(root)', message: `the batch spec is over ${MAX_BATCH_SPEC_BYTES} characters` }], 400);
     if (form.get('intent') === 'validate') {
       const parsed = parseBatchSpec(text);
       return parsed.ok ? again([], 200, `The spec is valid (batch change ${parsed.spec.name}). It is not saved yet.`) : again(parsed.errors, 400);
