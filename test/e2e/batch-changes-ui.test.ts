@@ -5,7 +5,9 @@
 // and watches a workspace's job log arrive live on the workspace page while the list of workspaces
 // reaches COMPLETED; the preview renders each changeset's diff (markup in it stays text); apply makes
 // UNPUBLISHED changesets and Publish pushes one (OPEN, the branch in the coordinator's git). Another user
-// gets a 404 for the first user's batch change. With EXECUTORS_SCREENSHOTS_DIR set, it saves screenshots.
+// gets a 404 for the first user's batch change; an organization's is seen by its members only. A re-run
+// comes from the step cache; without it, Cancel, Retry of one workspace and of all failed ones. With
+// EXECUTORS_SCREENSHOTS_DIR set, it saves screenshots.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -295,5 +297,41 @@ describe('the Batch changes pages in Chromium', () => {
     await signIn(other, bob);
     expect((await other.goto(`${c.url}/batch-changes/acme-team/team-change`))!.status()).toBe(404);
     await other.close();
+  });
+
+  it('runs again from the step cache (no job); without it, cancels, retries one workspace, then all failed', async () => {
+    const states = () => page.locator('#workspaces tbody tr:not([data-state="SKIPPED"])').evaluateAll((els) => els.map((e) => [e.getAttribute('data-repository'), e.getAttribute('data-state')]));
+    await page.goto(`${c.url}/batch-changes/alice/ui-change`);
+    await page.click('#execute');
+    await expectText(page.locator('#execution-state'), 'COMPLETED');
+    expect(await page.locator('#workspaces tbody tr[data-state="COMPLETED"]').allTextContents()).toEqual([expect.stringContaining('cached'), expect.stringContaining('cached')]);
+
+    await page.check('#no-cache');
+    await page.click('#execute');
+    await expectText(page.locator('#notice'), 'without the step cache');
+    expect(await states()).toEqual([
+      ['github.com/acme/ui-a', 'QUEUED'],
+      ['github.com/acme/ui-b', 'QUEUED'],
+    ]);
+    await page.click('#cancel-execution');
+    await expectText(page.locator('#notice'), 'Canceled 2 workspaces');
+    await expectText(page.locator('#execution-state'), 'CANCELED');
+    await page.click('#workspaces tr[data-repository="github.com/acme/ui-b"] button:text("Retry")');
+    await expectText(page.locator('#notice'), 'Retrying the workspace of github.com/acme/ui-b');
+    expect(await states()).toEqual([
+      ['github.com/acme/ui-a', 'CANCELED'],
+      ['github.com/acme/ui-b', 'QUEUED'],
+    ]);
+    await runJobs(1);
+    await expectText(page.locator('#workspaces tr[data-repository="github.com/acme/ui-b"] [data-field="state"]'), 'COMPLETED');
+    await page.reload();
+    await page.click('#retry-failed');
+    await expectText(page.locator('#notice'), 'Retrying 1 workspace(s).');
+    await runJobs(1);
+    await expectText(page.locator('#execution-state'), 'COMPLETED');
+    expect(await states()).toEqual([
+      ['github.com/acme/ui-a', 'COMPLETED'],
+      ['github.com/acme/ui-b', 'COMPLETED'],
+    ]);
   });
 });
