@@ -165,6 +165,14 @@ describe('the Batch changes pages in Chromium', () => {
     ]);
     expect(await page.locator('#workspaces tr[data-state="SKIPPED"] [data-field="message"]').textContent()).toMatch(/not-served/);
     expect(await page.inputValue('#spec')).toBe(GOOD_SPEC);
+    // A bad edit of a saved spec shows its problems on the batch change's page and changes nothing.
+    await page.fill('#spec', GOOD_SPEC.replace('  title: Switch', '  titel: Switch'));
+    await page.click('#save-spec');
+    await expectText(page.locator('#spec-problems'), 'unknown field "titel"');
+    expect(await page.locator('.spec-editor .gutter .ln.error-line').evaluateAll((els) => els.map((e) => e.textContent))).toEqual(['11', '12']);
+    expect(await page.locator('h1').textContent()).toContain('alice / ui-change');
+    expect(await page.locator('#workspaces tbody tr').count()).toBe(3);
+    expect((await alice.api.get('/api/v1/batch-changes/ui-change')).json.spec).toBe(GOOD_SPEC);
 
     await page.click('header nav >> text=Batch changes');
     const listed = page.locator('#batch-changes tr[data-batch-change="ui-change"]');
