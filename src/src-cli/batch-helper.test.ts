@@ -74,8 +74,8 @@ describe('src batch-helper', () => {
     expect(await helper('pre', '0')).toMatchObject({ code: 0 });
     const first = await runStep(0, { SECRET: 'unused' });
     expect(first).toMatchObject({ code: 0, stdout: 'changed github.com/acme/app', stderr: 'to-stderr\n' });
-    expect(await helper('post', '0')).toMatchObject({ code: 0, stdout: expect.stringContaining('step 0 changed 1 files; outputs: mode, meta') });
-    expect(await helper('pre', '1')).toMatchObject({ code: 0 });
+    // As the job's helper step between two steps: post 0, then pre 1, in one process.
+    expect(await helper('post', '0', 'pre', '1')).toMatchObject({ code: 0, stdout: expect.stringContaining('step 0 changed 1 files; outputs: mode, meta') });
     // The secret is the step's own environment (as the executor sets it at dequeue), never in the script.
     expect(await runStep(1, { SECRET: 's3cr3t' })).toMatchObject({ code: 0 });
     expect(await fs.readFile(path.join(workspace, '.batches', 'step1.sh'), 'utf8')).not.toContain('s3cr3t');
@@ -119,5 +119,6 @@ describe('src batch-helper', () => {
     expect(res.stderr).toMatch(/steps\[0\]\.run: .*outputs\.missing: no output named "missing"/);
     expect(await helper('pre', '3')).toMatchObject({ code: 1, stderr: expect.stringContaining('step index "3": expected 0 to 0') });
     expect((await helper('sideways')).code).toBe(2);
+    expect((await helper('post', '0', 'pre')).code).toBe(2);
   });
 });

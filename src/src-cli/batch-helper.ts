@@ -1,5 +1,5 @@
-// `src batch-helper pre|post <i>` and `src batch-helper upload`: the helper steps of a `batches` job (the
-// original's batcheshelper), run in the workspace root, where the coordinator put the execution input
+// `src batch-helper pre|post <i>` and `src batch-helper upload` (several in one process, in order: `post 0
+// pre 1`, `post 1 upload`): the helper steps of a `batches` job (the original's batcheshelper), run in the workspace root, where the coordinator put the execution input
 // (`.batches/input.json`) beside the repository (`repository/`). `pre <i>` renders step i's templates from
 // what the steps before it did and set (its `if:` first: a step that does not run gets a script that does
 // nothing), writes its script and files; `post <i>` records what step i changed, its output, and its
@@ -7,7 +7,6 @@
 // job's own token. State between them is `.batches/state.json`.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import {
   BATCH_EXECUTION_INPUT_PATH,
   BATCH_REPOSITORY_DIRECTORY,
@@ -47,7 +46,7 @@ interface HelperState {
   changes: FileChanges;
 }
 
-const USAGE = `Usage: src batch-helper pre <step index> | post <step index> | upload
+const USAGE = `Usage: src batch-helper pre <step index> | post <step index> | upload  (several in order: post 0 pre 1)
 
 The helper steps of a server-side batch change job, run in the job's workspace: 'pre' renders a step's
 templates and writes its script, 'post' records what it did, 'upload' sends the workspace's result.
@@ -216,7 +215,8 @@ class BatchHelper {
         throw err;
       }
       try {
-        outputs[name] = output.format === 'json' ? JSON.parse(text) : output.format === 'yaml' ? parseYaml(text) : text;
+        // yaml is loaded only when a step has a yaml output.
+        outputs[name] = output.format === 'json' ? JSON.parse(text) : output.format === 'yaml' ? (await import('yaml')).parse(text) : text;
       } catch (err) {
         throw new HelperError(`steps[${index}].outputs.${name}: the value is not ${output.format.toUpperCase()}: ${(err as Error).message}`);
       }
@@ -249,29 +249,46 @@ class BatchHelper {
   }
 }
 
-/** Runs `src batch-helper <args>`; resolves to the exit status. */
+/** One action of a command line: `pre <i>`, `post <i>` or `upload`. */
+type Action = { command: 'pre' | 'post'; index: string } | { command: 'upload' };
+
+/** `post 0 pre 1`, `post 1 upload`, …: the actions in order; undefined when the arguments are not such a list. */
+function parseActions(args: readonly string[]): Action[] | undefined {
+  const actions: Action[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const command = args[i];
+    if (command === 'upload') actions.push({ command });
+    else if ((command === 'pre' || command === 'post') && args[i + 1] !== undefined) actions.push({ command, index: args[++i]! });
+    else return undefined;
+  }
+  return actions.length > 0 ? actions : undefined;
+}
+
+/**
+ * Runs `src batch-helper <actions>`: `pre <i>`, `post <i>`, `upload`, or several in order in one process
+ * (`post 0 pre 1`: the job's one helper step between two steps). Resolves to the exit status.
+ */
 export async function runBatchHelper(args: readonly string[], env: Record<string, string | undefined>, io: BatchHelperIo): Promise<number> {
-  const [command, index, ...extra] = args;
-  if (command === undefined || command === '-h' || command === '-help' || command === 'help') {
+  const first = args[0];
+  if (first === undefined || first === '-h' || first === '-help' || first === 'help') {
     io.stderr(USAGE);
-    return command === undefined ? 2 : 0;
+    return first === undefined ? 2 : 0;
+  }
+  const actions = parseActions(args);
+  if (!actions) {
+    io.stderr(`src batch-helper: unexpected arguments ${JSON.stringify(args)}\n${USAGE}`);
+    return 2;
   }
   const helper = new BatchHelper(io, env);
   try {
-    if (command === 'pre' && extra.length === 0) await helper.pre(index);
-    else if (command === 'post' && extra.length === 0) await helper.post(index);
-    else if (command === 'upload' && index === undefined) await helper.upload();
-    else {
-      io.stderr(`src batch-helper: unexpected arguments ${JSON.stringify(args)}\n${USAGE}`);
-      return 2;
+    for (const action of actions) {
+      if (action.command === 'pre') await helper.pre(action.index);
+      else if (action.command === 'post') await helper.post(action.index);
+      else await helper.upload();
     }
     return 0;
   } catch (err) {
-    if (err instanceof HelperError || err instanceof SyntaxError) {
-      io.stderr(`error: ${err.message}\n`);
-      return 1;
-    }
-    io.stderr(`error: ${(err as Error).message ?? String(err)}\n`);
+    io.stderr(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }

@@ -50,8 +50,13 @@ steps:
     outputs:
       count:
         value: \${{ step.stdout }}
-  - run: echo "count=\${{ outputs.count }} files=\${{ join previous_step.modified_files "," }} secret_length=\${#GREETING_TOKEN}" > status.txt
+  - run: |
+      echo "count=\${{ outputs.count }} files=\${{ join previous_step.modified_files "," }} secret_length=\${#GREETING_TOKEN}" > status.txt
+      echo "the token is $GREETING_TOKEN"
     container: alpine:3
+    outputs:
+      printed:
+        value: \${{ step.stdout }}
     env:
       - GREETING_TOKEN
       - LITERAL: \${{ repository.name }}
@@ -123,7 +128,10 @@ describe('batch changes on the shell runtime (bin/executor, src batch-helper)', 
 
     const a = done.workspaces[0];
     const detail = (await alice.api.get(`/api/v1/batch-changes/mode-bar/workspaces/${a.id}`)).json;
-    expect(detail.result.outputs).toEqual({ count: '1' });
+    // The secret printed by the step is taken out of its stored output and of the outputs, as from the log.
+    expect(detail.result.outputs).toEqual({ count: '1', printed: 'the token is ${{ secrets.GREETING_TOKEN }}\n' });
+    expect(detail.result.steps[1].stdout).toBe('the token is ${{ secrets.GREETING_TOKEN }}\n');
+    expect(JSON.stringify(detail.result)).not.toContain(SECRET_VALUE);
     expect(detail.result.steps.map((s: { index: number; modifiedFiles: string[]; addedFiles: string[] }) => [s.index, s.modifiedFiles, s.addedFiles])).toEqual([
       [0, ['config.txt'], []],
       [1, [], ['status.txt']],
@@ -144,10 +152,11 @@ describe('batch changes on the shell runtime (bin/executor, src batch-helper)', 
     expect(hook.completed.filter((w) => w.executionId === started.json.execution.id).map((w) => [w.repositoryName, w.cached])).toEqual(
       expect.arrayContaining([['github.com/acme/svc-a', false], ['github.com/acme/svc-b', false], ['github.com/acme/svc-c', false]]),
     );
-    // The job ran pre, run and post per step, then upload; the secret and the job token stay out of its log.
+    // The job ran a helper step before, between and after the steps (the last one uploading); the secret
+    // and the job token stay out of its log.
     const job = (await admin.jobWithOutput('batches', a.jobId)).json;
     expect(job.state).toBe('completed');
-    expect(job.executionLogs.map((e: { key: string }) => e.key)).toEqual(expect.arrayContaining(['step.docker.step.0.pre', 'step.docker.step.0.run', 'step.docker.step.1.post', 'step.docker.upload']));
+    expect(job.executionLogs.map((e: { key: string }) => e.key)).toEqual(expect.arrayContaining(['step.docker.step.0.pre', 'step.docker.step.0.run', 'step.docker.step.0.post', 'step.docker.step.1.run', 'step.docker.step.1.post']));
     const log = JSON.stringify(job.executionLogs);
     expect(log).not.toContain(SECRET_VALUE);
     expect(log).not.toMatch(/Bearer [0-9a-f]{40}/);

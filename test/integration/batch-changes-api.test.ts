@@ -178,9 +178,10 @@ steps:
     const executor = new ExecutorApi(c.url, c.executorToken, 'test-executor');
     expect((await executor.heartbeat('batches')).status).toBe(200);
     const job = (await executor.dequeue('batches')).json;
-    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'upload']);
-    const upload = job.dockerSteps.find((s) => s.key === 'upload')!;
-    expect(upload.env).toEqual(expect.arrayContaining([`SRC_HEADER_AUTHORIZATION=Bearer ${job.token}`]));
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post']);
+    // Only the last helper step, which uploads, has the job's token.
+    expect(job.dockerSteps[2]!.env).toEqual(expect.arrayContaining([`SRC_HEADER_AUTHORIZATION=Bearer ${job.token}`]));
+    expect(JSON.stringify(job.dockerSteps.slice(0, 2))).not.toContain(job.token);
     expect(job.redactedValues[job.token]).toBe('PASSWORD_REMOVED');
     const post = (authorization: string, body: unknown) =>
       fetch(c.url + BATCH_RESULTS_ROUTE, {

@@ -15,8 +15,9 @@ import type { JobStore } from '../../store/job-store.js';
 import type { SecretNamespace, SecretStore } from '../../store/secret-store.js';
 import type { Queryable } from '../../store/database.js';
 import type { ChangesetHook } from '../changeset-hook.js';
-import { batchJobSpec, BATCHES_QUEUE, stepCacheKey, UPLOAD_STEP_KEY, uploadStepEnv, workspaceTask } from './batch-job-builder.js';
+import { batchJobSpec, BATCHES_QUEUE, stepCacheKey, uploadStepEnv, workspaceTask } from './batch-job-builder.js';
 import { diffApplyProblem } from './diff-check.js';
+import { redactResult } from './redact-result.js';
 import { computeExecutionState } from './execution-state.js';
 
 export interface BatchExecutionDeps {
@@ -261,8 +262,9 @@ export class BatchExecutionService {
   /**
    * A result uploaded by job `jobId` (its token checked by the route): refused (404) for a job that is not
    * a workspace's, (409) when the workspace no longer waits for it, (422) with git's message when the diff
-   * does not apply to the base commit — the workspace then fails with that message. Otherwise stored, put in
-   * the user's step cache, and handed to the changeset side.
+   * does not apply to the base commit — the workspace then fails with that message. Otherwise stored (the
+   * values of its secrets taken out of the steps' output and the outputs), put in the user's step cache,
+   * and handed to the changeset side.
    */
   async acceptResult(jobId: number, result: BatchExecutionResult): Promise<ResultOutcome> {
     const { store, logger } = this.deps;
@@ -278,6 +280,7 @@ export class BatchExecutionService {
       logger.warn('refused a batch workspace result whose diff does not apply', { jobId, repository: workspace.repositoryName, problem });
       return { ok: false, status: 422, message };
     }
+    result = await this.withoutSecrets(jobId, result);
     if (!(await store.completeWorkspaceExecution(execution.id, result))) return { ok: false, status: 409, message: `the workspace of job ${jobId} takes no result any more` };
     if (context.userId !== null) await store.putCachedResult(context.userId, execution.cacheKey, result);
     await this.workspaceCompleted(context.batchChangeId, execution.executionId, workspace, result, false);
@@ -285,9 +288,20 @@ export class BatchExecutionService {
     return { ok: true };
   }
 
+  /** The result with the values of the job's executor secrets taken out of its output (read as the job's, access-logged). */
+  private async withoutSecrets(jobId: number, result: BatchExecutionResult): Promise<BatchExecutionResult> {
+    const refs = (await this.deps.jobs.find(BATCHES_QUEUE, jobId))?.secretRefs;
+    const keys = [...new Set(refs?.steps.flat() ?? [])];
+    if (!refs || keys.length === 0) return result;
+    const ns: SecretNamespace = refs.orgId !== null ? { kind: 'org', orgId: refs.orgId } : { kind: 'user', userId: refs.userId };
+    const { values } = await this.deps.secrets.readValues(ns, refs.scope, keys, { userId: refs.userId }, jobId);
+    return redactResult(result, values);
+  }
+
   /**
-   * The `batches` queue's dequeue-time step: the upload step gets the job's credentials (and they are
-   * redacted from its log). A job queued by hand through the admin API is left as it was asked.
+   * The `batches` queue's dequeue-time step: the last helper step, which uploads, gets the job's
+   * credentials (and they are redacted from its log). A job queued by hand through the admin API is left
+   * as it was asked.
    */
   readonly transformer: JobTransformer = async (job: Job, context) => {
     const found = await this.deps.store.contextForJob(job.id);
@@ -295,8 +309,8 @@ export class BatchExecutionService {
     const env = uploadStepEnv({ jobId: job.id, token: job.token, executorName: context.executorName, frontendUrl: this.deps.frontendUrl(), srcProxy: this.deps.srcProxy });
     return {
       ...job,
-      dockerSteps: job.dockerSteps.map((step) => (step.key === UPLOAD_STEP_KEY ? { ...step, env: [...(step.env ?? []), ...env] } : step)),
-      // 🚨 The token is in the upload step's env (and so in its logged command): never in a log.
+      dockerSteps: job.dockerSteps.map((step, i) => (i === job.dockerSteps.length - 1 ? { ...step, env: [...(step.env ?? []), ...env] } : step)),
+      // 🚨 The token is in the last step's env (and so in its logged command): never in a log.
       redactedValues: { ...job.redactedValues, [`Bearer ${job.token}`]: 'Bearer REDACTED', [job.token]: 'PASSWORD_REMOVED' },
     };
   };

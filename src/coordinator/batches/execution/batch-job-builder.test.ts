@@ -43,13 +43,15 @@ describe('the batches job of a workspace', () => {
     expect(task.stepSecrets).toEqual([['TOKEN'], []]);
   });
 
-  it('has pre, run and post per step, then upload; the run in the workspace directory; secrets asked by the run step only', () => {
+  it('has one helper step before, between and after the steps, the last one uploading; the run in the workspace directory; secrets asked by the run step only', () => {
     const task = workspaceTask(spec(), workspace);
     const { spec: job, stepSecrets } = batchJobSpec(task, { onlyFetchWorkspace: true, helperImage: 'executors-src-cli:1' });
-    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'step.1.pre', 'step.1.run', 'step.1.post', 'upload']);
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
     expect(job.dockerSteps[0]).toMatchObject({ image: 'executors-src-cli:1', commands: ['src batch-helper pre 0'], dir: '' });
     expect(job.dockerSteps[1]).toMatchObject({ image: 'alpine:3', commands: ['set +x', 'sh ../../../.batches/step0.sh'], dir: 'repository/svc/api' });
-    expect(stepSecrets).toEqual([[], ['TOKEN'], [], [], [], [], []]);
+    expect(job.dockerSteps[2]!.commands).toEqual(['src batch-helper post 0 pre 1']);
+    expect(job.dockerSteps[4]!.commands).toEqual(['src batch-helper post 1 upload']);
+    expect(stepSecrets).toEqual([[], ['TOKEN'], [], [], []]);
     expect(job).toMatchObject({ repositoryDirectory: 'repository', shallowClone: true, sparseCheckout: ['svc/api/*'], commit: workspace.commit });
     expect(JSON.parse(job.files['.batches/input.json']!.content!)).toEqual(task.input);
     expect(batchJobSpec(task, { onlyFetchWorkspace: false, helperImage: 'x' }).spec.sparseCheckout).toEqual([]);
