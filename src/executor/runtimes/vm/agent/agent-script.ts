@@ -156,8 +156,8 @@ mount_job_disks() {
 }
 # The uplink (uplink/uplink-network.ts): the one network device, on QEMU's restricted user network,
 # whose one forwarded address is the executor's proxy to the coordinator's upload routes. The address
-# makes the route to its /${UPLINK_PREFIX_LENGTH}; there is no default route and no resolver. Up before a snapshot
-# is saved, so a restored guest has it as well (its QEMU gives the netdev the job's own socket).
+# makes the route to its network; there is no default route and no resolver. Up before a snapshot is
+# saved, so a restored guest has it as well (its QEMU gives the netdev the job's own socket).
 up_uplink() {
   waited=0
   until [ -e /sys/class/net/${UPLINK_GUEST_INTERFACE} ]; do

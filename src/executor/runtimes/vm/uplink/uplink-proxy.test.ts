@@ -103,7 +103,7 @@ describe('vm uplink proxy', () => {
       method: 'POST',
       path: '/.executors/scip/upload?repository=github.com%2Facme%2Fx&commit=' + 'c'.repeat(40) + '&multiPart=true&numParts=2',
       // The guest claims another job and executor: the proxy sets this job's.
-      headers: { authorization: `Bearer ${TOKEN}`, 'x-sourcegraph-job-id': '99', 'x-sourcegraph-executor-name': 'someone-else', 'x-uncompressed-size': '123' },
+      headers: { authorization: `Bearer ${TOKEN}`, 'x-sourcegraph-job-id': '99', 'x-sourcegraph-executor-name': 'someone-else', 'x-sourcegraph-actor-uid': 'internal', 'x-uncompressed-size': '123' },
       body: chunks,
     });
     expect(post).toEqual({ status: 202, text: '{"id":"42"}' });
@@ -125,6 +125,7 @@ describe('vm uplink proxy', () => {
       'x-uncompressed-size': '123',
       host: upstreamUrl.slice('http://'.length),
     });
+    expect(seen[0]!.headers['x-sourcegraph-actor-uid']).toBeUndefined();
     expect(seen[2]).toMatchObject({ bytes: 11 });
     expect(proxy.forwarded).toBe(3);
   });

@@ -9,7 +9,8 @@
 //   steps do (SRC_HEADER_AUTHORIZATION): the coordinator checks the token too, but the proxy makes sure one
 //   job's guest cannot use the route with another credential — another job's token it learned, or the
 //   executor's shared password (`token-executor`), which the coordinator also accepts on these routes.
-//   The job id and executor name headers are set to this job's, whatever the guest sent.
+//   The job id and executor name headers are set to this job's, whatever the guest sent, and no other
+//   `X-Sourcegraph-*` header of the guest's passes (the actor header the git proxy sets, say).
 // - Bodies stream both ways (an index can be gigabytes; never whole in memory); nothing bounds a request's
 //   time but the job: closing the proxy at teardown ends every connection.
 // - At most UPLINK_MAX_CONNECTIONS connections at a time (src uploads one request after the other): each
@@ -31,6 +32,8 @@ import { checkSocketPath } from '../guest/qemu-vm.js';
 /** The routes the uplink forwards, exactly (their query strings pass as they are). */
 export const UPLINK_ROUTES: readonly string[] = [EXECUTOR_SCIP_UPLOAD_ROUTE, EXECUTOR_LSIF_UPLOAD_ROUTE, BATCH_RESULTS_ROUTE];
 const UPLINK_METHODS = new Set(['POST', 'HEAD']);
+/** The executor API's own headers (job, executor, actor): the proxy sets the ones it forwards. */
+const SOURCEGRAPH_HEADER_PREFIX = 'x-sourcegraph-';
 /** Connections from one guest served at a time; more are closed as they come. */
 export const UPLINK_MAX_CONNECTIONS = 8;
 
@@ -110,7 +113,7 @@ export async function startUplinkProxy(options: UplinkProxyOptions): Promise<Upl
     const headers: http.OutgoingHttpHeaders = {};
     const dropped = connectionListed(req.headers.connection);
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || dropped.has(name)) continue;
+      if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || dropped.has(name) || name.startsWith(SOURCEGRAPH_HEADER_PREFIX)) continue;
       headers[name] = value;
     }
     headers[JOB_ID_HEADER] = String(job.id);
