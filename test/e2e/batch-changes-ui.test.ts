@@ -205,7 +205,7 @@ describe('the Batch changes pages in Chromium', () => {
     expect(await logPage.locator('#workspace-diff table.diff tr.add td.code').first().textContent()).toBe('+mode=bar');
     await shot('batch-workspace-log', logPage);
     // Each entry's whole output is a page of its own for the owner too (job pages are for site admins).
-    await logPage.click('#entries details.entry:has-text("step.docker.upload") a:text("full output")');
+    await logPage.click('#entries details.entry:has-text("uploaded the result") a:text("full output")');
     await expectText(logPage.locator('#entry-out'), 'uploaded the result');
     expect(await logPage.locator('#entry-range').textContent()).toMatch(/^Lines 1–\d+ of \d+ · page 1 of 1$/);
     await logPage.close();
