@@ -213,6 +213,7 @@ describe('the Batch changes pages in Chromium', () => {
     await expectText(page.locator('#execution-state'), 'COMPLETED');
     await expectText(page.locator('#workspaces tr[data-repository="github.com/acme/ui-b"] [data-field="state"]'), 'COMPLETED');
     expect(await page.locator('#workspaces tbody tr[data-state="COMPLETED"]').count()).toBe(2);
+    await shot('batch-change');
     await page.goto(`${c.url}${href}`);
     expect(await page.locator('#workspace-diff table.diff tr.add td.code').allTextContents()).toEqual(['+mode=bar', `+${HOSTILE}`]);
   });
@@ -341,5 +342,17 @@ describe('the Batch changes pages in Chromium', () => {
       ['github.com/acme/ui-a', 'COMPLETED'],
       ['github.com/acme/ui-b', 'COMPLETED'],
     ]);
+  });
+
+  it("fits a phone's width: the editor, workspaces, diffs and log scroll inside their boxes, not the page", async () => {
+    const phone = await newPage(browser, { viewport: { width: 390, height: 844 } });
+    await phone.context().addCookies(await page.context().cookies());
+    const workspace = (await page.locator('#workspaces a.workspace-log').first().getAttribute('href'))!;
+    for (const url of ['/batch-changes', '/batch-changes/new', '/batch-changes/alice/ui-change', '/batch-changes/alice/ui-change/preview', workspace]) {
+      await phone.goto(`${c.url}${url}`);
+      const overflow = await phone.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      expect(overflow, url).toBeLessThanOrEqual(1);
+    }
+    await phone.close();
   });
 });
