@@ -98,7 +98,7 @@ describe('specEditor', () => {
   it('keeps the text as typed (markup escaped, a leading newline kept) and problems without a line unlinked', () => {
     const markup = specEditor({ text: '\n</textarea><script>x</script>', problems: [{ field: 'on[0]', message: 'no <b>such</b> repository' }] }).value;
     expect(markup).toContain('>\n\n&lt;/textarea&gt;&lt;script&gt;x&lt;/script&gt;</textarea>');
-    expect(markup).toContain('<li ><code class="field">on[0]</code>: <span class="message">no &lt;b&gt;such&lt;/b&gt; repository</span></li>');
+    expect(markup).toContain('<li><code class="field">on[0]</code>: <span class="message">no &lt;b&gt;such&lt;/b&gt; repository</span></li>');
     expect(markup).not.toContain('error-line" id=');
   });
 });

@@ -35,7 +35,7 @@ export function specEditor(options: { text: string; problems: readonly SpecProbl
   return html`${problems.length > 0
       ? html`<div class="error" role="alert" id="spec-problems"><strong>The batch spec has ${problems.length} problem${problems.length === 1 ? '' : 's'}</strong>
         <ol class="spec-problems">${problems.map(
-          (p) => html`<li ${p.line !== undefined ? html`data-line="${p.line}"` : ''}>${p.line !== undefined ? html`<a class="spec-line-link" href="#${specLineId(p.line)}" data-line="${p.line}">line ${p.line}</a> · ` : ''}<code class="field">${p.field}</code>: <span class="message">${p.message}</span></li>`,
+          (p) => html`<li${p.line !== undefined ? html` data-line="${p.line}"` : ''}>${p.line !== undefined ? html`<a class="spec-line-link" href="#${specLineId(p.line)}" data-line="${p.line}">line ${p.line}</a> · ` : ''}<code class="field">${p.field}</code>: <span class="message">${p.message}</span></li>`,
         )}</ol></div>`
       : ''}
     <div class="spec-editor" data-spec-editor>
