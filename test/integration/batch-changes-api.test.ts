@@ -225,4 +225,14 @@ steps:
     expect(canceled.json.execution.state).toBe('CANCELED');
     expect(canceled.json.workspaces.filter((w: { state: string }) => w.state !== 'SKIPPED').map((w: { state: string }) => w.state).sort()).toEqual(['CANCELED', 'COMPLETED', 'FAILED']);
   });
+
+  it('makes one execution of two executes sent at once', async () => {
+    const answers = await Promise.all([alice.api.post('/api/v1/batch-changes/mode-bar/execute', {}), alice.api.post('/api/v1/batch-changes/mode-bar/execute', {})]);
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 409]);
+    // The workspace whose result was stored above comes from alice's step cache; the two others have a job each.
+    const view = (await alice.api.get('/api/v1/batch-changes/mode-bar')).json;
+    expect(view.workspaces.filter((w: { skipped: boolean }) => !w.skipped).map((w: { state: string; cached: boolean }) => `${w.state}${w.cached ? ' cached' : ''}`).sort()).toEqual(['COMPLETED cached', 'QUEUED', 'QUEUED']);
+    expect((await admin.get('/api/v1/queues/batches/jobs?state=queued')).json.jobs).toHaveLength(2);
+    expect((await alice.api.post('/api/v1/batch-changes/mode-bar/cancel')).json).toMatchObject({ canceled: 2 });
+  });
 });

@@ -209,6 +209,11 @@ export class BatchStore {
 
   // --- executions ----------------------------------------------------------------------------------------
 
+  /** Holds the batch change's row until `tx` ends: one execute (or retry) of it at a time. */
+  async lockBatchChange(tx: Queryable, id: number): Promise<void> {
+    await tx.query(`SELECT id FROM batch_changes WHERE id = $1 FOR UPDATE`, [id]);
+  }
+
   async createExecution(tx: Queryable, input: { batchChangeId: number; userId: number; noCache: boolean }): Promise<BatchExecutionRow> {
     const rows = await tx.query<BatchExecutionRow>(
       `INSERT INTO batch_executions (batch_change_id, state, no_cache, user_id) VALUES ($1, 'QUEUED', $2, $3) RETURNING ${EXECUTION_COLUMNS}`,
@@ -260,14 +265,33 @@ export class BatchStore {
     return db.query<WorkspaceExecutionRow>(`SELECT ${WORKSPACE_EXECUTION_COLUMNS} FROM batch_workspace_executions we WHERE we.execution_id = $1 ORDER BY we.id`, [executionId]);
   }
 
-  /** The workspace execution of a `batches` job, with its workspace; null for a job no batch change made. */
+  /** The workspace execution of a `batches` job, with its workspace; null for a job no batch change made. One round trip (every dequeue and result asks). */
   async contextForJob(jobId: number): Promise<WorkspaceExecutionContext | null> {
-    const execution = (await this.db.query<WorkspaceExecutionRow>(`SELECT ${WORKSPACE_EXECUTION_COLUMNS} FROM batch_workspace_executions we WHERE we.job_id = $1`, [jobId]))[0];
-    if (!execution) return null;
-    const workspace = (await this.db.query<BatchWorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM batch_workspaces w WHERE w.id = $1`, [execution.workspaceId]))[0];
-    const parent = await this.getExecution(execution.executionId);
-    if (!workspace || !parent) return null;
-    return { execution, workspace, batchChangeId: parent.batchChangeId, userId: parent.userId };
+    const rows = await this.db.query<WorkspaceExecutionRow & { batchChangeId: number; userId: number | null } & Record<`w_${string}`, unknown>>(
+      `SELECT ${WORKSPACE_EXECUTION_COLUMNS}, e.batch_change_id AS "batchChangeId", e.user_id AS "userId",
+         w.position AS w_position, w.repository_name AS w_repository_name, w.branch AS w_branch, w.commit AS w_commit, w.path AS w_path,
+         w.search_result_paths AS w_search_result_paths, w.only_fetch_workspace AS w_only_fetch_workspace, w.skipped AS w_skipped, w.skipped_reason AS w_skipped_reason
+       FROM batch_workspace_executions we JOIN batch_executions e ON e.id = we.execution_id JOIN batch_workspaces w ON w.id = we.workspace_id
+       WHERE we.job_id = $1`,
+      [jobId],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    const { batchChangeId, userId, w_position, w_repository_name, w_branch, w_commit, w_path, w_search_result_paths, w_only_fetch_workspace, w_skipped, w_skipped_reason, ...execution } = r;
+    const workspace: BatchWorkspaceRow = {
+      id: execution.workspaceId,
+      batchChangeId,
+      position: w_position as number,
+      repositoryName: w_repository_name as string,
+      branch: w_branch as string,
+      commit: w_commit as string,
+      path: w_path as string,
+      searchResultPaths: w_search_result_paths as string[],
+      onlyFetchWorkspace: w_only_fetch_workspace as boolean,
+      skipped: w_skipped as boolean,
+      skippedReason: w_skipped_reason as string | null,
+    };
+    return { execution: execution as WorkspaceExecutionRow, workspace, batchChangeId, userId };
   }
 
   /** A live workspace execution → COMPLETED with its result; false when it is not live (canceled, failed) any more. */
@@ -369,9 +393,14 @@ export class BatchStore {
 
   // --- step cache ------------------------------------------------------------------------------------------
 
-  async cachedResult(userId: number, cacheKey: string, db: Queryable = this.db): Promise<BatchExecutionResult | null> {
-    const rows = await db.query<{ result: BatchExecutionResult }>(`SELECT result FROM batch_step_cache WHERE user_id = $1 AND cache_key = $2`, [userId, cacheKey]);
-    return rows[0]?.result ?? null;
+  /** The user's cached results of `cacheKeys` (those there are), in one round trip. */
+  async cachedResults(userId: number, cacheKeys: readonly string[], db: Queryable = this.db): Promise<Map<string, BatchExecutionResult>> {
+    if (cacheKeys.length === 0) return new Map();
+    const rows = await db.query<{ cacheKey: string; result: BatchExecutionResult }>(
+      `SELECT cache_key AS "cacheKey", result FROM batch_step_cache WHERE user_id = $1 AND cache_key = ANY($2::text[])`,
+      [userId, [...new Set(cacheKeys)]],
+    );
+    return new Map(rows.map((r) => [r.cacheKey, r.result]));
   }
 
   async putCachedResult(userId: number, cacheKey: string, result: BatchExecutionResult, db: Queryable = this.db): Promise<void> {

@@ -77,14 +77,15 @@ export class BatchExecutionService {
     const missing = names.filter((n) => !found.has(n));
     if (missing.length > 0) throw new AppError('secrets.missing', `no executor secret named ${missing.join(', ')} as batches secrets in the batch change's namespace or globally (the steps' env names them without a value)`);
     const orgId = batchChange.namespace.kind === 'org' ? batchChange.namespace.orgId : null;
+    const keyed = tasks.map((t) => ({ ...t, cacheKey: stepCacheKey(t.task, t.workspace.onlyFetchWorkspace, versions) }));
+    const cache = noCache ? new Map<string, BatchExecutionResult>() : await store.cachedResults(actor.id, keyed.map((k) => k.cacheKey));
     const planned: PlannedWorkspace[] = [];
-    for (const { workspace, task } of tasks) {
-      const cacheKey = stepCacheKey(task, workspace.onlyFetchWorkspace, versions);
+    for (const { workspace, task, cacheKey } of keyed) {
       if (task.input.steps.length === 0) {
         planned.push({ workspace, cacheKey, cached: EMPTY_RESULT, job: null });
         continue;
       }
-      const cached = noCache ? null : await store.cachedResult(actor.id, cacheKey);
+      const cached = cache.get(cacheKey) ?? null;
       if (cached) {
         planned.push({ workspace, cacheKey, cached, job: null });
         continue;
@@ -141,7 +142,15 @@ export class BatchExecutionService {
     }
     const workspaces = (await store.listWorkspaces(batchChange.id)).filter((w) => !w.skipped);
     const planned = await this.plan(batchChange, workspaces, actor, options.noCache);
-    const execution = await store.transaction((tx) => store.createExecution(tx, { batchChangeId: batchChange.id, userId: actor.id, noCache: options.noCache }));
+    const execution = await store.transaction(async (tx) => {
+      // Checked again under the lock: two executes at once make one execution.
+      await store.lockBatchChange(tx, batchChange.id);
+      const running = await store.latestExecution(batchChange.id, tx);
+      if (running && LIVE_EXECUTION_STATES.includes(running.state)) {
+        throw new AppError('batches.execution_running', `execution ${running.id} of batch change ${batchChange.name} is ${running.state}: cancel it first, or wait for it to finish`);
+      }
+      return store.createExecution(tx, { batchChangeId: batchChange.id, userId: actor.id, noCache: options.noCache });
+    });
     // Before any job exists, so a result can never arrive for an execution the changeset side has not seen start.
     await this.deps.hook.executionStarted(batchChange.id, execution.id);
     try {
@@ -209,9 +218,13 @@ export class BatchExecutionService {
     const byId = new Map((await store.listWorkspaces(batchChange.id)).map((w) => [w.id, w]));
     const planned = await this.plan(batchChange, chosen.map((r) => byId.get(r.workspaceId)!), actor, execution.noCache);
     await store.transaction(async (tx) => {
+      await store.lockBatchChange(tx, batchChange.id);
       for (const [i, p] of planned.entries()) {
         const next = await this.enqueue(tx, p, actor);
-        await store.resetWorkspaceExecution(tx, chosen[i]!.id, next);
+        // Another retry took it first: this one's jobs are rolled back with the transaction.
+        if (!(await store.resetWorkspaceExecution(tx, chosen[i]!.id, next))) {
+          throw new AppError('batches.not_retryable', `workspace ${chosen[i]!.workspaceId} is being retried already`);
+        }
       }
     });
     await this.announceCompleted(batchChange, execution.id, planned);
