@@ -199,7 +199,7 @@ describe('the Batch changes pages in Chromium', () => {
     await runJobs(2);
     await expectText(logPage.locator('#job-state'), 'completed');
     await waitFor('the log entries to arrive', async () => (await logPage.locator('#entries details.entry').count()) >= 4);
-    expect(await logPage.locator('#entries').textContent()).toContain('uploaded the result');
+    await expectText(logPage.locator('#entries'), 'uploaded the result');
     // The workspace's state and result follow without a reload.
     await expectText(logPage.locator('#workspace-state'), 'COMPLETED');
     expect(await logPage.locator('#workspace-diff table.diff tr.add td.code').first().textContent()).toBe('+mode=bar');
@@ -250,6 +250,11 @@ describe('the Batch changes pages in Chromium', () => {
     await expectText(page.locator('#notice'), 'is OPEN');
     expect(await page.locator('#changesets tr[data-repository="github.com/acme/ui-a"]').getAttribute('data-state')).toBe('OPEN');
     expect(await page.locator('#changesets tr[data-repository="github.com/acme/ui-b"]').getAttribute('data-state')).toBe('UNPUBLISHED');
+    // The preview says nothing is left to apply; the unpublished one has its Publish button there too.
+    expect(await planned.evaluateAll((els) => els.map((e) => [e.getAttribute('data-operation'), e.querySelectorAll('button').length]))).toEqual([
+      ['none', 0],
+      ['none', 1],
+    ]);
     // The branch is in the coordinator's git with the change.
     const bare = repositoryDirFor(c.services.repositoriesDir, 'github.com/acme/ui-a');
     const { stdout } = await run('git', ['--git-dir', bare, 'show', 'refs/heads/batch/ui-change:config.txt']);

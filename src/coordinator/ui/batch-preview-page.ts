@@ -8,7 +8,6 @@ import { HttpError } from '../http/http-error.js';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import type { ChangesetRouteServices } from '../http/changeset-routes.js';
-import type { Session } from '../store/session-store.js';
 import { batchChangeHref, batchChangeOfPage, batchChangeRef } from './batch-change-access.js';
 import { stateBadge } from './batch-changes-pages.js';
 import { diffView } from './diff-view.js';
@@ -17,7 +16,7 @@ import { csrfField, page } from './layout.js';
 import { htmlReply, redirect } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
 
-function plannedChangeset(p: PlannedChangeset, index: number): Html {
+function plannedChangeset(p: PlannedChangeset, index: number, publishButton: (changesetId: number) => Html): Html {
   const spec = p.spec;
   const repository = spec?.repositoryName ?? p.changeset!.repositoryName;
   const branch = spec?.headBranch ?? p.changeset!.headBranch;
@@ -27,6 +26,7 @@ function plannedChangeset(p: PlannedChangeset, index: number): Html {
       <div class="muted">${repository} · <code data-field="branch">${branch}</code> → <code>${spec?.baseBranch ?? p.changeset!.baseBranch}</code>
         · <span class="added" data-field="added">+${spec?.addedLines ?? 0}</span> <span class="deleted" data-field="deleted">−${spec?.deletedLines ?? 0}</span>
         ${p.changeset ? html` · now ${stateBadge(p.changeset.state)}` : ''}${p.push ? html` · <span>apply pushes the branch</span>` : ''}</div>
+      ${p.changeset && spec && p.operation === 'none' && (p.changeset.state === 'UNPUBLISHED' || p.changeset.state === 'CLOSED') ? html`<div class="actions">${publishButton(p.changeset.id)}</div>` : ''}
       ${spec?.body ? html`<p class="wrap">${spec.body}</p>` : ''}
     </div>
     ${spec && p.operation !== 'close' ? html`<details open><summary>Diff</summary><div class="diff-view">${diffView(spec.diff)}</div></details>` : ''}
@@ -48,7 +48,7 @@ export function addBatchPreviewPage(router: Router, s: HttpServices): void {
     const rows = await changesets.list(ref);
     const specs = await changesets.specsOf(rows);
     const notice = ctx.url.searchParams.get('notice');
-    const publishButton = (session: Session, id: number) =>
+    const publishButton = (id: number) =>
       html`<form class="inline" method="post" action="${batchChangeHref(b, `/changesets/${id}/publish`)}">${csrfField(session)}<button class="secondary" type="submit">Publish</button></form>`;
     const changes = plan.filter((p) => p.operation !== 'none');
     const body = html`<h1><a href="/batch-changes">Batch changes</a> · <a href="${batchChangeHref(b)}">${b.namespace.name} / ${b.name}</a> · Preview</h1>
@@ -65,12 +65,12 @@ export function addBatchPreviewPage(router: Router, s: HttpServices): void {
           return html`<tr data-changeset-id="${c.id}" data-repository="${c.repositoryName}" data-state="${c.state}">
             <td>#${c.id}</td><td data-field="state">${stateBadge(c.state)}</td><td>${c.repositoryName}</td><td><code>${c.headBranch}</code></td><td class="wrap">${title}</td>
             <td>${c.pushedCommit ? html`<code>${c.pushedCommit.slice(0, 12)}</code>` : ''}</td>
-            <td>${(c.state === 'UNPUBLISHED' || c.state === 'CLOSED') && c.currentSpecId !== null ? publishButton(session, c.id) : ''}</td>
+            <td>${(c.state === 'UNPUBLISHED' || c.state === 'CLOSED') && c.currentSpecId !== null ? publishButton(c.id) : ''}</td>
           </tr>`;
         })}</tbody>
       </table>${rows.length === 0 ? html`<p class="muted" id="no-changesets">No changesets yet: apply the preview.</p>` : ''}</div>
       <h2>Preview</h2>
-      <div id="preview">${plan.map(plannedChangeset)}</div>
+      <div id="preview">${plan.map((p, i) => plannedChangeset(p, i, publishButton))}</div>
       ${plan.length === 0 ? html`<p class="muted" id="no-preview">Nothing to preview: no workspace of the latest execution has a diff yet.</p>` : ''}`;
     return htmlReply(page({ title: `Preview · ${b.name}`, section: 'batches', session, body }));
   });
