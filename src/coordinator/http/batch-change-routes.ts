@@ -6,8 +6,7 @@
 import { z } from 'zod';
 import { AppError } from '../../shared/errors.js';
 import { resolveBatchNamespace } from '../batches/batch-namespace.js';
-import { parseBatchSpec } from '../batches/spec/parse-batch-spec.js';
-import { WorkspaceResolutionError } from '../batches/workspaces/resolve-workspaces.js';
+import { saveBatchChange } from '../batches/save-batch-change.js';
 import type { BatchChangeRow, BatchExecutionRow, BatchNamespace, BatchWorkspaceRow, WorkspaceExecutionRow } from '../store/batch-store.js';
 import type { UserRow } from '../store/user-store.js';
 import { authenticateUser } from './admin-auth.js';
@@ -69,7 +68,7 @@ function summaryView(b: BatchChangeRow, execution: BatchExecutionRow | null) {
 }
 
 export function addBatchChangeRoutes(router: Router, s: HttpServices): void {
-  const { store, resolver, execution: executions } = s.batches;
+  const { store, execution: executions } = s.batches;
   const user = (ctx: RequestContext) => authenticateUser(ctx.req, s);
 
   const namespaceOf = async (caller: UserRow, name: string | undefined, field: string): Promise<BatchNamespace> => {
@@ -124,33 +123,23 @@ export function addBatchChangeRoutes(router: Router, s: HttpServices): void {
   router.add('POST', '/api/v1/batch-changes', 'batch_changes.create', async (ctx) => {
     const caller = await user(ctx);
     const body = await readJson(ctx.req, CreateSchema, MAX_BATCH_SPEC_BYTES * 2);
-    const parsed = parseBatchSpec(body.spec);
-    if (!parsed.ok) {
-      const first = parsed.errors[0]!;
-      throw new HttpError(400, {
-        error: `the batch spec has ${parsed.errors.length} problem(s); the first: ${first.field}${first.line !== undefined ? ` (line ${first.line})` : ''}: ${first.message}`,
-        field: 'spec',
-        errors: parsed.errors,
-      });
-    }
-    const ns = await namespaceOf(caller, body.namespace, 'namespace');
-    let workspaces;
+    let saved;
     try {
-      workspaces = await resolver.resolve(parsed.spec, caller);
+      saved = await saveBatchChange({ batches: s.batches, users: s.users, logger: s.logger }, caller, body.spec, body.namespace);
     } catch (err) {
-      if (err instanceof WorkspaceResolutionError) throw new HttpError(400, { error: err.message, field: 'spec', errors: [{ field: err.field, message: err.message }] });
+      if (err instanceof AppError && err.code === 'batches.unknown_namespace') throw fieldError(404, 'namespace', err.message);
       throw err;
     }
-    const existing = await store.getBatchChange(ns, parsed.spec.name);
-    // The old workspaces go with their executions: jobs of them that may still run are canceled first.
-    if (existing) await executions.cancelLiveJobs(existing.id);
-    const { id, created } = await store.transaction(async (tx) => {
-      const saved = await store.upsertBatchChange(tx, { name: parsed.spec.name, namespace: ns, ownerUserId: caller.id, description: parsed.spec.description, specYaml: body.spec, spec: parsed.spec });
-      await store.replaceWorkspaces(tx, saved.id, workspaces);
-      return saved;
-    });
-    s.logger.info(created ? 'batch change created' : 'batch change replaced', { batchChange: parsed.spec.name, namespace: ns.name, workspaces: workspaces.length, skipped: workspaces.filter((w) => w.skipped).length });
-    return { status: created ? 201 : 200, body: await fullView(caller, (await store.getBatchChangeById(id))!) };
+    if (!saved.ok && saved.stage === 'workspaces') throw new HttpError(400, { error: saved.errors[0]!.message, field: 'spec', errors: saved.errors });
+    if (!saved.ok) {
+      const first = saved.errors[0]!;
+      throw new HttpError(400, {
+        error: `the batch spec has ${saved.errors.length} problem(s); the first: ${first.field}${first.line !== undefined ? ` (line ${first.line})` : ''}: ${first.message}`,
+        field: 'spec',
+        errors: saved.errors,
+      });
+    }
+    return { status: saved.created ? 201 : 200, body: await fullView(caller, saved.batchChange) };
   });
 
   router.add('GET', '/api/v1/batch-changes', 'batch_changes.list', async (ctx) => {

@@ -13,6 +13,7 @@ export function errorPage(status: number, message: string, session?: Session): R
   const links = session
     ? [
         ...(session.user.siteAdmin ? [['/site-admin/executors', 'Executors'], ['/jobs', 'Jobs']] : []),
+        ['/batch-changes', 'Batch changes'],
         ['/secrets', 'Secrets'],
         ...(session.user.siteAdmin ? [['/site-admin/settings', 'Settings']] : []),
       ]

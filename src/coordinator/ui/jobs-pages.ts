@@ -3,12 +3,12 @@
 // runs (server-sent events), a cancel button, and each entry's whole output a page of lines at a time.
 import { isJobState, type JobState } from '../queues/job-state.js';
 import { HttpError } from '../http/http-error.js';
-import type { RequestContext, Router } from '../http/router.js';
+import type { Reply, RequestContext, Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
-import type { JobRow } from '../store/job-store.js';
+import type { JobRow, LogEntrySummary } from '../store/job-store.js';
 import { chartRangeOf, queueCharts, rangeLinks } from './history-charts.js';
 import { jobOverview } from './job-overview.js';
-import { html } from './html.js';
+import { html, type Html } from './html.js';
 import { page, timeElement } from './layout.js';
 import { htmlReply, redirect } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
@@ -69,6 +69,47 @@ function pollWait(ms: number, request: AbortSignal, shutdown: AbortSignal): Prom
   });
 }
 
+/**
+ * A job's log entries as the job page shows them (each with its last lines), updated live by the page's
+ * script from `eventsHref` (server-sent events, see streamJobEvents) until the job finished. Also the
+ * log of a batch change's workspace, for its owner.
+ */
+export function jobLogEntries(
+  logEntries: ReadonlyArray<LogEntrySummary & { tail?: string }>,
+  /** `entriesHref`: where entry N's whole output is, `${entriesHref}N` (none: not linked). */
+  options: { finished: boolean; eventsHref: string; entriesHref?: string },
+): Html {
+  return html`<div id="entries" ${options.finished ? '' : html`data-job-events="${options.eventsHref}"`} ${options.entriesHref ? html`data-entries-href="${options.entriesHref}"` : ''}>${logEntries.map((e) => {
+      const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
+      // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
+      const where = options.entriesHref ? 'on the full log page' : 'not shown';
+      const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines ${where}` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines ${where}\n` : '';
+      return html`<details class="entry" id="entry-${e.entryId}" open>
+        <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
+        ${options.entriesHref ? html`<a href="${options.entriesHref}${e.entryId}">full output</a>` : ''}</summary>
+        <code class="command">${e.command.join(' ')}</code>
+        <pre class="out">${note}${tail}</pre>
+      </details>`;
+    })}</div>
+    ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
+}
+
+/**
+ * One page of ENTRY_PAGE_LINES lines of a log entry's whole output, with where it is and links to the
+ * pages before and after (`link(n)`: page n's address). 404 for an entry the job does not have.
+ */
+export async function logEntryOutput(s: Pick<HttpServices, 'jobs'>, jobId: number, entryId: number, pageParam: string | null, link: (pageNo: number) => string): Promise<Html> {
+  const out = await s.jobs.logEntryOut(jobId, entryId);
+  if (out === null) throw new HttpError(404, `Job ${jobId} has no log entry ${entryId}.`);
+  const lines = splitLines(out);
+  const pages = Math.max(1, Math.ceil(lines.length / ENTRY_PAGE_LINES));
+  const pageNo = Math.min(pages, Math.max(1, Number(pageParam) || 1));
+  const shown = lines.slice((pageNo - 1) * ENTRY_PAGE_LINES, pageNo * ENTRY_PAGE_LINES);
+  return html`<p class="muted" id="entry-range">Lines ${lines.length === 0 ? 0 : (pageNo - 1) * ENTRY_PAGE_LINES + 1}–${(pageNo - 1) * ENTRY_PAGE_LINES + shown.length} of ${lines.length} · page ${pageNo} of ${pages}</p>
+    <pre class="out" id="entry-out">${shown.join('\n')}</pre>
+    <div class="pager">${pageNo > 1 ? html`<a href="${link(pageNo - 1)}">← Previous</a>` : ''}${pageNo < pages ? html`<a href="${link(pageNo + 1)}">Next →</a>` : ''}</div>`;
+}
+
 export function addJobPages(router: Router, s: HttpServices): void {
   const queueNames = s.config.queues.map((q) => q.name);
   const knownQueue = (ctx: RequestContext) => {
@@ -127,18 +168,7 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const body = html`<h1>Job #${job.id} <span id="job-state" class="badge state-${job.state}">${job.state}</span></h1>
       ${jobOverview(job, logEntries, session)}
       <h2>Log</h2>
-      <div id="entries" ${finished ? '' : html`data-job-events="/jobs/${queue}/${job.id}/events"`}>${logEntries.map((e) => {
-        const { tail, truncatedLines } = e.tail === undefined ? { tail: '', truncatedLines: 0 } : tailOf(e.tail, e.outLength, e.lineCount);
-        // Only the last TAIL_ENTRIES entries show their last lines; the others say where their output is.
-        const note = e.tail === undefined ? (e.outLength > 0 ? `${e.lineCount} lines on the full log page` : '') : truncatedLines > 0 ? `… ${truncatedLines} earlier lines on the full log page\n` : '';
-        return html`<details class="entry" id="entry-${e.entryId}" open>
-          <summary><span data-field="key"><strong>${e.key}</strong></span><span data-field="exit">${e.exitCode === null ? 'running' : `exit code ${e.exitCode}`}</span><span data-field="duration">${seconds(e.durationMs ?? null)}</span>
-          <a href="/jobs/${queue}/${job.id}/entries/${e.entryId}">full output</a></summary>
-          <code class="command">${e.command.join(' ')}</code>
-          <pre class="out">${note}${tail}</pre>
-        </details>`;
-      })}</div>
-      ${logEntries.length === 0 ? html`<p class="muted" id="no-entries">No log entries yet.</p>` : ''}`;
+      ${jobLogEntries(logEntries, { finished, eventsHref: `/jobs/${queue}/${job.id}/events`, entriesHref: `/jobs/${queue}/${job.id}/entries/` })}`;
     return htmlReply(page({ title: `Job #${job.id}`, section: 'jobs', session, body }));
   });
 
@@ -148,17 +178,8 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const id = jobIdOf(ctx);
     const entryId = /^\d{1,9}$/.test(ctx.params.entryId!) ? Number(ctx.params.entryId) : -1;
     if (!(await s.jobs.find(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
-    const out = await s.jobs.logEntryOut(id, entryId);
-    if (out === null) throw new HttpError(404, `Job ${id} has no log entry ${ctx.params.entryId}.`);
-    const lines = splitLines(out);
-    const pages = Math.max(1, Math.ceil(lines.length / ENTRY_PAGE_LINES));
-    const pageNo = Math.min(pages, Math.max(1, Number(ctx.url.searchParams.get('page')) || 1));
-    const shown = lines.slice((pageNo - 1) * ENTRY_PAGE_LINES, pageNo * ENTRY_PAGE_LINES);
-    const link = (n: number) => `/jobs/${queue}/${id}/entries/${entryId}?page=${n}`;
-    const body = html`<h1><a href="/jobs/${queue}/${id}">Job #${id}</a> · entry ${entryId}</h1>
-      <p class="muted" id="entry-range">Lines ${lines.length === 0 ? 0 : (pageNo - 1) * ENTRY_PAGE_LINES + 1}–${(pageNo - 1) * ENTRY_PAGE_LINES + shown.length} of ${lines.length} · page ${pageNo} of ${pages}</p>
-      <pre class="out" id="entry-out">${shown.join('\n')}</pre>
-      <div class="pager">${pageNo > 1 ? html`<a href="${link(pageNo - 1)}">← Previous</a>` : ''}${pageNo < pages ? html`<a href="${link(pageNo + 1)}">Next →</a>` : ''}</div>`;
+    const output = await logEntryOutput(s, id, entryId, ctx.url.searchParams.get('page'), (n) => `/jobs/${queue}/${id}/entries/${entryId}?page=${n}`);
+    const body = html`<h1><a href="/jobs/${queue}/${id}">Job #${id}</a> · entry ${entryId}</h1>${output}`;
     return htmlReply(page({ title: `Job #${id} entry ${entryId}`, section: 'jobs', session, body }));
   });
 
@@ -177,34 +198,43 @@ export function addJobPages(router: Router, s: HttpServices): void {
     const queue = knownQueue(ctx);
     const id = jobIdOf(ctx);
     if (!(await s.jobs.find(queue, id))) throw new HttpError(404, `No job ${id} in queue ${queue}.`);
-    const { res } = ctx;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    const seen = new Map<number, string>();
-    let lastState = '';
-    const signal = ctx.signal;
-    const shutdown = s.shutdownSignal;
-    while (!signal.aborted && !shutdown.aborted) {
-      const summary = await s.jobs.getSummary(queue, id);
-      if (!summary) break;
-      const lastWithTail = (summary.entries.at(-1)?.entryId ?? 0) - TAIL_ENTRIES;
-      for (const e of summary.entries) {
-        const version = `${e.exitCode}:${e.durationMs}:${e.outLength}`;
-        if (seen.get(e.entryId) === version) continue;
-        seen.set(e.entryId, version);
-        const stored = e.entryId > lastWithTail ? await s.jobs.logEntryTail(id, e.entryId, TAIL_CHARS) : null;
-        const { tail, truncatedLines } = stored ? tailOf(stored.tail, stored.outLength, stored.lineCount) : { tail: '', truncatedLines: e.lineCount };
-        send('entry', { entryId: e.entryId, key: e.key, command: e.command, exitCode: e.exitCode, durationMs: e.durationMs, tail, truncatedLines });
-      }
-      const finished = FINISHED.has(summary.job.state);
-      if (summary.job.state !== lastState) {
-        lastState = summary.job.state;
-        send('job', { state: summary.job.state, finished });
-      }
-      if (finished) break;
-      await pollWait(s.config.uiLiveIntervalMs, signal, shutdown);
-    }
-    res.end();
-    return undefined;
+    return streamJobEvents(ctx, s, queue, id);
   });
+}
+
+/**
+ * Server-sent events of job `id`: every COORDINATOR_UI_LIVE_INTERVAL (500 ms), the entries whose exit
+ * code, duration or output changed (with their last lines) and the job's state; the stream ends once the
+ * job finished. The caller checks who may read the job.
+ */
+export async function streamJobEvents(ctx: RequestContext, s: Pick<HttpServices, 'jobs' | 'config' | 'shutdownSignal'>, queue: string, id: number): Promise<Reply> {
+  const { res } = ctx;
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
+  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const seen = new Map<number, string>();
+  let lastState = '';
+  const signal = ctx.signal;
+  const shutdown = s.shutdownSignal;
+  while (!signal.aborted && !shutdown.aborted) {
+    const summary = await s.jobs.getSummary(queue, id);
+    if (!summary) break;
+    const lastWithTail = (summary.entries.at(-1)?.entryId ?? 0) - TAIL_ENTRIES;
+    for (const e of summary.entries) {
+      const version = `${e.exitCode}:${e.durationMs}:${e.outLength}`;
+      if (seen.get(e.entryId) === version) continue;
+      seen.set(e.entryId, version);
+      const stored = e.entryId > lastWithTail ? await s.jobs.logEntryTail(id, e.entryId, TAIL_CHARS) : null;
+      const { tail, truncatedLines } = stored ? tailOf(stored.tail, stored.outLength, stored.lineCount) : { tail: '', truncatedLines: e.lineCount };
+      send('entry', { entryId: e.entryId, key: e.key, command: e.command, exitCode: e.exitCode, durationMs: e.durationMs, tail, truncatedLines });
+    }
+    const finished = FINISHED.has(summary.job.state);
+    if (summary.job.state !== lastState) {
+      lastState = summary.job.state;
+      send('job', { state: summary.job.state, finished });
+    }
+    if (finished) break;
+    await pollWait(s.config.uiLiveIntervalMs, signal, shutdown);
+  }
+  res.end();
+  return undefined;
 }

@@ -2,7 +2,7 @@
 import type { Session } from '../store/session-store.js';
 import { html, type Html } from './html.js';
 
-export type Section = 'executors' | 'jobs' | 'codeintel' | 'secrets' | 'settings' | 'none';
+export type Section = 'executors' | 'jobs' | 'codeintel' | 'batches' | 'secrets' | 'settings' | 'none';
 
 export function page(options: { title: string; section: Section; session?: Session; body: Html }): string {
   const { session, section } = options;
@@ -12,6 +12,7 @@ export function page(options: { title: string; section: Section; session?: Sessi
         ${session.user.siteAdmin ? link('/site-admin/executors', 'Executors', 'executors') : ''}
         ${session.user.siteAdmin ? link('/jobs', 'Jobs', 'jobs') : ''}
         ${link('/code-intelligence', 'Code intelligence', 'codeintel')}
+        ${link('/batch-changes', 'Batch changes', 'batches')}
         ${link('/secrets', 'Secrets', 'secrets')}
         ${session.user.siteAdmin ? link('/site-admin/settings', 'Settings', 'settings') : ''}
         <span class="muted">${session.user.username}</span>

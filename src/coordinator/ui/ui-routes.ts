@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Router } from '../http/router.js';
 import type { HttpServices } from '../http/services.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
+import { addBatchChangesPages } from './batch-changes-pages.js';
+import { addBatchPreviewPage } from './batch-preview-page.js';
 import { addCodeIntelPages } from './codeintel-pages.js';
 import { FAVICON_SVG, faviconIco } from './favicon.js';
 import { GLANCE_SCRIPT, GLANCE_STYLESHEET } from './glance-assets.js';
@@ -107,6 +109,8 @@ export function addUiRoutes(router: Router, s: HttpServices): void {
   addExecutorsPage(router, s);
   addJobPages(router, s);
   addCodeIntelPages(router, s);
+  addBatchChangesPages(router, s);
+  addBatchPreviewPage(router, s);
   addJobOverviewRoute(router, s);
   addSecretsPage(router, s);
   addSettingsPage(router, s);

@@ -54,7 +54,7 @@ export async function requirePageSession(ctx: RequestContext, s: Pick<HttpServic
  * A POSTed form of a signed-in session: checks the Origin (when sent) and the CSRF token, then returns
  * the fields. 403 for a missing or wrong token.
  */
-export async function readForm(ctx: RequestContext, s: Pick<HttpServices, 'sessions'>, options: { siteAdmin?: boolean } = {}): Promise<{ session: Session; form: URLSearchParams }> {
+export async function readForm(ctx: RequestContext, s: Pick<HttpServices, 'sessions'>, options: { siteAdmin?: boolean; maxBytes?: number } = {}): Promise<{ session: Session; form: URLSearchParams }> {
   const session = await requirePageSession(ctx, s, options);
   const origin = ctx.req.headers.origin;
   if (origin !== undefined && origin !== 'null') {
@@ -67,7 +67,7 @@ export async function readForm(ctx: RequestContext, s: Pick<HttpServices, 'sessi
     }
     if (!host || originHost !== host) throw new HttpError(403, 'Cross-origin form submission refused.');
   }
-  const form = await readFormBody(ctx.req);
+  const form = await readFormBody(ctx.req, options.maxBytes);
   const token = form.get('_csrf') ?? '';
   if (!constantTimeEquals(token, session.csrfToken)) throw new HttpError(403, 'The form is stale or did not come from this site (CSRF token mismatch). Reload the page and try again.');
   return { session, form };
