@@ -53,7 +53,8 @@ export function buildStepScript(input: StepScriptInput): string {
     // stdout of the run goes to fd 3 (→ the outer tee, into stdout<i>.log and the log), its stderr into the
     // inner tee (→ stderr<i>.log and back to stderr); the status is written aside, as a pipeline loses it.
     `{ { sh "$batches/${f.run}"; echo $? > "$batches/${f.exitCode}"; } 2>&1 1>&3 | tee "$batches/${f.stderr}" >&2; } 3>&1 | tee "$batches/${f.stdout}"`,
-    `exit "$(cat "$batches/${f.exitCode}")"`,
+    // read, not $(cat …): a process fewer in every step.
+    `read -r batches_status < "$batches/${f.exitCode}"; exit "$batches_status"`,
   );
   return `${lines.join('\n')}\n`;
 }
