@@ -8,10 +8,7 @@
 // No I/O here.
 import { z } from 'zod';
 
-export const BATCH_EXECUTION_INPUT_PATH = '.batches/input.json';
-/** The repository is cloned here, inside the workspace; the helper's files stay beside it, out of the diff. */
-export const BATCH_REPOSITORY_DIRECTORY = 'repository';
-export const BATCH_RESULTS_ROUTE = '/.executors/batches/results';
+export { BATCH_EXECUTION_INPUT_PATH, BATCH_REPOSITORY_DIRECTORY, BATCH_RESULTS_ROUTE } from './batch-execution-paths.js';
 
 export const BatchStepInputSchema = z.object({
   run: z.string(),

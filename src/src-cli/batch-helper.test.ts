@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchExecutionInput, BatchStepInput } from '../protocol/batch-execution.js';
 import { runBatchHelper } from './batch-helper.js';
+import { renderStepFiles } from './batch-step-render.js';
 import { WorkspaceGit } from './batch-workspace-git.js';
 
 const run = promisify(execFile);
@@ -110,6 +111,30 @@ describe('src batch-helper', () => {
     expect(failed).toMatchObject({ code: 7, stdout: 'for main\nrelative\n' });
     // A relative path is in the step's working directory (the workspace's directory in the repository).
     expect(await fs.readFile(path.join(repo, 'svc', 'notes', 'relative.txt'), 'utf8')).toBe('relative\n');
+  });
+
+  it('runs step 0 from the files the coordinator rendered (no pre 0): post counts its changes from the base commit', async () => {
+    const input = await writeInput([{ run: "sed -i 's/foo/bar/' config.txt && echo new > added.txt", outputs: { files: { value: '${{ len step.modified_files }}+${{ len step.added_files }}', format: 'text' } } }, { run: 'rm added.txt' }]);
+    // What the job builder ships as job files: the helper's directory-relative names.
+    const rendered = renderStepFiles(0, input.steps[0]!, { repository: { ...input.repository }, batchChange: input.batchChange, outputs: {} });
+    for (const [name, content] of Object.entries(rendered.files)) await fs.writeFile(path.join(workspace, '.batches', name), content);
+    expect((await runStep(0)).code).toBe(0);
+    expect(await helper('post', '0', 'pre', '1')).toMatchObject({ code: 0, stdout: expect.stringContaining('step 0 changed 2 files; outputs: files') });
+    expect((await runStep(1)).code).toBe(0);
+    expect(await helper('post', '1')).toMatchObject({ code: 0 });
+    const state = JSON.parse(await fs.readFile(path.join(workspace, '.batches', 'state.json'), 'utf8'));
+    expect(state.outputs).toEqual({ files: '1+1' });
+    expect(state.results[0]).toMatchObject({ modifiedFiles: ['svc/config.txt'], addedFiles: ['svc/added.txt'] });
+    expect(state.results[1]).toMatchObject({ modifiedFiles: [], deletedFiles: ['svc/added.txt'] });
+    expect(state.changes).toMatchObject({ modifiedFiles: ['svc/config.txt'], addedFiles: [], deletedFiles: [] });
+  });
+
+  it('names what is wrong with an input that is not an execution input', async () => {
+    await fs.mkdir(path.join(workspace, '.batches'), { recursive: true });
+    await fs.writeFile(path.join(workspace, '.batches', 'input.json'), JSON.stringify({ version: 1, batchChange: { name: 'x', description: '' }, repository: { name: 'r', branch: 'main', commit: 'abc', searchResultPaths: [] }, path: '', steps: [{ run: 'true', container: 'alpine', env: { A: 1 }, secretEnv: [], files: {}, outputs: {} }] }));
+    const res = await helper('post', '0');
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\.batches\/input\.json is not an execution input: steps\.0\.env\.A: /);
   });
 
   it('names the field and the variable of a template that does not render', async () => {

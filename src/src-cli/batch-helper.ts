@@ -4,20 +4,20 @@
 // what the steps before it did and set (its `if:` first: a step that does not run gets a script that does
 // nothing), writes its script and files; `post <i>` records what step i changed, its output, and its
 // `outputs`; `upload` sends the diff against the base commit, the outputs and each step's result with the
-// job's own token. State between them is `.batches/state.json`.
+// job's own token. State between them is `.batches/state.json`; without one (the coordinator rendered
+// step 0 into the job, no `pre 0` ran) the state starts at the base commit.
+//
+// The helper starts at least once in every batches job (on shell a node start; on docker a container), so
+// it loads only what the actions ask for: no zod (the input's shape is checked by hand, the schema only
+// words a failure), the templating only for `pre` and for a step with `outputs`, and it asks git as
+// little as it can (one `add --all`, and the diffs from the index).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import {
-  BATCH_EXECUTION_INPUT_PATH,
-  BATCH_REPOSITORY_DIRECTORY,
-  BatchExecutionInputSchema,
-  type BatchExecutionInput,
-  type BatchExecutionResult,
-  type BatchStepResult,
-} from '../protocol/batch-execution.js';
-import { BatchTemplateError, evaluateStepIf, renderStepTemplate, type StepTemplateContext } from '../shared/batch-templating/index.js';
-import { buildStepScript, skippedStepScript, stepFiles } from './batch-step-script.js';
-import { uploadBatchResult } from './batch-result-client.js';
+import type { BatchExecutionInput, BatchExecutionResult, BatchStepResult } from '../protocol/batch-execution.js';
+import { BATCH_EXECUTION_INPUT_PATH, BATCH_REPOSITORY_DIRECTORY } from '../protocol/batch-execution-paths.js';
+import type { StepTemplateContext } from '../shared/batch-templating/index.js';
+import { looksLikeBatchExecutionInput } from './batch-input-check.js';
+import { stepFiles } from './batch-step-script.js';
 import { WorkspaceGit, type FileChanges } from './batch-workspace-git.js';
 import { loadSrcConfig } from './src-config.js';
 
@@ -37,7 +37,10 @@ export const MAX_STEP_OUTPUT_BYTES = 1024 * 1024;
 
 interface HelperState {
   version: 1;
-  /** The base commit's tree, and the tree after the last step that ran. */
+  /**
+   * The base commit (or its tree), and the tree after the last step that ran — except after the last
+   * step of the input, whose tree no later step compares against (not written).
+   */
   baseTree: string;
   lastTree: string;
   results: BatchStepResult[];
@@ -57,6 +60,9 @@ class HelperError extends Error {}
 class BatchHelper {
   readonly helperDir: string;
   readonly git: WorkspaceGit;
+  /** Everything is staged and no step ran since (a `post` before `upload` in the same process). */
+  private staged = false;
+  private cachedInput: BatchExecutionInput | undefined;
 
   constructor(
     private readonly io: BatchHelperIo,
@@ -71,24 +77,29 @@ class BatchHelper {
   }
 
   async input(): Promise<BatchExecutionInput> {
+    if (this.cachedInput) return this.cachedInput;
     let raw: string;
     try {
       raw = await fs.readFile(path.resolve(this.io.cwd, BATCH_EXECUTION_INPUT_PATH), 'utf8');
     } catch (err) {
       throw new HelperError(`cannot read the execution input ${BATCH_EXECUTION_INPUT_PATH}: ${(err as Error).message} (run in the workspace root of a batches job)`);
     }
-    const parsed = BatchExecutionInputSchema.safeParse(JSON.parse(raw));
+    const value: unknown = JSON.parse(raw);
+    if (looksLikeBatchExecutionInput(value)) return (this.cachedInput = value);
+    const { BatchExecutionInputSchema } = await import('../protocol/batch-execution.js');
+    const parsed = BatchExecutionInputSchema.safeParse(value);
     if (!parsed.success) throw new HelperError(`${BATCH_EXECUTION_INPUT_PATH} is not an execution input: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    return parsed.data;
+    return (this.cachedInput = parsed.data);
   }
 
-  async state(): Promise<HelperState> {
+  async state(input: BatchExecutionInput): Promise<HelperState> {
     try {
       return JSON.parse(await fs.readFile(this.file(STATE_FILE), 'utf8')) as HelperState;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const tree = await this.git.headTree();
-      return { version: 1, baseTree: tree, lastTree: tree, results: [], outputs: {}, changes: { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] } };
+      // The job cloned exactly this commit: git compares with it as with its tree.
+      const base = input.repository.commit;
+      return { version: 1, baseTree: base, lastTree: base, results: [], outputs: {}, changes: { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] } };
     }
   }
 
@@ -119,47 +130,22 @@ class BatchHelper {
   async pre(rawIndex: string | undefined): Promise<void> {
     const input = await this.input();
     const { index, step } = this.step(input, rawIndex);
-    const state = await this.state();
+    const state = await this.state(input);
     await this.saveState(state);
+    this.staged = false;
     const f = stepFiles(index);
     for (const name of [f.skipped, f.exitCode, f.stdout, f.stderr]) await fs.rm(this.file(name), { force: true });
-    const ctx = this.context(input, state);
-    const where = (field: string) => `steps[${index}].${field}`;
-    const render = (field: string, text: string) => {
-      try {
-        return renderStepTemplate(text, ctx);
-      } catch (err) {
-        if (err instanceof BatchTemplateError) throw new HelperError(`${where(field)}: ${err.message}`);
-        throw err;
-      }
-    };
-    let runs: boolean;
+    const { renderStepFiles, StepRenderError } = await import('./batch-step-render.js');
+    let rendered;
     try {
-      runs = evaluateStepIf(step.if, ctx);
+      rendered = renderStepFiles(index, step, this.context(input, state));
     } catch (err) {
-      if (err instanceof BatchTemplateError) throw new HelperError(`${where('if')}: ${err.message}`);
+      if (err instanceof StepRenderError) throw new HelperError(err.message);
       throw err;
     }
-    if (!runs) {
-      const why = `its if: ${JSON.stringify(step.if)} is not true`;
-      await fs.writeFile(this.file(f.skipped), why);
-      await fs.writeFile(this.file(f.script), skippedStepScript(index, why), { mode: 0o755 });
-      this.io.stdout(`step ${index} is skipped: ${why}\n`);
-      return;
-    }
-    const run = render('run', step.run);
-    const env: Record<string, string> = {};
-    for (const [name, value] of Object.entries(step.env)) env[name] = render(`env.${name}`, value);
-    const files: Array<{ source: string; target: string }> = [];
-    if (Object.keys(step.files).length > 0) await fs.mkdir(this.file(f.filesDir), { recursive: true });
-    for (const [n, [target, content]] of Object.entries(step.files).entries()) {
-      const source = this.file(path.join(f.filesDir, String(n)));
-      await fs.writeFile(source, render(`files[${JSON.stringify(target)}]`, content));
-      files.push({ source, target });
-    }
-    await fs.writeFile(this.file(f.run), run.endsWith('\n') ? run : `${run}\n`);
-    await fs.writeFile(this.file(f.script), buildStepScript({ index, helperDir: this.helperDir, env, files }), { mode: 0o755 });
-    this.io.stdout(`step ${index}: rendered its run (${run.split('\n').length} lines), ${Object.keys(env).length} env values and ${files.length} files; secrets: ${step.secretEnv.length > 0 ? step.secretEnv.join(', ') : 'none'}\n`);
+    if (Object.keys(step.files).length > 0 && !rendered.skipped) await fs.mkdir(this.file(f.filesDir), { recursive: true });
+    for (const [name, content] of Object.entries(rendered.files)) await fs.writeFile(this.file(name), content, name === f.script ? { mode: 0o755 } : {});
+    this.io.stdout(`${rendered.summary}\n`);
   }
 
   private async readOutput(name: string): Promise<string> {
@@ -181,7 +167,7 @@ class BatchHelper {
   async post(rawIndex: string | undefined): Promise<void> {
     const input = await this.input();
     const { index, step } = this.step(input, rawIndex);
-    const state = await this.state();
+    const state = await this.state(input);
     const f = stepFiles(index);
     const empty: FileChanges = { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] };
     let skipped = false;
@@ -201,17 +187,20 @@ class BatchHelper {
     const exitCode = /^\d+$/.test(exitRaw) ? Number(exitRaw) : null;
     const stdout = await this.readOutput(f.stdout);
     const stderr = await this.readOutput(f.stderr);
-    const tree = await this.git.stageAll();
-    const changes = await this.git.changes(state.lastTree, tree);
-    const cumulative = await this.git.changes(state.baseTree, tree);
+    await this.git.stageAll();
+    this.staged = true;
+    const changes = await this.git.stagedChanges(state.lastTree);
+    const cumulative = state.baseTree === state.lastTree ? changes : await this.git.stagedChanges(state.baseTree);
     const ctx: StepTemplateContext = { ...this.context(input, state), steps: { ...cumulative, path: input.path }, step: { ...changes, stdout, stderr } };
     const outputs: Record<string, unknown> = {};
+    // The templating is loaded only when a step has outputs.
+    const templating = Object.keys(step.outputs).length > 0 ? await import('../shared/batch-templating/index.js') : undefined;
     for (const [name, output] of Object.entries(step.outputs)) {
       let text: string;
       try {
-        text = renderStepTemplate(output.value, ctx);
+        text = templating!.renderStepTemplate(output.value, ctx);
       } catch (err) {
-        if (err instanceof BatchTemplateError) throw new HelperError(`steps[${index}].outputs.${name}.value: ${err.message}`);
+        if (err instanceof templating!.BatchTemplateError) throw new HelperError(`steps[${index}].outputs.${name}.value: ${err.message}`);
         throw err;
       }
       try {
@@ -223,7 +212,8 @@ class BatchHelper {
     }
     state.results.push({ index, skipped: false, exitCode, stdout, stderr, ...changes, outputs });
     state.outputs = { ...state.outputs, ...outputs };
-    state.lastTree = tree;
+    // A later step's changes are counted from this tree; after the last step there is none.
+    if (index + 1 < input.steps.length) state.lastTree = await this.git.writeTree();
     state.changes = cumulative;
     await this.saveState(state);
     const count = changes.modifiedFiles.length + changes.addedFiles.length + changes.deletedFiles.length + changes.renamedFiles.length;
@@ -232,8 +222,8 @@ class BatchHelper {
 
   async upload(): Promise<void> {
     const input = await this.input();
-    const state = await this.state();
-    await this.git.stageAll();
+    const state = await this.state(input);
+    if (!this.staged) await this.git.stageAll();
     const diff = await this.git.diffAgainst(input.repository.commit);
     const result: BatchExecutionResult = { version: 1, diff, outputs: state.outputs, steps: state.results };
     let config;
@@ -242,6 +232,7 @@ class BatchHelper {
     } catch (err) {
       throw new HelperError((err as Error).message);
     }
+    const { uploadBatchResult } = await import('./batch-result-client.js');
     await uploadBatchResult(config, result, { retryIntervalMs: this.io.retryIntervalMs, log: (line) => this.io.stderr(`${line}\n`) }).catch((err: unknown) => {
       throw new HelperError(`the result was not stored: ${(err as Error).message}`);
     });

@@ -4,7 +4,8 @@
 // its message (git's, for a diff that does not apply) is what the step prints.
 import http from 'node:http';
 import https from 'node:https';
-import { BATCH_RESULTS_ROUTE, type BatchExecutionResult } from '../protocol/batch-execution.js';
+import type { BatchExecutionResult } from '../protocol/batch-execution.js';
+import { BATCH_RESULTS_ROUTE } from '../protocol/batch-execution-paths.js';
 import type { SrcConfig } from './src-config.js';
 
 export class ResultUploadError extends Error {}

@@ -19,7 +19,7 @@ describe('the step script', () => {
 
   it('exports quoted env, shows and keeps stdout and stderr apart, and exits with the run\'s status', async () => {
     await fs.writeFile(path.join(dir, 'run0.sh'), 'echo "out:$QUOTED"\necho err >&2\nexit 3\n');
-    await fs.writeFile(path.join(dir, 'step0.sh'), buildStepScript({ index: 0, helperDir: dir, env: { QUOTED: "it's $(not run)" }, files: [] }));
+    await fs.writeFile(path.join(dir, 'step0.sh'), buildStepScript({ index: 0, env: { QUOTED: "it's $(not run)" }, files: [] }));
     const res = await run('sh', [path.join(dir, 'step0.sh')], { cwd: dir }).catch((e: { code: number; stdout: string; stderr: string }) => e);
     expect(res).toMatchObject({ code: 3, stdout: "out:it's $(not run)\n", stderr: 'err\n' });
     expect(await fs.readFile(path.join(dir, 'stdout0.log'), 'utf8')).toBe("out:it's $(not run)\n");
@@ -27,7 +27,7 @@ describe('the step script', () => {
   });
 
   it('refuses an env name the shell cannot export', () => {
-    expect(() => buildStepScript({ index: 2, helperDir: dir, env: { 'BAD-NAME': 'x' }, files: [] })).toThrow(/steps\[2\]\.env: "BAD-NAME" is not an environment variable name/);
+    expect(() => buildStepScript({ index: 2, env: { 'BAD-NAME': 'x' }, files: [] })).toThrow(/steps\[2\]\.env: "BAD-NAME" is not an environment variable name/);
     expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
   });
 });

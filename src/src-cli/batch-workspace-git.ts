@@ -46,44 +46,48 @@ export class WorkspaceGit {
     });
   }
 
-  async headTree(): Promise<string> {
-    return (await this.run(['rev-parse', 'HEAD^{tree}'])).trim();
-  }
-
   async headCommit(): Promise<string> {
     return (await this.run(['rev-parse', 'HEAD'])).trim();
   }
 
-  /** Stages everything (new, changed, deleted; ignored files stay out) and returns the index's tree. */
-  async stageAll(): Promise<string> {
+  /** Stages everything (new, changed, deleted; ignored files stay out). */
+  async stageAll(): Promise<void> {
     await this.run(['add', '--all']);
+  }
+
+  /** The index's tree (after stageAll: the tree of everything in the clone). */
+  async writeTree(): Promise<string> {
     return (await this.run(['write-tree'])).trim();
   }
 
-  /** What changed from tree `from` to tree `to` (renames detected). */
-  async changes(from: string, to: string): Promise<FileChanges> {
-    const out: FileChanges = { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] };
-    if (from === to) return out;
-    const fields = (await this.run(['diff-tree', '-r', '-z', '-M', '--name-status', from, to])).split('\0');
-    for (let i = 0; i < fields.length; ) {
-      const status = fields[i++];
-      if (!status) continue;
-      if (status.startsWith('R') || status.startsWith('C')) {
-        i++; // the old name
-        const renamed = fields[i++]!;
-        (status.startsWith('R') ? out.renamedFiles : out.addedFiles).push(renamed);
-        continue;
-      }
-      const file = fields[i++]!;
-      if (status === 'A') out.addedFiles.push(file);
-      else if (status === 'D') out.deletedFiles.push(file);
-      else out.modifiedFiles.push(file);
-    }
-    return out;
+  /** What changed from `from` (a tree or commit) to the index (renames detected). */
+  async stagedChanges(from: string): Promise<FileChanges> {
+    return parseNameStatus(await this.run(['diff-index', '--cached', '-z', '-M', '--name-status', from]));
   }
 
   /** `git diff --binary` of the staged tree against the base commit: what the coordinator checks and stores. */
   async diffAgainst(commit: string): Promise<string> {
     return this.run(['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-renames', commit]);
   }
+}
+
+/** `--name-status -z` output: each file under what happened to it (a rename under renamedFiles, a copy under addedFiles). */
+function parseNameStatus(text: string): FileChanges {
+  const out: FileChanges = { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] };
+  const fields = text.split('\0');
+  for (let i = 0; i < fields.length; ) {
+    const status = fields[i++];
+    if (!status) continue;
+    if (status.startsWith('R') || status.startsWith('C')) {
+      i++; // the old name
+      const renamed = fields[i++]!;
+      (status.startsWith('R') ? out.renamedFiles : out.addedFiles).push(renamed);
+      continue;
+    }
+    const file = fields[i++]!;
+    if (status === 'A') out.addedFiles.push(file);
+    else if (status === 'D') out.deletedFiles.push(file);
+    else out.modifiedFiles.push(file);
+  }
+  return out;
 }

@@ -178,10 +178,13 @@ steps:
     const executor = new ExecutorApi(c.url, c.executorToken, 'test-executor');
     expect((await executor.heartbeat('batches')).status).toBe(200);
     const job = (await executor.dequeue('batches')).json;
-    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post']);
+    // Step 0 rendered by the coordinator into job files: no helper step before it.
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.run', 'step.0.post']);
+    expect(Object.keys(job.files)).toEqual(expect.arrayContaining(['.batches/input.json', '.batches/step0.sh', '.batches/run0.sh']));
     // Only the last helper step, which uploads, has the job's token.
-    expect(job.dockerSteps[2]!.env).toEqual(expect.arrayContaining([`SRC_HEADER_AUTHORIZATION=Bearer ${job.token}`]));
-    expect(JSON.stringify(job.dockerSteps.slice(0, 2))).not.toContain(job.token);
+    expect(job.dockerSteps[1]!.env).toEqual(expect.arrayContaining([`SRC_HEADER_AUTHORIZATION=Bearer ${job.token}`]));
+    expect(JSON.stringify(job.dockerSteps.slice(0, 1))).not.toContain(job.token);
+    expect(JSON.stringify(job.files)).not.toContain(job.token);
     expect(job.redactedValues[job.token]).toBe('PASSWORD_REMOVED');
     const post = (authorization: string, body: unknown) =>
       fetch(c.url + BATCH_RESULTS_ROUTE, {

@@ -246,9 +246,18 @@ export class BatchExecutionService {
 
   /** Moves workspace executions along with their jobs, then the state of every execution touched (and `executionIds`). */
   async settle(executionIds: readonly number[] = []): Promise<void> {
+    const touched = await this.deps.store.settleFromJobs();
+    await this.settleExecutions([...touched, ...executionIds]);
+  }
+
+  /**
+   * The state of each of `executionIds` from its workspaces' states, without looking at jobs: after a
+   * result, which sets its workspace's state itself (the jobs' states are the periodic pass's and a mark's;
+   * scanning every live workspace's job per result made each result cost more the more workspaces ran).
+   */
+  private async settleExecutions(executionIds: readonly number[]): Promise<void> {
     const { store } = this.deps;
-    const touched = await store.settleFromJobs();
-    for (const id of new Set([...touched, ...executionIds])) {
+    for (const id of new Set(executionIds)) {
       const execution = await store.getExecution(id);
       if (!execution) continue;
       const state = computeExecutionState(await store.workspaceStateCounts(id));
@@ -296,7 +305,7 @@ export class BatchExecutionService {
     if (problem) {
       const message = `the diff does not apply to ${workspace.repositoryName}@${workspace.commit}: ${problem}`;
       await store.failWorkspaceExecution(execution.id, message);
-      await this.settle([execution.executionId]);
+      await this.settleExecutions([execution.executionId]);
       logger.warn('refused a batch workspace result whose diff does not apply', { jobId, repository: workspace.repositoryName, problem });
       return { ok: false, status: 422, message };
     }
@@ -304,7 +313,7 @@ export class BatchExecutionService {
     if (!(await store.completeWorkspaceExecution(execution.id, result))) return { ok: false, status: 409, message: `the workspace of job ${jobId} takes no result any more` };
     if (context.userId !== null) await store.putCachedResult(context.userId, execution.cacheKey, result);
     await this.workspaceCompleted(context.batchChangeId, execution.executionId, workspace, result, false);
-    await this.settle([execution.executionId]);
+    await this.settleExecutions([execution.executionId]);
     return { ok: true };
   }
 

@@ -43,19 +43,40 @@ describe('the batches job of a workspace', () => {
     expect(task.stepSecrets).toEqual([['TOKEN'], []]);
   });
 
-  it('has one helper step before, between and after the steps, the last one uploading; the run in the workspace directory; secrets asked by the run step only', () => {
+  it('renders step 0 into job files, has one helper step between and after the steps, the last one uploading; the run in the workspace directory; secrets asked by the run step only', () => {
     const task = workspaceTask(spec(), workspace);
     const { spec: job, stepSecrets } = batchJobSpec(task, { onlyFetchWorkspace: true, helperImage: 'executors-src-cli:1' });
-    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
-    expect(job.dockerSteps[0]).toMatchObject({ image: 'executors-src-cli:1', commands: ['src batch-helper pre 0'], dir: '' });
-    expect(job.dockerSteps[1]).toMatchObject({ image: 'alpine:3', commands: ['set +x', 'sh ../../../.batches/step0.sh'], dir: 'repository/svc/api' });
-    expect(job.dockerSteps[2]!.commands).toEqual(['src batch-helper post 0 pre 1']);
-    expect(job.dockerSteps[4]!.commands).toEqual(['src batch-helper post 1 upload']);
-    expect(stepSecrets).toEqual([[], ['TOKEN'], [], [], []]);
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
+    expect(job.dockerSteps[0]).toMatchObject({ image: 'alpine:3', commands: ['set +x', 'sh ../../../.batches/step0.sh'], dir: 'repository/svc/api' });
+    expect(job.dockerSteps[1]).toMatchObject({ image: 'executors-src-cli:1', commands: ['src batch-helper post 0 pre 1'], dir: '' });
+    expect(job.dockerSteps[3]!.commands).toEqual(['src batch-helper post 1 upload']);
+    expect(stepSecrets).toEqual([['TOKEN'], [], [], []]);
+    // Step 0 as the helper's pre 0 would have written it: the rendered run, the literal env, no secret.
+    expect(job.files['.batches/run0.sh']!.content).toBe("sed -i 's/foo/bar/' config.txt\n");
+    expect(job.files['.batches/step0.sh']!.content).toContain("export MODE='fast'");
+    expect(job.files['.batches/step0.sh']!.content).not.toContain('TOKEN');
+    expect(Object.keys(job.files).sort()).toEqual(['.batches/input.json', '.batches/run0.sh', '.batches/step0.sh']);
     expect(job).toMatchObject({ repositoryDirectory: 'repository', shallowClone: true, sparseCheckout: ['svc/api/*'], commit: workspace.commit });
     expect(JSON.parse(job.files['.batches/input.json']!.content!)).toEqual(task.input);
     expect(batchJobSpec(task, { onlyFetchWorkspace: false, helperImage: 'x' }).spec.sparseCheckout).toEqual([]);
     expect(workspaceRootFrom('')).toBe('..');
+  });
+
+  it('decides step 0\'s if: when it builds the job, and leaves a template that does not render to the job\'s pre 0, which says why', () => {
+    const skipped = workspaceTask(spec(), workspace);
+    skipped.input.steps[0] = { ...skipped.input.steps[0]!, if: '${{ eq repository.branch "other" }}' };
+    const job = batchJobSpec(skipped, { onlyFetchWorkspace: false, helperImage: 'x' }).spec;
+    expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
+    expect(job.files['.batches/skipped0']!.content).toContain('is not true');
+    expect(job.files['.batches/run0.sh']).toBeUndefined();
+
+    const failing = workspaceTask(spec(), workspace);
+    failing.input.steps[0] = { ...failing.input.steps[0]!, run: 'echo ${{ outputs.missing }}' };
+    const withPre = batchJobSpec(failing, { onlyFetchWorkspace: false, helperImage: 'x' });
+    expect(withPre.spec.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
+    expect(withPre.spec.dockerSteps[0]!.commands).toEqual(['src batch-helper pre 0']);
+    expect(withPre.stepSecrets).toEqual([[], ['TOKEN'], [], [], []]);
+    expect(Object.keys(withPre.spec.files)).toEqual(['.batches/input.json']);
   });
 
   it('keys the step cache on the commit, the steps and the versions of the secrets used', () => {

@@ -2,8 +2,11 @@
 // the repository cloned shallow into `repository/` (only the workspace's directory with
 // onlyFetchWorkspace), the execution input as the file `.batches/input.json`, and per step `i` a `run`
 // docker step (the user's `container`, in the workspace's directory, running the script the helper
-// rendered) between helper steps in the `src` image: `step.0.pre` (`src batch-helper pre 0`: renders step
-// 0's templates, evaluates its `if:`, writes its script and files), then after each step `step.<i>.post`
+// rendered) between helper steps in the `src` image. Step 0's templates see only the repository and the
+// batch change, so they are rendered here, with the helper's own code (src-cli/batch-step-render.ts): its
+// `if:`, script and files are job files under `.batches/`, and no helper runs before it (on shell a node
+// start, on docker a container, per workspace). Only when one of them does not render is there a
+// `step.0.pre` (`src batch-helper pre 0`), which fails the job with the message. After each step `step.<i>.post`
 // (`src batch-helper post <i> pre <i+1>`: records step i's changes, output and `outputs`, then prepares
 // step i+1 from them), the last one `post <n-1> upload`: it sends the result with the job's own token
 // (its credentials are added at dequeue, to that step only). A step whose `if:` is false from the
@@ -17,7 +20,8 @@
 import { createHash } from 'node:crypto';
 import { BATCH_EXECUTION_INPUT_PATH, BATCH_REPOSITORY_DIRECTORY, type BatchExecutionInput, type BatchStepInput } from '../../../protocol/batch-execution.js';
 import type { DockerStep, JobSpec } from '../../../protocol/job.js';
-import { isStaticallyFalse } from '../../../shared/batch-templating/index.js';
+import { isStaticallyFalse, type StepTemplateContext } from '../../../shared/batch-templating/index.js';
+import { renderStepFiles } from '../../../src-cli/batch-step-render.js';
 import type { BatchWorkspaceRow } from '../../store/batch-store.js';
 import type { BatchSpec } from '../spec/batch-spec.js';
 
@@ -83,6 +87,29 @@ export function workspaceRootFrom(path: string): string {
   return Array.from({ length: depth }, () => '..').join('/');
 }
 
+/** What step 0's templates see: the helper's context before any step ran. */
+function firstStepContext(input: BatchExecutionInput): StepTemplateContext {
+  return {
+    repository: { name: input.repository.name, branch: input.repository.branch, searchResultPaths: input.repository.searchResultPaths },
+    batchChange: input.batchChange,
+    steps: { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [], path: input.path },
+    outputs: {},
+  };
+}
+
+/** Step 0's files (`.batches/…` → content), or null when a template of it does not render (the job's `pre 0` then says why). */
+function firstStepFiles(input: BatchExecutionInput): Record<string, { content: string }> | null {
+  const first = input.steps[0];
+  if (!first) return {};
+  let rendered;
+  try {
+    rendered = renderStepFiles(0, first, firstStepContext(input));
+  } catch {
+    return null;
+  }
+  return Object.fromEntries(Object.entries(rendered.files).map(([name, content]) => [`${BATCH_HELPER_DIRECTORY}/${name}`, { content }]));
+}
+
 /** The job of a workspace, and per docker step the secrets it asks for (for planJobSecrets). */
 export function batchJobSpec(task: WorkspaceTask, options: { onlyFetchWorkspace: boolean; helperImage: string }): { spec: JobSpec; stepSecrets: string[][] } {
   const { input } = task;
@@ -91,8 +118,11 @@ export function batchJobSpec(task: WorkspaceTask, options: { onlyFetchWorkspace:
   const helper = (key: string, args: string): DockerStep => ({ key, image: options.helperImage, commands: [`src batch-helper ${args}`], dir: '', env: [] });
   const dockerSteps: DockerStep[] = [];
   const stepSecrets: string[][] = [];
-  dockerSteps.push(helper('step.0.pre', 'pre 0'));
-  stepSecrets.push([]);
+  const firstFiles = firstStepFiles(input);
+  if (!firstFiles) {
+    dockerSteps.push(helper('step.0.pre', 'pre 0'));
+    stepSecrets.push([]);
+  }
   for (const [i, step] of input.steps.entries()) {
     // The script the helper wrote; `set +x` keeps the executor's xtrace of this line only.
     dockerSteps.push({ key: `step.${i}.run`, image: step.container, commands: ['set +x', `sh ${up}/${BATCH_HELPER_DIRECTORY}/step${i}.sh`], dir, env: [] });
@@ -109,7 +139,7 @@ export function batchJobSpec(task: WorkspaceTask, options: { onlyFetchWorkspace:
       shallowClone: true,
       // The original's pattern (reference §3.4): the workspace's directory only.
       sparseCheckout: options.onlyFetchWorkspace && input.path !== '' ? [`${input.path}/*`] : [],
-      files: { [BATCH_EXECUTION_INPUT_PATH]: { content: JSON.stringify(input) } },
+      files: { [BATCH_EXECUTION_INPUT_PATH]: { content: JSON.stringify(input) }, ...firstFiles },
       dockerSteps,
       cliSteps: [],
       redactedValues: {},
