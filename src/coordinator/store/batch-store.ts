@@ -393,6 +393,9 @@ export class BatchStore {
          started_at = COALESCE(we.started_at, next.job_started),
          finished_at = CASE WHEN next.state IN ('FAILED', 'CANCELED') THEN now() ELSE we.finished_at END
        FROM next WHERE we.id = next.id AND (next.state <> next.old_state OR (we.started_at IS NULL AND next.job_started IS NOT NULL))
+         -- A row a result (or a cancel) changed since the CTE read it is re-checked here on its new version:
+         -- left as it is, not overwritten with a state computed from the old one.
+         AND we.state = next.old_state
        RETURNING we.execution_id AS "executionId"`,
     );
     return [...new Set(rows.map((r) => r.executionId))];
