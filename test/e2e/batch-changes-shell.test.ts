@@ -44,9 +44,15 @@ on:
   - repositoriesMatchingQuery: repo:^github\\.com/acme/svc- mode=foo
 steps:
   - run: |
-      sed -i 's/mode=foo/mode=bar/' config.txt
-      printf %s "$(grep -c mode=bar config.txt)"
+      sed -i "s/mode=foo/mode=$(cat ../new-mode.txt)/" config.txt
+      printf %s "$(grep -c "mode=$NEW_MODE" config.txt)"
     container: alpine:3
+    # Rendered by the coordinator into the job (step 0): a templated env value and a templated file,
+    # outside the repository (the workspace root), so not in the diff.
+    env:
+      - NEW_MODE: \${{ printf "%s" "bar" }}
+    files:
+      ../new-mode.txt: \${{ printf "%sr" "ba" }}
     outputs:
       count:
         value: \${{ step.stdout }}
@@ -226,8 +232,8 @@ ${template}
 
   it('fails the workspace whose step fails while the others complete, and retries that one workspace', async () => {
     const spec = MODE_SPEC.replace('name: mode-bar', 'name: may-fail').replace(
-      "      sed -i 's/mode=foo/mode=bar/' config.txt\n",
-      "      if [ -f fail-here ]; then echo refusing to change this one >&2; exit 4; fi\n      sed -i 's/mode=foo/mode=bar/' config.txt\n",
+      '      sed -i "s/mode=foo/mode=$(cat ../new-mode.txt)/" config.txt\n',
+      '      if [ -f fail-here ]; then echo refusing to change this one >&2; exit 4; fi\n      sed -i "s/mode=foo/mode=$(cat ../new-mode.txt)/" config.txt\n',
     );
     expect((await alice.api.post('/api/v1/batch-changes', { spec })).status).toBe(201);
     expect((await alice.api.post('/api/v1/batch-changes/may-fail/execute', {})).status).toBe(201);
