@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi } from '../helpers/api-client.js';
-import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
+import { spawnBatchesShellExecutor, waitFor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { createTestUser, type TestUser } from '../helpers/test-users.js';
@@ -50,16 +50,7 @@ describe('batch changes published end to end (shell runtime, the coordinator\'s 
   const bases: Record<string, string> = {};
 
   const runJobs = async (n: number) => {
-    const executor = spawnExecutor({
-      EXECUTOR_FRONTEND_URL: c.url,
-      EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
-      EXECUTOR_NUM_TOTAL_JOBS: String(n),
-      EXECUTOR_MAXIMUM_NUM_JOBS: '2',
-      TMPDIR: work,
-    });
+    const executor = spawnBatchesShellExecutor(c, { tmpDir: work, totalJobs: n, slots: 2 });
     expect(await executor.exited, executor.log()).toBe(0);
   };
   const settled = (name: string) =>

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangesetHook, CompletedWorkspace } from '../../src/coordinator/batches/changeset-hook.js';
 import { AdminApi } from '../helpers/api-client.js';
-import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
+import { spawnBatchesShellExecutor, waitFor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { createTestUser, type TestUser } from '../helpers/test-users.js';
@@ -78,16 +78,7 @@ describe('batch changes on the shell runtime (bin/executor, src batch-helper)', 
   const sources: Record<string, string> = {};
 
   const runJobs = async (n: number) => {
-    const executor = spawnExecutor({
-      EXECUTOR_FRONTEND_URL: c.url,
-      EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
-      EXECUTOR_NUM_TOTAL_JOBS: String(n),
-      EXECUTOR_MAXIMUM_NUM_JOBS: '2',
-      TMPDIR: work,
-    });
+    const executor = spawnBatchesShellExecutor(c, { tmpDir: work, totalJobs: n, slots: 2 });
     expect(await executor.exited, executor.log()).toBe(0);
   };
   const view = async (name: string) => (await alice.api.get(`/api/v1/batch-changes/${name}`)).json;
@@ -210,15 +201,7 @@ ${template}
 `;
     expect((await alice.api.post('/api/v1/batch-changes', { spec })).status).toBe(201);
     expect((await alice.api.post('/api/v1/batch-changes/slow/execute', {})).status).toBe(201);
-    const executor = spawnExecutor({
-      EXECUTOR_FRONTEND_URL: c.url,
-      EXECUTOR_FRONTEND_PASSWORD: c.executorToken,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
-      EXECUTOR_NUM_TOTAL_JOBS: '1',
-      TMPDIR: work,
-    });
+    const executor = spawnBatchesShellExecutor(c, { tmpDir: work, totalJobs: 1 });
     await waitFor('the slow step to run', async () => (await view('slow')).workspaces[0].state === 'PROCESSING');
     const canceled = await alice.api.post('/api/v1/batch-changes/slow/cancel');
     expect(canceled.json).toMatchObject({ canceled: 0, canceling: 1, execution: { state: 'CANCELING' } });

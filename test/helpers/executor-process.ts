@@ -38,3 +38,20 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * bin/executor on the shell runtime serving `batches` as its own user (the steps run `src batch-helper`
+ * of this checkout from node_modules/.bin) until it has taken `totalJobs` jobs; `slots` at once.
+ */
+export function spawnBatchesShellExecutor(coordinator: { url: string; executorToken: string }, options: { tmpDir: string; totalJobs: number; slots?: number }): ExecutorProcess {
+  return spawnExecutor({
+    EXECUTOR_FRONTEND_URL: coordinator.url,
+    EXECUTOR_FRONTEND_PASSWORD: coordinator.executorToken,
+    EXECUTOR_QUEUE_NAME: 'batches',
+    EXECUTOR_RUNTIME: 'shell',
+    EXECUTOR_SHELL_ALLOW_SAME_USER: 'true',
+    EXECUTOR_NUM_TOTAL_JOBS: String(options.totalJobs),
+    ...(options.slots === undefined ? {} : { EXECUTOR_MAXIMUM_NUM_JOBS: String(options.slots) }),
+    TMPDIR: options.tmpDir,
+  });
+}
