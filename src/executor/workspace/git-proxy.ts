@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream';
 import tls from 'node:tls';
 import type { CoordinatorClient, JobCredentials } from '../client/coordinator-client.js';
 import type { Logger } from '../../shared/logger.js';
+import { connectionListed, HOP_BY_HOP_HEADERS, relayResponse } from '../http-forwarding.js';
 
 export interface GitProxyOptions {
   /** Supplies the upstream (`gitBaseUrl`) and the headers that authenticate the job (`gitProxyHeaders`). */
@@ -28,7 +29,6 @@ export interface GitProxy {
 }
 
 /** Never forwarded either way (RFC 9110 §7.6.1); `host` is the upstream's own. */
-const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 /**
  * Starts the proxy on a random loopback port. Bodies stream both ways (a pack can be gigabytes); a path
@@ -77,16 +77,7 @@ export async function startGitProxy(options: GitProxyOptions): Promise<GitProxy>
       agent,
     });
     upstreamReq.on('response', (upstreamRes) => {
-      const responseHeaders: http.OutgoingHttpHeaders = {};
-      const droppedBack = connectionListed(upstreamRes.headers.connection);
-      for (const [name, value] of Object.entries(upstreamRes.headers)) {
-        if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || droppedBack.has(name)) continue;
-        responseHeaders[name] = value;
-      }
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders);
-      pipeline(upstreamRes, res, (err) => {
-        if (err) logger.debug('git proxy response stream ended early', { path: rawUrl.split('?')[0], error: err });
-      });
+      relayResponse(upstreamRes, res, (err) => logger.debug('git proxy response stream ended early', { path: rawUrl.split('?')[0], error: err }));
     });
     upstreamReq.on('error', (err) => {
       logger.debug('git proxy upstream request failed', { upstream: upstream.origin, error: err });
@@ -142,12 +133,3 @@ export function isRepositoryPath(rawUrl: string, repositoryName: string): boolea
   return !decoded.split('/').some((segment) => segment === '.' || segment === '..');
 }
 
-/** The header names a `Connection` header lists, which are hop-by-hop for this message. */
-function connectionListed(value: string | string[] | undefined): Set<string> {
-  const names = new Set<string>();
-  for (const part of (Array.isArray(value) ? value.join(',') : (value ?? '')).split(',')) {
-    const name = part.trim().toLowerCase();
-    if (name) names.add(name);
-  }
-  return names;
-}

@@ -28,6 +28,7 @@ import { EXECUTOR_NAME_HEADER, JOB_ID_HEADER, JOB_TOKEN_SCHEME } from '../../../
 import { AppError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import { checkSocketPath } from '../guest/qemu-vm.js';
+import { connectionListed, HOP_BY_HOP_HEADERS, relayResponse } from '../../../http-forwarding.js';
 
 /** The routes the uplink forwards, exactly (their query strings pass as they are). */
 export const UPLINK_ROUTES: readonly string[] = [EXECUTOR_SCIP_UPLOAD_ROUTE, EXECUTOR_LSIF_UPLOAD_ROUTE, BATCH_RESULTS_ROUTE];
@@ -38,7 +39,6 @@ const SOURCEGRAPH_HEADER_PREFIX = 'x-sourcegraph-';
 export const UPLINK_MAX_CONNECTIONS = 8;
 
 /** Never forwarded either way (RFC 9110 §7.6.1); `host` is the upstream's own. */
-const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 /** What the uplink reaches: the executor's coordinator. */
 export interface UplinkUpstream {
@@ -121,16 +121,7 @@ export async function startUplinkProxy(options: UplinkProxyOptions): Promise<Upl
     // A chunked request stays chunked upstream (node re-frames a body without content-length).
     const upstreamReq = send({ protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, path: rawUrl, method: req.method, headers, agent });
     upstreamReq.on('response', (upstreamRes) => {
-      const responseHeaders: http.OutgoingHttpHeaders = {};
-      const droppedBack = connectionListed(upstreamRes.headers.connection);
-      for (const [name, value] of Object.entries(upstreamRes.headers)) {
-        if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || droppedBack.has(name)) continue;
-        responseHeaders[name] = value;
-      }
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders);
-      pipeline(upstreamRes, res, (err) => {
-        if (err) logger.debug('vm uplink: response stream ended early', { jobId: job.id, path: rawPath, error: err });
-      });
+      relayResponse(upstreamRes, res, (err) => logger.debug('vm uplink: response stream ended early', { jobId: job.id, path: rawPath, error: err }));
     });
     upstreamReq.on('error', (err) => {
       logger.warn('vm uplink: the coordinator request failed', { jobId: job.id, upstream: upstream.origin, path: rawPath, error: err });
@@ -188,12 +179,3 @@ function answer(res: http.ServerResponse, status: number, text: string, headers:
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, ...headers }).end(body);
 }
 
-/** The header names a `Connection` header lists, which are hop-by-hop for this message. */
-function connectionListed(value: string | string[] | undefined): Set<string> {
-  const names = new Set<string>();
-  for (const part of (Array.isArray(value) ? value.join(',') : (value ?? '')).split(',')) {
-    const name = part.trim().toLowerCase();
-    if (name) names.add(name);
-  }
-  return names;
-}
