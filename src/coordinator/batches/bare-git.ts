@@ -1,5 +1,5 @@
 // Runs git against one of the coordinator's bare repositories for batch changes (resolution, the diff
-// check): bounded output and time, nothing from the coordinator's environment but a fixed PATH, and no
+// check, and through changesets/bare-git.ts the changeset side): bounded output and time, nothing from the coordinator's environment but a fixed PATH, and no
 // prompt. A git that does not finish in time is killed.
 import { spawn } from 'node:child_process';
 import { AppError } from '../../shared/errors.js';
@@ -39,7 +39,8 @@ export function runBareGitScript(repositoryDir: string, label: string, script: s
 function runBounded(command: string, argv: readonly string[], label: string, options: BareGitOptions): Promise<GitRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, argv, {
-      env: { GIT_TERMINAL_PROMPT: '0', PATH: '/usr/local/bin:/usr/bin:/bin', ...options.env },
+      // No system or global git configuration (no hooks, aliases or signing of the host's), no prompt.
+      env: { GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', PATH: '/usr/local/bin:/usr/bin:/bin', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const max = options.maxBytes ?? DEFAULT_MAX_BYTES;

@@ -1,8 +1,9 @@
 // Runs one git command in a coordinator's bare repository for the changeset side: input on stdin, output
 // and exit code back (a non-zero exit is an answer here, not an exception: `merge-base --is-ancestor`
-// answers with it), under a deadline, with the host's git configuration kept out of the way.
-import { spawn } from 'node:child_process';
+// answers with it). The bounded runner of batches/bare-git.ts with the changeset side's bounds and error
+// code: patches and commits take longer than resolution's calls, and their output is refs and shas.
 import { AppError } from '../../../shared/errors.js';
+import { runBareGit as runBoundedBareGit } from '../bare-git.js';
 
 /** Deadline of one command, in ms: applying a large patch to a large tree takes seconds, not minutes. */
 export const BARE_GIT_TIMEOUT_MS = 120_000;
@@ -26,48 +27,16 @@ export interface BareGitOptions {
 }
 
 /**
- * `git -C <repositoryDir> <args>`. The environment is only PATH and what `options.env` adds: no
- * system or global config (no hooks, signing or aliases of the host's), no prompts.
+ * `git` on `repositoryDir`. The environment is only PATH and what `options.env` adds: no system or
+ * global config, no prompts.
  * @throws AppError `changesets.git_failed` when git cannot start, runs past its deadline or prints too much.
  */
-export function runBareGit(repositoryDir: string, args: readonly string[], options: BareGitOptions = {}): Promise<BareGitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['-C', repositoryDir, ...args], {
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const timeoutMs = options.timeoutMs ?? BARE_GIT_TIMEOUT_MS;
-    let failure: string | undefined;
-    const deadline = setTimeout(() => {
-      failure = `git ${args[0]} did not finish within ${timeoutMs / 1000}s and was killed`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    const stdout: Buffer[] = [];
-    let stdoutBytes = 0;
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdoutBytes += chunk.length;
-      if (stdoutBytes > STDOUT_MAX_BYTES) {
-        failure = `git ${args[0]} printed more than ${STDOUT_MAX_BYTES} bytes`;
-        child.kill('SIGKILL');
-        return;
-      }
-      stdout.push(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < STDERR_MAX_BYTES) stderr = (stderr + chunk.toString('utf8')).slice(0, STDERR_MAX_BYTES);
-    });
-    child.once('error', (err) => {
-      clearTimeout(deadline);
-      reject(new AppError('changesets.git_failed', `git could not start: ${err.message}`, { cause: err }));
-    });
-    child.once('close', (code) => {
-      clearTimeout(deadline);
-      if (failure !== undefined) return reject(new AppError('changesets.git_failed', failure));
-      resolve({ code: code ?? 1, stdout: Buffer.concat(stdout).toString('utf8'), stderr: stderr.trim() });
-    });
-    // git may exit before reading all of its input (a patch it refused at once).
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
+export async function runBareGit(repositoryDir: string, args: readonly string[], options: BareGitOptions = {}): Promise<BareGitResult> {
+  try {
+    const run = await runBoundedBareGit(repositoryDir, args, { input: options.input, env: options.env, timeoutMs: options.timeoutMs ?? BARE_GIT_TIMEOUT_MS, maxBytes: STDOUT_MAX_BYTES });
+    return { code: run.code, stdout: run.stdout.toString('utf8'), stderr: run.stderr.slice(0, STDERR_MAX_BYTES) };
+  } catch (err) {
+    if (err instanceof AppError) throw new AppError('changesets.git_failed', err.message, { cause: err });
+    throw err;
+  }
 }
