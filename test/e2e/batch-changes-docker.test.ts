@@ -15,6 +15,7 @@ import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/test-coordinator.js';
 import { createTestUser, type TestUser } from '../helpers/test-users.js';
+import { forwardUnixSocketToPort } from '../helpers/socket-forwarder.js';
 
 const SOCKET_IN_CONTAINER = '/run/executors-coordinator/coordinator.sock';
 const SECRET_VALUE = 'docker-secret-value-9876543210';
@@ -36,19 +37,7 @@ describe.skipIf(!dockerTestsEnabled())('batch changes on the docker runtime (exe
     admin = new AdminApi(c.url, c.adminToken);
     socketDir = path.join(work, 'socket');
     await fs.mkdir(socketDir, { recursive: true });
-    const port = Number(new URL(c.url).port);
-    forwarder = net.createServer((client) => {
-      const upstream = net.connect(port, '127.0.0.1');
-      client.pipe(upstream).pipe(client);
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', close);
-      upstream.on('error', close);
-    });
-    await new Promise<void>((resolve) => forwarder.listen(path.join(socketDir, 'coordinator.sock'), resolve));
-    await fs.chmod(path.join(socketDir, 'coordinator.sock'), 0o777);
+    forwarder = await forwardUnixSocketToPort(path.join(socketDir, 'coordinator.sock'), Number(new URL(c.url).port));
     for (const name of ['github.com/acme/dock-a', 'github.com/acme/dock-b']) {
       const source = await createSourceRepository(path.join(work, name.replaceAll('/', '_')), [{ message: 'initial', files: { 'config.txt': 'mode=foo\n' } }]);
       expect((await admin.post('/api/v1/repositories', { name, url: source.path })).status).toBe(201);

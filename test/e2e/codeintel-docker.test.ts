@@ -17,6 +17,7 @@ import { dockerTestsEnabled, requireDockerDaemon } from '../helpers/docker.js';
 import { startE2eEnvironment, type E2eEnvironment } from '../helpers/e2e-environment.js';
 import { spawnExecutor, waitFor } from '../helpers/executor-process.js';
 import { createSourceRepository } from '../helpers/source-repository.js';
+import { forwardUnixSocketToPort } from '../helpers/socket-forwarder.js';
 
 const SOCKET_IN_CONTAINER = '/run/executors-coordinator/coordinator.sock';
 const q = (p: Record<string, string | number>) => new URLSearchParams(Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String(v)]))).toString();
@@ -35,19 +36,7 @@ describe.skipIf(!dockerTestsEnabled())('auto-indexing on the docker runtime with
     admin = env.admin;
     socketDir = path.join(env.work, 'socket');
     await fs.mkdir(socketDir, { recursive: true });
-    const port = Number(new URL(env.coordinator.url).port);
-    forwarder = net.createServer((client) => {
-      const upstream = net.connect(port, '127.0.0.1');
-      client.pipe(upstream).pipe(client);
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', close);
-      upstream.on('error', close);
-    });
-    await new Promise<void>((resolve) => forwarder.listen(path.join(socketDir, 'coordinator.sock'), resolve));
-    await fs.chmod(path.join(socketDir, 'coordinator.sock'), 0o777);
+    forwarder = await forwardUnixSocketToPort(path.join(socketDir, 'coordinator.sock'), Number(new URL(env.coordinator.url).port));
     for (const [key, files] of [['ts', TYPESCRIPT_FILES], ['py', PYTHON_FILES]] as const) {
       const source = await createSourceRepository(path.join(env.work, key), [{ message: 'initial', files }]);
       const name = `github.com/acme/docker-${key}`;
