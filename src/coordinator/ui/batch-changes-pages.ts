@@ -20,7 +20,7 @@ import { diffView } from './diff-view.js';
 import { html, type Html } from './html.js';
 import { jobLogEntries, logEntryOutput, streamJobEvents, TAIL_CHARS, TAIL_ENTRIES } from './jobs-pages.js';
 import { csrfField, page, timeElement } from './layout.js';
-import { htmlReply, redirect } from './ui-reply.js';
+import { htmlReply, redirect, redirectWithNotice } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
 
 const BATCHES_QUEUE = 'batches';
@@ -204,16 +204,7 @@ export function addBatchChangesPages(router: Router, s: HttpServices): void {
     return redirect(`${batchChangeHref(saved.batchChange)}?${new URLSearchParams({ notice: `${saved.created ? 'Created' : 'Saved'}: ${n} workspace${n === 1 ? '' : 's'} resolved.` })}`);
   });
 
-  const asNotice = async (b: BatchChangeRow, fn: () => Promise<string>) => {
-    let notice: string;
-    try {
-      notice = await fn();
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      notice = err.message;
-    }
-    return redirect(`${batchChangeHref(b)}?${new URLSearchParams({ notice })}`);
-  };
+  const asNotice = (b: BatchChangeRow, action: () => Promise<string>) => redirectWithNotice(batchChangeHref(b), action);
 
   router.add('POST', '/batch-changes/:namespace/:name/execute', 'ui.batch_change.execute', async (ctx) => {
     const { session, form } = await readForm(ctx, s);

@@ -2,7 +2,6 @@
 // repository, branch, operation, +/− counts, the diff rendered per file), an Apply button, and the
 // changesets with their states (UNPUBLISHED, OPEN, MERGED, CLOSED), each unpublished one with a Publish
 // button. The same ChangesetService as GET …/preview, POST …/apply and …/changesets/{id}/publish.
-import { AppError } from '../../shared/errors.js';
 import type { PlannedChangeset } from '../batches/changesets/changeset-service.js';
 import { HttpError } from '../http/http-error.js';
 import type { Router } from '../http/router.js';
@@ -13,7 +12,7 @@ import { stateBadge } from './batch-changes-pages.js';
 import { diffView } from './diff-view.js';
 import { html, type Html } from './html.js';
 import { csrfField, page } from './layout.js';
-import { htmlReply, redirect } from './ui-reply.js';
+import { htmlReply, redirectWithNotice } from './ui-reply.js';
 import { readForm, requirePageSession } from './ui-session.js';
 
 function plannedChangeset(p: PlannedChangeset, index: number, publishButton: (changesetId: number) => Html): Html {
@@ -75,22 +74,11 @@ export function addBatchPreviewPage(router: Router, s: HttpServices): void {
     return htmlReply(page({ title: `Preview · ${b.name}`, section: 'batches', session, body }));
   });
 
-  const withNotice = async (href: string, fn: () => Promise<string>) => {
-    let notice: string;
-    try {
-      notice = await fn();
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      notice = err.message;
-    }
-    return redirect(`${href}?${new URLSearchParams({ notice })}`);
-  };
-
   router.add('POST', '/batch-changes/:namespace/:name/apply', 'ui.batch_change.apply', async (ctx) => {
     const { session } = await readForm(ctx, s);
     const b = await batchChangeOfPage(ctx, s, session);
     const { changesets } = service();
-    return withNotice(batchChangeHref(b, '/preview'), async () => {
+    return redirectWithNotice(batchChangeHref(b, '/preview'), async () => {
       const applied = await changesets.apply(batchChangeRef(b));
       const by = new Map<string, number>();
       for (const a of applied) by.set(a.operation, (by.get(a.operation) ?? 0) + 1);
@@ -103,7 +91,7 @@ export function addBatchPreviewPage(router: Router, s: HttpServices): void {
     const b = await batchChangeOfPage(ctx, s, session);
     const { changesets } = service();
     const id = /^\d{1,15}$/.test(ctx.params.id!) ? Number(ctx.params.id) : -1;
-    return withNotice(batchChangeHref(b, '/preview'), async () => {
+    return redirectWithNotice(batchChangeHref(b, '/preview'), async () => {
       const row = await changesets.publish(batchChangeRef(b), id);
       return `Published changeset #${row.id}: branch ${row.headBranch} of ${row.repositoryName} is ${row.state}.`;
     });
