@@ -61,3 +61,14 @@ export function runDockerCli(args: readonly string[], env: DockerCliEnv, timeout
     });
   });
 }
+
+/** Which of `names` (container names or id prefixes) the daemon still has, in any state, removal in progress included. */
+export async function existingContainers(names: string[], env: DockerCliEnv, timeoutMs = 10_000): Promise<string[]> {
+  // `docker inspect` prints those that exist and exits non-zero naming the others ("No such object").
+  const res = await runDockerCli(['inspect', '--type', 'container', '--format', '{{.Name}} {{.Id}}', ...names], env, timeoutMs);
+  const otherErrors = res.stderr.split('\n').filter((line) => line.trim() !== '' && !/no such (object|container)/i.test(line));
+  // A daemon that did not answer (timeout, connection refused) tells nothing: assume they all exist.
+  if (res.exitCode === -1 || (res.exitCode !== 0 && otherErrors.length > 0)) return names;
+  const found = res.stdout.split('\n').filter(Boolean).map((line) => line.split(' ') as [string, string]);
+  return names.filter((name) => found.some(([foundName, id]) => foundName === `/${name}` || id.startsWith(name)));
+}

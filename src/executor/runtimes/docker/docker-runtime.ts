@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { sleep } from '../../../shared/backoff.js';
 import { AppError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ExecutorConfig } from '../../config.js';
@@ -13,7 +14,7 @@ import { chooseDockerAuthConfig, writeDockerConfig, type DockerAuthSource } from
 import { runProcessGroup } from '../process-group.js';
 import type { Runtime, RuntimeJob, RuntimeSetupContext, StepOutput, StepSpec } from '../runtime.js';
 import { CONTAINER_LABEL, containerLabels } from './container-labels.js';
-import { dockerCliEnv, runDockerCli, toProcessEnv, type DockerCliEnv } from './docker-cli.js';
+import { dockerCliEnv, existingContainers, runDockerCli, toProcessEnv, type DockerCliEnv } from './docker-cli.js';
 import { containerWorkingDir, dockerRunArgv, hostWorkspacePath, type DockerRunOptions } from './docker-run-command.js';
 import { removeLeftoverContainers } from './leftover-containers.js';
 
@@ -25,6 +26,8 @@ const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/;
 
 /** How long removing a canceled step's container may take before the step gives up on it, in ms. */
 const REMOVE_TIMEOUT_MS = 10_000;
+/** How long removeContainers keeps trying before it logs what is left, in ms. */
+const REMOVE_DEADLINE_MS = 30_000;
 
 /**
  * The docker CLI's words for a pull the registry refused, on a `docker: Error response from daemon:`
@@ -258,18 +261,35 @@ class DockerRuntimeJob implements RuntimeJob {
     if (dockerConfigDir) await fs.rm(dockerConfigDir, { recursive: true, force: true }).catch((err: unknown) => logger.warn('docker runtime: cannot remove the docker config directory', { path: dockerConfigDir, error: err }));
   }
 
-  /** `docker rm --force`: kills (SIGKILL) and removes; a container already gone is no error. Never rejects. */
+  /**
+   * `docker rm --force` (SIGKILL, then remove) until none of `names` exists, for up to REMOVE_DEADLINE_MS.
+   * One call is not always enough: the daemon may be removing the container itself already (`--rm`
+   * after its CLI was signalled), and then answers "removal ... is already in progress" while the
+   * container is still listed; under load a call can also outlive REMOVE_TIMEOUT_MS. A container already
+   * gone is no error. Never rejects; what is left at the deadline is logged (and swept by the next executor).
+   */
   private async removeContainers(names: string[]): Promise<void> {
-    try {
-      const res = await runDockerCli(['rm', '--force', ...names], this.options.cliEnv, REMOVE_TIMEOUT_MS);
-      if (res.exitCode !== 0 && !/No such container/i.test(res.stderr)) {
-        this.options.logger.warn('docker runtime: cannot remove a step container', { containers: names.join(','), stderr: res.stderr.trim() });
+    const { cliEnv, logger } = this.options;
+    const deadline = Date.now() + REMOVE_DEADLINE_MS;
+    let left = names;
+    let lastError = '';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await runDockerCli(['rm', '--force', ...left], cliEnv, REMOVE_TIMEOUT_MS);
+        if (res.exitCode === 0) return;
+        lastError = res.stderr.trim();
+        left = await existingContainers(left, cliEnv, REMOVE_TIMEOUT_MS);
+        if (left.length === 0) return;
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
       }
-    } catch (err) {
-      this.options.logger.warn('docker runtime: cannot remove a step container', { containers: names.join(','), error: err });
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(100 * 2 ** attempt, 1_000));
     }
+    logger.warn('docker runtime: cannot remove a step container', { containers: left.join(','), error: lastError });
   }
 }
+
 
 /**
  * The `--cpus` to use: EXECUTOR_JOB_NUM_CPUS, or the docker host's CPU count (`docker info`) when that
