@@ -3,10 +3,12 @@
 // `npm run build`, as users run it) against the coordinator (the same build) on a scratch PostgreSQL database. Measured: the time from
 // `POST …/execute` to every workspace's changeset in the preview, and the coordinator's own CPU per
 // workspace in each phase (resolution when the spec is posted, job creation at execute, result
-// processing while the jobs run). Baseline in the same run, with the same executor: the same number of
+// processing while the jobs run), and per workspace the CPU of the executor (its own, and that of the
+// steps and git commands it ran) and of PostgreSQL. Baseline in the same run, with the same executor: the same number of
 // bare jobs that clone the same repositories and run the same `sed`, enqueued through the admin API
 // (POST /api/v1/queues/batches/jobs) — enqueue of the first → completion of the last. Target: ≤ 1.3×.
-// The two alternate (bare, batch, bare, batch) so both see the same machine.
+// The two alternate (bare, batch, bare, batch) so both see the same machine; BENCH_BATCHES_ROUNDS (default
+// 2) of each, the ratio of their medians.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -22,8 +24,18 @@ const run = promisify(execFile);
 const REPOSITORIES = Number(process.env.BENCH_BATCHES_REPOSITORIES ?? 200);
 const SLOTS = Number(process.env.BENCH_BATCHES_SLOTS ?? 4);
 const ROUNDS = Number(process.env.BENCH_BATCHES_ROUNDS ?? 2);
+// BENCH_COORDINATOR_NODE_ARGS: flags for the coordinator's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`);
+const COORDINATOR_NODE_ARGS = (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// BENCH_EXECUTOR_NODE_ARGS: the same for the executor's.
+const EXECUTOR_NODE_ARGS = (process.env.BENCH_EXECUTOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const SED = "sed -i 's/mode=foo/mode=bar/' config.txt";
 const PREFIX = 'bench.example/batches/repo-';
+/**
+ * How often both rounds ask whether they are done. Every ask costs the coordinator a listing of all
+ * jobs or all workspaces (200 of them): at 50 ms that was a tenth of a core in both rounds, measurement
+ * and not the work measured. 250 ms adds at most that to a wall time of 10–40 s.
+ */
+const POLL_MS = 250;
 
 const repoName = (i: number) => `${PREFIX}${String(i).padStart(4, '0')}`;
 
@@ -86,7 +98,7 @@ async function makeSource(dir: string, i: number): Promise<void> {
 }
 
 function spawnExecutor(c: CoordinatorProcess, executorJs: string, tmp: string, totalJobs: number): ChildProcess {
-  const child = spawn(process.execPath, [executorJs, 'run'], {
+  const child = spawn(process.execPath, [...EXECUTOR_NODE_ARGS, executorJs, 'run'], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
@@ -107,8 +119,41 @@ function spawnExecutor(c: CoordinatorProcess, executorJs: string, tmp: string, t
 
 const exited = (child: ChildProcess) => (child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((r) => child.once('exit', (code) => r(code))));
 
+/** CPU seconds of every PostgreSQL process on this machine (the server the bench's database is on). */
+async function postgresCpuSeconds(): Promise<number> {
+  let total = 0;
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (!/^\d+ \((postgres|postmaster)\)/.test(stat)) continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += (Number(f[11]) + Number(f[12])) / 100;
+  }
+  return total;
+}
+
+/** A process's own CPU seconds and those of its children that it waited for, from /proc/<pid>/stat. */
+interface ProcessCpu {
+  ownS: number;
+  childrenS: number;
+}
+
+async function processCpu(pid: number, last: ProcessCpu): Promise<ProcessCpu> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ownS: (Number(f[11]) + Number(f[12])) / 100, childrenS: (Number(f[13]) + Number(f[14])) / 100 };
+  } catch {
+    return last; // it has exited
+  }
+}
+
 interface BareRound {
   wallMs: number;
+  /** The executor's CPU and its steps' and git's, up to the last job done (its start included). */
+  executorCpu: ProcessCpu;
+  /** PostgreSQL's processes', over the same span (enqueue or execute → done). */
+  postgresCpuS: number;
   enqueueCpuS: number;
   runCpuS: number;
 }
@@ -116,6 +161,7 @@ interface BareRound {
 /** REPOSITORIES bare jobs: clone each repository's commit and run the same sed; enqueue → last completed. */
 async function bareRound(api: Api, c: CoordinatorProcess, executorJs: string, tmp: string, commits: string[]): Promise<BareRound> {
   const cpu0 = await cpuSecondsOf(c.pid);
+  const pg0 = await postgresCpuSeconds();
   const started = performance.now();
   const ids: number[] = [];
   for (let i = 0; i < REPOSITORIES; i++) {
@@ -124,6 +170,7 @@ async function bareRound(api: Api, c: CoordinatorProcess, executorJs: string, tm
   }
   const cpu1 = await cpuSecondsOf(c.pid);
   const executor = spawnExecutor(c, executorJs, tmp, REPOSITORIES);
+  let executorCpu: ProcessCpu = { ownS: 0, childrenS: 0 };
   const pending = new Set(ids);
   while (pending.size > 0) {
     const list = await api.ok('GET', `/api/v1/queues/batches/jobs?limit=${REPOSITORIES + 50}`);
@@ -132,16 +179,20 @@ async function bareRound(api: Api, c: CoordinatorProcess, executorJs: string, tm
       if (job.state === 'completed') pending.delete(job.id);
       else if (job.state === 'failed' || job.state === 'errored' || job.state === 'canceled') throw new Error(`bare job ${job.id} ended ${job.state}: ${job.failureMessage ?? ''}`);
     }
-    if (pending.size > 0) await sleep(50);
+    if (pending.size > 0) await sleep(POLL_MS);
+    executorCpu = await processCpu(executor.pid!, executorCpu);
   }
   const wallMs = performance.now() - started;
   const cpu2 = await cpuSecondsOf(c.pid);
+  const postgresCpuS = (await postgresCpuSeconds()) - pg0;
   const code = await exited(executor);
   if (code !== 0) throw new Error(`the executor of the bare round exited ${code}`);
-  return { wallMs, enqueueCpuS: cpu1 - cpu0, runCpuS: cpu2 - cpu1 };
+  return { wallMs, executorCpu, postgresCpuS, enqueueCpuS: cpu1 - cpu0, runCpuS: cpu2 - cpu1 };
 }
 
 interface BatchRound {
+  executorCpu: ProcessCpu;
+  postgresCpuS: number;
   resolveMs: number;
   resolveCpuS: number;
   executeMs: number;
@@ -161,12 +212,14 @@ async function batchRound(api: Api, c: CoordinatorProcess, executorJs: string, t
   const cpu1 = await cpuSecondsOf(c.pid);
   const resolved = (created.workspaces as Array<{ skipped: boolean }>).filter((w) => !w.skipped).length;
   if (resolved !== REPOSITORIES) throw new Error(`resolved ${resolved} workspaces, expected ${REPOSITORIES}`);
+  const pg0 = await postgresCpuSeconds();
   const started = performance.now();
   // noCache: a second round must run every workspace again, not reuse the first round's results.
   await api.ok('POST', `/api/v1/batch-changes/${name}/execute`, { noCache: true });
   const executeMs = performance.now() - started;
   const cpu2 = await cpuSecondsOf(c.pid);
   const executor = spawnExecutor(c, executorJs, tmp, REPOSITORIES);
+  let executorCpu: ProcessCpu = { ownS: 0, childrenS: 0 };
   let changesets = 0;
   for (;;) {
     const view = await api.ok('GET', `/api/v1/batch-changes/${name}`);
@@ -180,13 +233,15 @@ async function batchRound(api: Api, c: CoordinatorProcess, executorJs: string, t
       changesets = (preview.changesets as unknown[]).length;
       if (changesets >= REPOSITORIES) break;
     }
-    await sleep(50);
+    await sleep(POLL_MS);
+    executorCpu = await processCpu(executor.pid!, executorCpu);
   }
   const wallMs = performance.now() - started;
   const cpu3 = await cpuSecondsOf(c.pid);
+  const postgresCpuS = (await postgresCpuSeconds()) - pg0;
   const code = await exited(executor);
   if (code !== 0) throw new Error(`the executor of the batch round exited ${code}`);
-  return { resolveMs, resolveCpuS: cpu1 - cpu0, executeMs, executeCpuS: cpu2 - cpu1, wallMs, runCpuS: cpu3 - cpu2, changesets };
+  return { executorCpu, postgresCpuS, resolveMs, resolveCpuS: cpu1 - cpu0, executeMs, executeCpuS: cpu2 - cpu1, wallMs, runCpuS: cpu3 - cpu2, changesets };
 }
 
 async function main(): Promise<void> {
@@ -207,7 +262,7 @@ async function main(): Promise<void> {
       await makeSource(dir, i);
       commits.push((await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim());
     }
-    coordinator = await startCoordinator({ databaseUrl: db.url, command: [process.execPath, path.join(dist, 'bin/coordinator.js'), 'serve'] });
+    coordinator = await startCoordinator({ databaseUrl: db.url, command: [process.execPath, ...COORDINATOR_NODE_ARGS, path.join(dist, 'bin/coordinator.js'), 'serve'] });
     const api = new Api(coordinator);
     for (let i = 0; i < REPOSITORIES; i++) await api.ok('POST', '/api/v1/repositories', { name: repoName(i), url: path.join(tmp, 'sources', String(i)) });
     const executorJs = path.join(dist, 'bin/executor.js');
@@ -235,9 +290,17 @@ async function main(): Promise<void> {
         ]),
       ],
     );
+    const cpuOf = (r: { executorCpu: ProcessCpu }) => `${per(r.executorCpu.ownS)} + ${per(r.executorCpu.childrenS)}`;
+    console.log(`executor CPU ms / workspace, its own + the processes it ran (steps, git): bare ${bare.map(cpuOf).join(', ')}; batch ${batch.map(cpuOf).join(', ')}`);
+    console.log(`PostgreSQL CPU ms / workspace (all its processes): bare ${bare.map((b) => per(b.postgresCpuS)).join(', ')}; batch ${batch.map((b) => per(b.postgresCpuS)).join(', ')}`);
     console.log(`resolution (POST /api/v1/batch-changes): ${batch.map((b) => fmt(b.resolveMs, 0)).join(', ')} ms; execute (job creation): ${batch.map((b) => fmt(b.executeMs, 0)).join(', ')} ms`);
     const best = (xs: number[]) => Math.min(...xs);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    // The middle value, or the mean of the two middle ones (with 2 rounds it used to take the larger).
+    const median = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    };
     const ratio = median(batch.map((b) => b.wallMs)) / median(bare.map((b) => b.wallMs));
     const cpuRatio = median(batch.map((b) => b.resolveCpuS + b.executeCpuS + b.runCpuS)) / median(bare.map((b) => b.enqueueCpuS + b.runCpuS));
     console.log(`batch / bare, wall (median of ${ROUNDS}): ${fmt(ratio, 2)}× (target ≤ 1.3×; best rounds ${fmt(best(batch.map((b) => b.wallMs)) / best(bare.map((b) => b.wallMs)), 2)}×); coordinator CPU: ${fmt(cpuRatio, 2)}×`);

@@ -14,10 +14,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BatchExecutionInput, BatchExecutionResult, BatchStepResult } from '../protocol/batch-execution.js';
-import { BATCH_EXECUTION_INPUT_PATH, BATCH_REPOSITORY_DIRECTORY } from '../protocol/batch-execution-paths.js';
+import { BATCH_EXECUTION_INPUT_PATH, BATCH_REPOSITORY_DIRECTORY, MAX_STEP_OUTPUT_BYTES } from '../protocol/batch-execution-paths.js';
 import type { StepTemplateContext } from '../shared/batch-templating/index.js';
 import { looksLikeBatchExecutionInput } from './batch-input-check.js';
-import { stepFiles } from './batch-step-script.js';
+import { LAST_TREE_FILE, stepFiles } from './batch-step-script.js';
 import { WorkspaceGit, type FileChanges } from './batch-workspace-git.js';
 import { loadSrcConfig } from './src-config.js';
 
@@ -32,8 +32,7 @@ export interface BatchHelperIo {
 /** The helper's directory in the workspace: the input's, and its own files'. */
 const HELPER_DIR = path.posix.dirname(BATCH_EXECUTION_INPUT_PATH);
 const STATE_FILE = 'state.json';
-/** A step's stdout or stderr kept for templates and the result; the rest is in the job's log only. */
-export const MAX_STEP_OUTPUT_BYTES = 1024 * 1024;
+
 
 interface HelperState {
   version: 1;
@@ -107,6 +106,7 @@ class BatchHelper {
     const tmp = this.file(`${STATE_FILE}.tmp`);
     await fs.writeFile(tmp, JSON.stringify(state));
     await fs.rename(tmp, this.file(STATE_FILE));
+    await fs.writeFile(this.file(LAST_TREE_FILE), `${state.lastTree}\n`);
   }
 
   context(input: BatchExecutionInput, state: HelperState): StepTemplateContext {

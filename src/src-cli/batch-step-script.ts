@@ -22,6 +22,9 @@ export const stepFiles = (index: number) => ({
   filesDir: `files${index}`,
 });
 
+/** The helper state's lastTree alone (beside state.json), for the shell form of `post <last> upload` (batch-upload-script.ts), which reads no JSON. */
+export const LAST_TREE_FILE = 'last-tree';
+
 export interface StepScriptInput {
   index: number;
   /** Rendered literal env. */

@@ -3,13 +3,10 @@
 // commit. The clone may belong to another user than the one running the helper (a container's root, a
 // shell user): safe.directory is opened for these commands only.
 import { execFile } from 'node:child_process';
+import { parseNameStatus, type FileChanges } from '../shared/git-name-status.js';
 
-export interface FileChanges {
-  modifiedFiles: string[];
-  addedFiles: string[];
-  deletedFiles: string[];
-  renamedFiles: string[];
-}
+export type { FileChanges };
+
 
 /** The most output one git command may print here (a diff included). */
 const MAX_GIT_OUTPUT_BYTES = 512 * 1024 * 1024;
@@ -69,25 +66,4 @@ export class WorkspaceGit {
   async diffAgainst(commit: string): Promise<string> {
     return this.run(['diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-renames', commit]);
   }
-}
-
-/** `--name-status -z` output: each file under what happened to it (a rename under renamedFiles, a copy under addedFiles). */
-function parseNameStatus(text: string): FileChanges {
-  const out: FileChanges = { modifiedFiles: [], addedFiles: [], deletedFiles: [], renamedFiles: [] };
-  const fields = text.split('\0');
-  for (let i = 0; i < fields.length; ) {
-    const status = fields[i++];
-    if (!status) continue;
-    if (status.startsWith('R') || status.startsWith('C')) {
-      i++; // the old name
-      const renamed = fields[i++]!;
-      (status.startsWith('R') ? out.renamedFiles : out.addedFiles).push(renamed);
-      continue;
-    }
-    const file = fields[i++]!;
-    if (status === 'A') out.addedFiles.push(file);
-    else if (status === 'D') out.deletedFiles.push(file);
-    else out.modifiedFiles.push(file);
-  }
-  return out;
 }

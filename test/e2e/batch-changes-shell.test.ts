@@ -158,7 +158,9 @@ describe('batch changes on the shell runtime (bin/executor, src batch-helper)', 
     const log = JSON.stringify(job.executionLogs);
     expect(log).not.toContain(SECRET_VALUE);
     expect(log).not.toMatch(/Bearer [0-9a-f]{40}/);
-    expect(log).toContain('uploaded the result');
+    // The last step has outputs (templates): the node helper uploaded.
+    const upload = job.executionLogs.find((e: { key: string }) => e.key === 'step.docker.step.1.post');
+    expect(upload.out).toMatch(/uploaded the result: \d+ bytes of diff, 2 steps, 2 outputs/);
   });
 
   it('reuses the step cache on a re-run (no job), and makes jobs again with noCache; cancel and retry', async () => {
@@ -269,6 +271,11 @@ ${template.replace('${{ outputs.count }}', '${{ steps.path }}')}
     for (const w of done.workspaces) {
       const detail = (await alice.api.get(`/api/v1/batch-changes/mono/workspaces/${w.id}`)).json;
       expect(detail.result.diff).toContain(`+++ b/${w.path}/where.txt\n@@ -0,0 +1 @@\n+${w.path}\n`);
+      expect(detail.result.steps).toEqual([expect.objectContaining({ index: 0, skipped: false, exitCode: 0, addedFiles: [`${w.path}/where.txt`], modifiedFiles: [] })]);
+      // Its one step has no outputs: the helper's shell form uploaded (sh, git, base64, curl; no node start).
+      const job = (await admin.jobWithOutput('batches', w.jobId)).json;
+      const upload = job.executionLogs.find((e: { key: string }) => e.key === 'step.docker.step.0.post');
+      expect(upload.out).toContain('uploaded the result: the diff and step 0 (shell helper)');
     }
   });
 });

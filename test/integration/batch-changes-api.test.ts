@@ -208,6 +208,16 @@ steps:
     // A diff that applies is stored and handed on; a second result for the same job is refused.
     const job2 = (await executor.dequeue('batches')).json;
     const good = { version: 1, diff: 'diff --git a/config.txt b/config.txt\n--- a/config.txt\n+++ b/config.txt\n@@ -1 +1 @@\n-mode=foo\n+mode=bar\n', outputs: { x: 1 }, steps: [] };
+    // The shell helper's form (multipart, what git wrote) is checked field by field before anything is kept.
+    const malformed = new FormData();
+    for (const [name, value] of Object.entries({ version: '1', state: 'null', index: '0', skipped: 'false', exitCode: 'seven', stdout: '', stderr: '', changes: '', diff: '' })) malformed.append(name, value);
+    const refusedForm = await fetch(c.url + BATCH_RESULTS_ROUTE, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${job2.token}`, 'x-sourcegraph-job-id': String(job2.id), 'x-sourcegraph-executor-name': 'test-executor' },
+      body: malformed,
+    });
+    expect(refusedForm.status).toBe(400);
+    expect(await refusedForm.text()).toContain('invalid request body: exitCode: expected a number or null, got "seven"');
     const stored = await fetch(c.url + BATCH_RESULTS_ROUTE, {
       method: 'POST',
       headers: { authorization: `Bearer ${job2.token}`, 'x-sourcegraph-job-id': String(job2.id), 'x-sourcegraph-executor-name': 'test-executor', 'content-type': 'application/json' },

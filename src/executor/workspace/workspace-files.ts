@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import { AppError } from '../../shared/errors.js';
 import { formatGoDuration } from '../../shared/go-duration.js';
 import type { CoordinatorClient, DequeuedJob } from '../client/coordinator-client.js';
-import { prepareFileInside, resolveWorkspacePath } from './workspace-path.js';
+import { knownDirectories, prepareFileInside, resolveWorkspacePath } from './workspace-path.js';
 
 export interface WriteWorkspaceFilesOptions {
   /** The workspace root: file paths are relative to it (reference §4.5), not to the repository directory. */
@@ -49,12 +49,14 @@ export async function writeWorkspaceFiles(options: WriteWorkspaceFilesOptions): 
   }));
 
   const written: WrittenFile[] = [];
+  // Nothing runs in the workspace yet: the root and each directory are looked up once for all files.
+  const known = planned.length > 1 ? await knownDirectories(workspaceDir) : undefined;
   for (const { relativePath, file, path, modifiedAtMs } of planned) {
     signal.throwIfAborted();
     // bucket+key win over inline content, as in the reference's getContent.
     const content = file.bucket && file.key ? await options.client.getFile(job, file.bucket, file.key, signal) : (file.content ?? Buffer.alloc(0));
     const startedMs = performance.now();
-    const target = await prepareFileInside(workspaceDir, path, relativePath);
+    const target = await prepareFileInside(workspaceDir, path, relativePath, known);
     const handle = await fs.open(target, OPEN_FLAGS, 0o777);
     try {
       await handle.writeFile(content);

@@ -53,13 +53,34 @@ export async function makeDirectoryInside(rootDir: string, dir: string, requeste
 }
 
 /**
+ * What writing several files into one workspace learned: the root's real path, and the directories made
+ * (and checked) already with their real paths. Only for files written before any step runs, when
+ * nothing else changes the workspace: a directory checked once stays what it was.
+ */
+export interface KnownDirectories {
+  realRoot: string;
+  /** Directory (absolute, as named) → its real path, inside the root. */
+  dirs: Map<string, string>;
+}
+
+export async function knownDirectories(rootDir: string): Promise<KnownDirectories> {
+  return { realRoot: await fs.realpath(rootDir), dirs: new Map() };
+}
+
+/**
  * Where to write the file `absPath` (under `rootDir`): its parent is created inside the root, and a
- * symlink in its place is followed only when it stays inside.
+ * symlink in its place is followed only when it stays inside. With `known`, the root and a parent met
+ * before are not looked up again.
  * @returns the real path to write to; open it with O_NOFOLLOW.
  */
-export async function prepareFileInside(rootDir: string, absPath: string, requestedPath: string): Promise<string> {
-  const realRoot = await fs.realpath(rootDir);
-  const realParent = await makeDirectoryInside(rootDir, path.dirname(absPath), requestedPath);
+export async function prepareFileInside(rootDir: string, absPath: string, requestedPath: string, known?: KnownDirectories): Promise<string> {
+  const realRoot = known?.realRoot ?? (await fs.realpath(rootDir));
+  const dir = path.dirname(absPath);
+  let realParent = known?.dirs.get(dir);
+  if (realParent === undefined) {
+    realParent = await makeDirectoryInside(rootDir, dir, requestedPath);
+    known?.dirs.set(dir, realParent);
+  }
   const target = path.join(realParent, path.basename(absPath));
   const stat = await fs.lstat(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;

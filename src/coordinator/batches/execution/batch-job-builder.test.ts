@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseBatchSpec } from '../spec/parse-batch-spec.js';
 import type { BatchSpec } from '../spec/batch-spec.js';
+import { batchUploadScript } from '../../../src-cli/batch-upload-script.js';
 import { batchJobSpec, stepCacheKey, workspaceRootFrom, workspaceTask } from './batch-job-builder.js';
 
 const SPEC = `
@@ -43,19 +44,20 @@ describe('the batches job of a workspace', () => {
     expect(task.stepSecrets).toEqual([['TOKEN'], []]);
   });
 
-  it('renders step 0 into job files, has one helper step between and after the steps, the last one uploading; the run in the workspace directory; secrets asked by the run step only', () => {
+  it('renders step 0 into job files, has one helper step between and after the steps, the last one uploading (the shell form: the last step has no outputs); the run in the workspace directory; secrets asked by the run step only', () => {
     const task = workspaceTask(spec(), workspace);
     const { spec: job, stepSecrets } = batchJobSpec(task, { onlyFetchWorkspace: true, helperImage: 'executors-src-cli:1' });
     expect(job.dockerSteps.map((s) => s.key)).toEqual(['step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
     expect(job.dockerSteps[0]).toMatchObject({ image: 'alpine:3', commands: ['set +x', 'sh ../../../.batches/step0.sh'], dir: 'repository/svc/api' });
     expect(job.dockerSteps[1]).toMatchObject({ image: 'executors-src-cli:1', commands: ['src batch-helper post 0 pre 1'], dir: '' });
-    expect(job.dockerSteps[3]!.commands).toEqual(['src batch-helper post 1 upload']);
+    expect(job.dockerSteps[3]).toMatchObject({ image: 'executors-src-cli:1', commands: [`sh .batches/upload.sh 1 ${workspace.commit}`], dir: '' });
+    expect(job.files['.batches/upload.sh']!.content).toBe(batchUploadScript());
     expect(stepSecrets).toEqual([['TOKEN'], [], [], []]);
     // Step 0 as the helper's pre 0 would have written it: the rendered run, the literal env, no secret.
     expect(job.files['.batches/run0.sh']!.content).toBe("sed -i 's/foo/bar/' config.txt\n");
     expect(job.files['.batches/step0.sh']!.content).toContain("export MODE='fast'");
     expect(job.files['.batches/step0.sh']!.content).not.toContain('TOKEN');
-    expect(Object.keys(job.files).sort()).toEqual(['.batches/input.json', '.batches/run0.sh', '.batches/step0.sh']);
+    expect(Object.keys(job.files).sort()).toEqual(['.batches/input.json', '.batches/run0.sh', '.batches/step0.sh', '.batches/upload.sh']);
     expect(job).toMatchObject({ repositoryDirectory: 'repository', shallowClone: true, sparseCheckout: ['svc/api/*'], commit: workspace.commit });
     expect(JSON.parse(job.files['.batches/input.json']!.content!)).toEqual(task.input);
     expect(batchJobSpec(task, { onlyFetchWorkspace: false, helperImage: 'x' }).spec.sparseCheckout).toEqual([]);
@@ -76,7 +78,16 @@ describe('the batches job of a workspace', () => {
     expect(withPre.spec.dockerSteps.map((s) => s.key)).toEqual(['step.0.pre', 'step.0.run', 'step.0.post', 'step.1.run', 'step.1.post']);
     expect(withPre.spec.dockerSteps[0]!.commands).toEqual(['src batch-helper pre 0']);
     expect(withPre.stepSecrets).toEqual([[], ['TOKEN'], [], [], []]);
-    expect(Object.keys(withPre.spec.files)).toEqual(['.batches/input.json']);
+    expect(Object.keys(withPre.spec.files)).toEqual(['.batches/input.json', '.batches/upload.sh']);
+  });
+
+  it('leaves the upload to the node helper when the last step has outputs (they are templates)', () => {
+    const task = workspaceTask(spec(), workspace);
+    const last = task.input.steps.length - 1;
+    task.input.steps[last] = { ...task.input.steps[last]!, outputs: { count: { value: '${{ step.stdout }}', format: 'text' } } };
+    const job = batchJobSpec(task, { onlyFetchWorkspace: false, helperImage: 'x' }).spec;
+    expect(job.dockerSteps.at(-1)!.commands).toEqual([`src batch-helper post ${last} upload`]);
+    expect(job.files['.batches/upload.sh']).toBeUndefined();
   });
 
   it('keys the step cache on the commit, the steps and the versions of the secrets used', () => {

@@ -22,6 +22,7 @@ import { BATCH_EXECUTION_INPUT_PATH, BATCH_REPOSITORY_DIRECTORY, type BatchExecu
 import type { DockerStep, JobSpec } from '../../../protocol/job.js';
 import { isStaticallyFalse, type StepTemplateContext } from '../../../shared/batch-templating/index.js';
 import { renderStepFiles } from '../../../src-cli/batch-step-render.js';
+import { batchUploadScript, UPLOAD_SCRIPT_FILE } from '../../../src-cli/batch-upload-script.js';
 import type { BatchWorkspaceRow } from '../../store/batch-store.js';
 import type { BatchSpec } from '../spec/batch-spec.js';
 
@@ -115,19 +116,27 @@ export function batchJobSpec(task: WorkspaceTask, options: { onlyFetchWorkspace:
   const { input } = task;
   const dir = input.path === '' ? BATCH_REPOSITORY_DIRECTORY : `${BATCH_REPOSITORY_DIRECTORY}/${input.path}`;
   const up = workspaceRootFrom(input.path);
-  const helper = (key: string, args: string): DockerStep => ({ key, image: options.helperImage, commands: [`src batch-helper ${args}`], dir: '', env: [] });
+  const helper = (key: string, command: string): DockerStep => ({ key, image: options.helperImage, commands: [command], dir: '', env: [] });
   const dockerSteps: DockerStep[] = [];
   const stepSecrets: string[][] = [];
   const firstFiles = firstStepFiles(input);
+  const uploadScript: Record<string, { content: string }> = {};
   if (!firstFiles) {
-    dockerSteps.push(helper('step.0.pre', 'pre 0'));
+    dockerSteps.push(helper('step.0.pre', 'src batch-helper pre 0'));
     stepSecrets.push([]);
   }
   for (const [i, step] of input.steps.entries()) {
     // The script the helper wrote; `set +x` keeps the executor's xtrace of this line only.
     dockerSteps.push({ key: `step.${i}.run`, image: step.container, commands: ['set +x', `sh ${up}/${BATCH_HELPER_DIRECTORY}/step${i}.sh`], dir, env: [] });
     stepSecrets.push(task.stepSecrets[i] ?? []);
-    dockerSteps.push(helper(`step.${i}.post`, i + 1 < input.steps.length ? `post ${i} pre ${i + 1}` : `post ${i} upload`));
+    if (i + 1 < input.steps.length) dockerSteps.push(helper(`step.${i}.post`, `src batch-helper post ${i} pre ${i + 1}`));
+    else if (Object.keys(step.outputs).length > 0) dockerSteps.push(helper(`step.${i}.post`, `src batch-helper post ${i} upload`));
+    else {
+      // No outputs to render: the shell form uploads (no node start; it hands over to the node helper where
+      // a tool it needs is missing).
+      uploadScript[`${BATCH_HELPER_DIRECTORY}/${UPLOAD_SCRIPT_FILE}`] = { content: batchUploadScript() };
+      dockerSteps.push(helper(`step.${i}.post`, `sh ${BATCH_HELPER_DIRECTORY}/${UPLOAD_SCRIPT_FILE} ${i} ${input.repository.commit}`));
+    }
     stepSecrets.push([]);
   }
   return {
@@ -139,7 +148,7 @@ export function batchJobSpec(task: WorkspaceTask, options: { onlyFetchWorkspace:
       shallowClone: true,
       // The original's pattern (reference §3.4): the workspace's directory only.
       sparseCheckout: options.onlyFetchWorkspace && input.path !== '' ? [`${input.path}/*`] : [],
-      files: { [BATCH_EXECUTION_INPUT_PATH]: { content: JSON.stringify(input) }, ...firstFiles },
+      files: { [BATCH_EXECUTION_INPUT_PATH]: { content: JSON.stringify(input) }, ...firstFiles, ...uploadScript },
       dockerSteps,
       cliSteps: [],
       redactedValues: {},
