@@ -100,8 +100,14 @@ changesetTemplate:
       expect(detail.result.outputs).toEqual({ count: '1' });
       expect(detail.result.diff).toContain('-mode=foo\n+mode=bar\n');
       expect(detail.result.diff).toContain(`+count=1 secret_length=${SECRET_VALUE.length}\n`);
-      const log = JSON.stringify((await admin.jobWithOutput('batches', w.jobId)).json.executionLogs);
-      expect(log).not.toContain(SECRET_VALUE);
+      expect(detail.result.steps.map((r: { index: number; modifiedFiles: string[]; addedFiles: string[] }) => [r.index, r.modifiedFiles, r.addedFiles])).toEqual([
+        [0, ['config.txt'], []],
+        [1, [], ['status.txt']],
+      ]);
+      const entries = (await admin.jobWithOutput('batches', w.jobId)).json.executionLogs as Array<{ key: string; out: string }>;
+      expect(JSON.stringify(entries)).not.toContain(SECRET_VALUE);
+      // The last step has no outputs: the helper's shell form uploaded, with the image's curl, through SRC_PROXY's socket.
+      expect(entries.find((e) => e.key === 'step.docker.step.1.post')?.out).toContain('uploaded the result: the diff and step 1 (shell helper)');
     }
   });
 });
