@@ -4,7 +4,7 @@
 // `POST …/execute` to every workspace's changeset in the preview, and the coordinator's own CPU per
 // workspace in each phase (resolution when the spec is posted, job creation at execute, result
 // processing while the jobs run), and per workspace the CPU of the executor (its own, and that of the
-// steps and git commands it ran) and of PostgreSQL. Baseline in the same run, with the same executor: the same number of
+// steps and git commands it ran). Baseline in the same run, with the same executor: the same number of
 // bare jobs that clone the same repositories and run the same `sed`, enqueued through the admin API
 // (POST /api/v1/queues/batches/jobs) — enqueue of the first → completion of the last. Target: ≤ 1.3×.
 // The two alternate (bare, batch, bare, batch) so both see the same machine; BENCH_BATCHES_ROUNDS (default
@@ -119,19 +119,6 @@ function spawnExecutor(c: CoordinatorProcess, executorJs: string, tmp: string, t
 
 const exited = (child: ChildProcess) => (child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((r) => child.once('exit', (code) => r(code))));
 
-/** CPU seconds of every PostgreSQL process on this machine (the server the bench's database is on). */
-async function postgresCpuSeconds(): Promise<number> {
-  let total = 0;
-  for (const entry of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (!/^\d+ \((postgres|postmaster)\)/.test(stat)) continue;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    total += (Number(f[11]) + Number(f[12])) / 100;
-  }
-  return total;
-}
-
 /** A process's own CPU seconds and those of its children that it waited for, from /proc/<pid>/stat. */
 interface ProcessCpu {
   ownS: number;
@@ -152,8 +139,6 @@ interface BareRound {
   wallMs: number;
   /** The executor's CPU and its steps' and git's, up to the last job done (its start included). */
   executorCpu: ProcessCpu;
-  /** PostgreSQL's processes', over the same span (enqueue or execute → done). */
-  postgresCpuS: number;
   enqueueCpuS: number;
   runCpuS: number;
 }
@@ -161,7 +146,6 @@ interface BareRound {
 /** REPOSITORIES bare jobs: clone each repository's commit and run the same sed; enqueue → last completed. */
 async function bareRound(api: Api, c: CoordinatorProcess, executorJs: string, tmp: string, commits: string[]): Promise<BareRound> {
   const cpu0 = await cpuSecondsOf(c.pid);
-  const pg0 = await postgresCpuSeconds();
   const started = performance.now();
   const ids: number[] = [];
   for (let i = 0; i < REPOSITORIES; i++) {
@@ -184,15 +168,13 @@ async function bareRound(api: Api, c: CoordinatorProcess, executorJs: string, tm
   }
   const wallMs = performance.now() - started;
   const cpu2 = await cpuSecondsOf(c.pid);
-  const postgresCpuS = (await postgresCpuSeconds()) - pg0;
   const code = await exited(executor);
   if (code !== 0) throw new Error(`the executor of the bare round exited ${code}`);
-  return { wallMs, executorCpu, postgresCpuS, enqueueCpuS: cpu1 - cpu0, runCpuS: cpu2 - cpu1 };
+  return { wallMs, executorCpu, enqueueCpuS: cpu1 - cpu0, runCpuS: cpu2 - cpu1 };
 }
 
 interface BatchRound {
   executorCpu: ProcessCpu;
-  postgresCpuS: number;
   resolveMs: number;
   resolveCpuS: number;
   executeMs: number;
@@ -212,7 +194,6 @@ async function batchRound(api: Api, c: CoordinatorProcess, executorJs: string, t
   const cpu1 = await cpuSecondsOf(c.pid);
   const resolved = (created.workspaces as Array<{ skipped: boolean }>).filter((w) => !w.skipped).length;
   if (resolved !== REPOSITORIES) throw new Error(`resolved ${resolved} workspaces, expected ${REPOSITORIES}`);
-  const pg0 = await postgresCpuSeconds();
   const started = performance.now();
   // noCache: a second round must run every workspace again, not reuse the first round's results.
   await api.ok('POST', `/api/v1/batch-changes/${name}/execute`, { noCache: true });
@@ -238,10 +219,9 @@ async function batchRound(api: Api, c: CoordinatorProcess, executorJs: string, t
   }
   const wallMs = performance.now() - started;
   const cpu3 = await cpuSecondsOf(c.pid);
-  const postgresCpuS = (await postgresCpuSeconds()) - pg0;
   const code = await exited(executor);
   if (code !== 0) throw new Error(`the executor of the batch round exited ${code}`);
-  return { executorCpu, postgresCpuS, resolveMs, resolveCpuS: cpu1 - cpu0, executeMs, executeCpuS: cpu2 - cpu1, wallMs, runCpuS: cpu3 - cpu2, changesets };
+  return { executorCpu, resolveMs, resolveCpuS: cpu1 - cpu0, executeMs, executeCpuS: cpu2 - cpu1, wallMs, runCpuS: cpu3 - cpu2, changesets };
 }
 
 async function main(): Promise<void> {
@@ -292,7 +272,6 @@ async function main(): Promise<void> {
     );
     const cpuOf = (r: { executorCpu: ProcessCpu }) => `${per(r.executorCpu.ownS)} + ${per(r.executorCpu.childrenS)}`;
     console.log(`executor CPU ms / workspace, its own + the processes it ran (steps, git): bare ${bare.map(cpuOf).join(', ')}; batch ${batch.map(cpuOf).join(', ')}`);
-    console.log(`PostgreSQL CPU ms / workspace (all its processes): bare ${bare.map((b) => per(b.postgresCpuS)).join(', ')}; batch ${batch.map((b) => per(b.postgresCpuS)).join(', ')}`);
     console.log(`resolution (POST /api/v1/batch-changes): ${batch.map((b) => fmt(b.resolveMs, 0)).join(', ')} ms; execute (job creation): ${batch.map((b) => fmt(b.executeMs, 0)).join(', ')} ms`);
     const best = (xs: number[]) => Math.min(...xs);
     // The middle value, or the mean of the two middle ones (with 2 rounds it used to take the larger).
