@@ -119,6 +119,22 @@ describe('the helper\'s shell form of the upload', () => {
     return { code, stderr };
   };
   /** The shell form's request as the coordinator reads it. */
+  /**
+   * Step 0, the node helper's `post 0 pre 1`, step 1; then step 1's upload by the shell form and by the
+   * node helper, which must send the same result. Resolves with it.
+   */
+  const twoStepsBothWays = async (input: BatchExecutionInput) => {
+    await runStep(0);
+    const s = await server();
+    const env = jobEnv(s.url);
+    expect(await nodeHelper(env, 'post', '0', 'pre', '1')).toMatchObject({ code: 0 });
+    await runStep(1);
+    expect(await shellUpload(1, input, env)).toMatchObject({ code: 0 });
+    expect(await nodeHelper(env, 'post', '1', 'upload')).toMatchObject({ code: 0 });
+    const result = decoded(s.received[0]!);
+    expect(result).toEqual(json(s.received[1]!));
+    return result;
+  };
   const decoded = (r: Received) => decodeBatchResultForm(parseFormData(r.body, formDataBoundary(r.headers['content-type'])!));
   const json = (r: Received) => JSON.parse(r.body.toString('utf8')) as unknown;
 
@@ -153,15 +169,7 @@ describe('the helper\'s shell form of the upload', () => {
       { run: "sed -i 's/foo/bar/' config.txt && echo first", outputs: { said: { value: '${{ step.stdout }}', format: 'text' } } },
       { run: 'echo "${{ outputs.said }}" > said.txt && rm gone.txt' },
     ]);
-    await runStep(0);
-    const s = await server();
-    const env = jobEnv(s.url);
-    expect(await nodeHelper(env, 'post', '0', 'pre', '1')).toMatchObject({ code: 0 });
-    await runStep(1);
-    expect(await shellUpload(1, input, env)).toMatchObject({ code: 0 });
-    expect(await nodeHelper(env, 'post', '1', 'upload')).toMatchObject({ code: 0 });
-    const result = decoded(s.received[0]!);
-    expect(result).toEqual(json(s.received[1]!));
+    const result = await twoStepsBothWays(input);
     expect(result.outputs).toEqual({ said: 'first\n' });
     expect(result.steps.map((r) => [r.index, r.modifiedFiles, r.addedFiles, r.deletedFiles])).toEqual([
       [0, ['svc/config.txt'], [], []],
@@ -171,15 +179,7 @@ describe('the helper\'s shell form of the upload', () => {
 
   it('a last step whose if: was false: skipped, no exit code, and still the diff of the steps before', async () => {
     const input = await writeInput([{ run: "sed -i 's/foo/bar/' config.txt" }, { run: 'touch never.txt', if: '${{ eq previous_step.stdout "x" }}' }]);
-    await runStep(0);
-    const s = await server();
-    const env = jobEnv(s.url);
-    expect(await nodeHelper(env, 'post', '0', 'pre', '1')).toMatchObject({ code: 0 });
-    await runStep(1);
-    expect(await shellUpload(1, input, env)).toMatchObject({ code: 0 });
-    expect(await nodeHelper(env, 'post', '1', 'upload')).toMatchObject({ code: 0 });
-    const result = decoded(s.received[0]!);
-    expect(result).toEqual(json(s.received[1]!));
+    const result = await twoStepsBothWays(input);
     expect(result.steps[1]).toMatchObject({ index: 1, skipped: true, exitCode: null, modifiedFiles: [], addedFiles: [] });
     expect(result.diff).toContain('+mode=bar');
   });
