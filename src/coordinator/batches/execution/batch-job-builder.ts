@@ -9,7 +9,8 @@
 // `step.0.pre` (`src batch-helper pre 0`), which fails the job with the message. After each step `step.<i>.post`
 // (`src batch-helper post <i> pre <i+1>`: records step i's changes, output and `outputs`, then prepares
 // step i+1 from them), the last one `post <n-1> upload`: it sends the result with the job's own token
-// (its credentials are added at dequeue, to that step only). A step whose `if:` is false from the
+// (its credentials are added at dequeue, to that step only) — as a shell script (`sh .batches/upload.sh`,
+// src-cli/batch-upload-script.ts: no node start) when that step has no `outputs` to render. A step whose `if:` is false from the
 // repository and batch change alone is left out, as the original does.
 //
 // Different from the original, on purpose: an env entry without a value (an executor secret) reaches
