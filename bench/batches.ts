@@ -24,7 +24,7 @@ const run = promisify(execFile);
 const REPOSITORIES = Number(process.env.BENCH_BATCHES_REPOSITORIES ?? 200);
 const SLOTS = Number(process.env.BENCH_BATCHES_SLOTS ?? 4);
 const ROUNDS = Number(process.env.BENCH_BATCHES_ROUNDS ?? 2);
-// BENCH_COORDINATOR_NODE_ARGS: flags for the coordinator's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`);
+// BENCH_COORDINATOR_NODE_ARGS: flags for the coordinator's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
 const COORDINATOR_NODE_ARGS = (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
 // BENCH_EXECUTOR_NODE_ARGS: the same for the executor's.
 const EXECUTOR_NODE_ARGS = (process.env.BENCH_EXECUTOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -56,12 +56,21 @@ changesetTemplate:
 `;
 }
 
-function cpuSecondsOf(pid: number): Promise<number> {
-  return fs.readFile(`/proc/${pid}/stat`, 'utf8').then((stat) => {
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  });
+/** A process's own CPU seconds and those of its children that it waited for, from /proc/<pid>/stat. */
+interface ProcessCpu {
+  ownS: number;
+  childrenS: number;
 }
+
+async function readProcessCpu(pid: number): Promise<ProcessCpu> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ownS: (Number(f[11]) + Number(f[12])) / 100, childrenS: (Number(f[13]) + Number(f[14])) / 100 };
+}
+
+const cpuSecondsOf = async (pid: number) => (await readProcessCpu(pid)).ownS;
+/** The executor's figures now, or `last` once it has exited. */
+const executorCpuNow = (pid: number, last: ProcessCpu) => readProcessCpu(pid).catch(() => last);
 
 // The bench reads a few fields of the API's answers; their types are the routes' own, checked by tests.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -119,22 +128,6 @@ function spawnExecutor(c: CoordinatorProcess, executorJs: string, tmp: string, t
 
 const exited = (child: ChildProcess) => (child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((r) => child.once('exit', (code) => r(code))));
 
-/** A process's own CPU seconds and those of its children that it waited for, from /proc/<pid>/stat. */
-interface ProcessCpu {
-  ownS: number;
-  childrenS: number;
-}
-
-async function processCpu(pid: number, last: ProcessCpu): Promise<ProcessCpu> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ownS: (Number(f[11]) + Number(f[12])) / 100, childrenS: (Number(f[13]) + Number(f[14])) / 100 };
-  } catch {
-    return last; // it has exited
-  }
-}
-
 interface BareRound {
   wallMs: number;
   /** The executor's CPU and its steps' and git's, up to the last job done (its start included). */
@@ -164,7 +157,7 @@ async function bareRound(api: Api, c: CoordinatorProcess, executorJs: string, tm
       else if (job.state === 'failed' || job.state === 'errored' || job.state === 'canceled') throw new Error(`bare job ${job.id} ended ${job.state}: ${job.failureMessage ?? ''}`);
     }
     if (pending.size > 0) await sleep(POLL_MS);
-    executorCpu = await processCpu(executor.pid!, executorCpu);
+    executorCpu = await executorCpuNow(executor.pid!, executorCpu);
   }
   const wallMs = performance.now() - started;
   const cpu2 = await cpuSecondsOf(c.pid);
@@ -215,7 +208,7 @@ async function batchRound(api: Api, c: CoordinatorProcess, executorJs: string, t
       if (changesets >= REPOSITORIES) break;
     }
     await sleep(POLL_MS);
-    executorCpu = await processCpu(executor.pid!, executorCpu);
+    executorCpu = await executorCpuNow(executor.pid!, executorCpu);
   }
   const wallMs = performance.now() - started;
   const cpu3 = await cpuSecondsOf(c.pid);

@@ -39,7 +39,7 @@ for tool in git curl head wc sed; do command -v $tool >/dev/null 2>&1 || node_he
 [ -z "\${SRC_ACCESS_TOKEN:-}" ] || node_helper "SRC_ACCESS_TOKEN is set"
 fail() { echo "error: $1" >&2; exit 1; }
 g() { GIT_TERMINAL_PROMPT=0 git -C "$r" -c core.quotepath=off -c safe.directory='*' "$@"; }
-cd "$b" || exit 1
+cd "$b" || fail "cannot enter the helper's directory $b"
 
 g add --all || fail "git add failed"
 from=$base

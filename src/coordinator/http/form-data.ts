@@ -21,6 +21,7 @@ export function formDataBoundary(contentType: string | undefined): string | unde
 export function parseFormData(body: Buffer, boundary: string): Map<string, Buffer> {
   const bad = (why: string) => new RequestBodyError(400, `invalid request body: ${why}`);
   const delimiter = Buffer.from(`--${boundary}`);
+  const partEnd = Buffer.concat([CRLF, delimiter]);
   const fields = new Map<string, Buffer>();
   if (!body.subarray(0, delimiter.length).equals(delimiter)) throw bad('the form does not start with its boundary');
   let at = delimiter.length;
@@ -36,11 +37,11 @@ export function parseFormData(body: Buffer, boundary: string): Map<string, Buffe
     const name = disposition && /;\s*name="([^"]*)"/i.exec(disposition)?.[1];
     if (!name) throw bad('a form part has no Content-Disposition name');
     const start = headerEnd + HEADER_END.length;
-    const end = body.indexOf(Buffer.concat([CRLF, delimiter]), start);
+    const end = body.indexOf(partEnd, start);
     if (end < 0) throw bad(`the form part ${JSON.stringify(name)} does not end (a truncated body?)`);
     if (fields.has(name)) throw bad(`the form field ${JSON.stringify(name)} is there twice`);
     if (fields.size >= MAX_PARTS) throw bad(`more than ${MAX_PARTS} form fields`);
     fields.set(name, body.subarray(start, end));
-    at = end + CRLF.length + delimiter.length;
+    at = end + partEnd.length;
   }
 }
